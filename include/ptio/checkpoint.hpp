@@ -1,0 +1,131 @@
+// ptio/checkpoint.hpp — open a torch.save file and reach every tensor without copying.
+//
+//   auto ck = ptio::checkpoint::open("model.pt");
+//   for (const auto& t : ck.tensors())
+//       std::cout << t.name << ' ' << ptio::name(t.tensor->dtype()) << '\n';
+//   const ptio::tensor_view& w = ck.at("fc.weight").view();
+//
+// Opening maps the file, reads the zip directory and data.pkl, rebuilds the object tree with
+// an unpickler that never calls anything, and checks every tensor against its storage record.
+// It reads no page of any storage record: a storage's bytes are located on first access.
+//
+// Ownership and lifetime: a checkpoint owns its mapping (or the bytes it was given) and is
+// move-only. Values, tensors and views it hands out are valid while it lives.
+// Thread-safety: after open, every const method may be called from many threads at once.
+// Failure: open throws ptio::error naming the file, the record and the offset.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ptio/error.hpp"
+#include "ptio/tensor.hpp"
+#include "ptio/value.hpp"
+
+namespace ptio {
+
+/// Caps on what an untrusted pickle may ask for; each is checked before allocating.
+struct limits {
+    std::size_t max_stack = std::size_t{1} << 24;       ///< values on the unpickler stack
+    std::size_t max_memo = std::size_t{1} << 24;        ///< memo entries
+    std::size_t max_depth = 1000;                       ///< container nesting
+    std::uint64_t max_pickle_bytes = std::uint64_t{1} << 32;  ///< size of data.pkl
+    std::size_t max_records = std::size_t{1} << 22;     ///< zip entries
+    std::size_t max_dims = 64;                          ///< tensor rank
+};
+
+struct open_options {
+    /// Map copy-on-write so views may be written through const_cast-free APIs later; writes
+    /// never reach the file. Read-only (the default) is cheaper.
+    bool copy_on_write = false;
+    /// Check each record's CRC-32 (when its directory gives one) as its bytes are first read.
+    /// Off by default, as in torch, since checking reads every page.
+    bool verify_crc = false;
+    /// Refuse any global outside torch's weights_only allowlist (FORMAT.md §2.10) with
+    /// errc::forbidden_global, as torch.load(weights_only=True) does. Off: other classes
+    /// become opaque objects (never called).
+    bool weights_only = false;
+    limits caps{};
+};
+
+/// One tensor reachable from the root, in depth-first pickle order.
+struct named_tensor {
+    /// Keys from the root: dict keys as text, list/tuple indices in decimal.
+    std::vector<std::string> path;
+    /// The path joined with '.'; empty for a tensor saved at the root.
+    std::string name;
+    const ptio::tensor* tensor = nullptr;
+};
+
+/// A record of the archive, for tools that inspect the container.
+struct record_info {
+    std::string name;          ///< relative to the archive prefix ("data/0")
+    std::uint64_t header_offset = 0;
+    std::uint64_t size = 0;    ///< uncompressed
+    std::uint64_t compressed_size = 0;
+    std::uint16_t method = 0;  ///< 0 stored, 8 deflated
+    std::uint32_t crc32 = 0;   ///< from the central directory (0: not recorded)
+};
+
+class checkpoint {
+public:
+    /// Map and open a file.
+    [[nodiscard]] static checkpoint open(const std::filesystem::path& path,
+                                         const open_options& options = {});
+    /// Open bytes the caller keeps alive for the checkpoint's lifetime (like io.BytesIO).
+    /// `name` is used in error messages.
+    [[nodiscard]] static checkpoint open(std::span<const std::byte> bytes,
+                                         const open_options& options = {},
+                                         std::string name = "<memory>");
+    /// Open bytes the checkpoint takes over.
+    [[nodiscard]] static checkpoint open(std::vector<std::byte>&& bytes,
+                                         const open_options& options = {},
+                                         std::string name = "<memory>");
+
+    checkpoint(checkpoint&&) noexcept;
+    checkpoint& operator=(checkpoint&&) noexcept;
+    checkpoint(const checkpoint&) = delete;
+    checkpoint& operator=(const checkpoint&) = delete;
+    ~checkpoint();
+
+    /// The unpickled object.
+    [[nodiscard]] const value& root() const noexcept;
+    /// Every tensor reachable from the root, depth-first in container order. A tensor object
+    /// reached under two keys is listed under both.
+    [[nodiscard]] std::span<const named_tensor> tensors() const noexcept;
+    /// The tensor with this name, or nullptr.
+    [[nodiscard]] const named_tensor* find(std::string_view name) const noexcept;
+    /// The tensor with this name; throws errc::not_found.
+    [[nodiscard]] const ptio::tensor& at(std::string_view name) const;
+
+    /// The file name given to open (or the name given with the bytes).
+    [[nodiscard]] const std::string& file() const noexcept;
+    /// "zip" for now; later formats add their names.
+    [[nodiscard]] std::string_view format() const noexcept;
+    /// "little" or "big": the byte order the file says its storages have.
+    [[nodiscard]] std::string_view byteorder() const noexcept;
+    /// The archive's top folder ("archive", "model").
+    [[nodiscard]] std::string_view prefix() const noexcept;
+    /// Every record of the archive, in central-directory order.
+    [[nodiscard]] std::span<const record_info> records() const noexcept;
+
+    /// Check everything open deferred: locate every record's bytes (local headers), inflate
+    /// deflated records and compare every CRC-32. Calls `problem` once per problem found and
+    /// returns the count; never throws for a problem in the file.
+    std::size_t verify(const std::function<void(const error&)>& problem) const;
+
+    struct impl;  ///< opaque
+
+private:
+    explicit checkpoint(std::unique_ptr<impl> p) noexcept;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace ptio

@@ -1,0 +1,10 @@
+// ptio/ptio.hpp — the whole public API.
+#pragma once
+
+#include "ptio/checkpoint.hpp"
+#include "ptio/device.hpp"
+#include "ptio/dtype.hpp"
+#include "ptio/error.hpp"
+#include "ptio/tensor.hpp"
+#include "ptio/value.hpp"
+#include "ptio/version.hpp"

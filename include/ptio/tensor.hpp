@@ -1,0 +1,126 @@
+// ptio/tensor.hpp — tensors as views into a checkpoint's storage records.
+//
+// A tensor_view is dtype, shape, strides (in elements), storage offset (in elements) and the
+// bytes of the storage it looks into. It never owns data: for a stored zip record the bytes
+// are the file's mapping, so no byte is copied or even read until the caller reads it. Views
+// that share a storage (slices, transposes, expand) point into the same bytes.
+//
+// Lifetime: valid while the checkpoint that produced it lives. Thread-safety: all methods are
+// const and safe from many threads. Failure: geometry is checked when the checkpoint opens
+// (every reachable element lies inside the storage); a storage's bytes are located on first
+// access, so data(), storage_bytes() and the copies may throw ptio::error if the file's local
+// header for that record is bad, or if it is deflated and does not inflate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+#include <span>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "ptio/dtype.hpp"
+
+namespace ptio {
+
+namespace detail {
+class storage;
+}
+
+/// A non-owning, strided view of tensor elements.
+class tensor_view {
+public:
+    tensor_view() = default;
+    tensor_view(const detail::storage* storage, dtype type, std::vector<std::int64_t> shape,
+                std::vector<std::int64_t> strides, std::int64_t storage_offset);
+
+    [[nodiscard]] ptio::dtype dtype() const noexcept { return dtype_; }
+    [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return shape_; }
+    [[nodiscard]] std::span<const std::int64_t> strides() const noexcept { return strides_; }
+    [[nodiscard]] std::size_t dim() const noexcept { return shape_.size(); }
+    [[nodiscard]] std::int64_t storage_offset() const noexcept { return offset_; }
+    [[nodiscard]] std::int64_t numel() const noexcept { return numel_; }
+    [[nodiscard]] std::size_t element_size() const noexcept { return ptio::element_size(dtype_); }
+    /// Bytes of the elements the view shows: numel × element size.
+    [[nodiscard]] std::uint64_t nbytes() const noexcept;
+    /// Row-major contiguous (torch's is_contiguous: size-1 dimensions ignore their stride).
+    [[nodiscard]] bool is_contiguous() const noexcept;
+    /// False for tensors without data (meta tensors, storage-less rebuilds).
+    [[nodiscard]] bool has_data() const noexcept { return storage_ != nullptr; }
+
+    /// The whole storage this view looks into (may be larger than the view).
+    [[nodiscard]] std::span<const std::byte> storage_bytes() const;
+    /// Address of the element at all-zero indices (storage start + offset × element size).
+    [[nodiscard]] const std::byte* data() const;
+    /// The storage key the file gives ("0"; its record is data/<key>), or "" without data.
+    [[nodiscard]] std::string_view storage_key() const noexcept;
+    /// True when the bytes are ptio's own copy rather than the mapping (a deflated record or
+    /// a foreign byte order).
+    [[nodiscard]] bool is_copy() const;
+
+    /// Byte offset (from storage start) of the element at `index` (one per dimension).
+    [[nodiscard]] std::uint64_t byte_offset(std::span<const std::int64_t> index) const;
+    /// The element at `index`, read as T (sizeof(T) must equal the element size). Throws
+    /// invalid_argument on a wrong rank, an index out of range or a size mismatch.
+    template <class T>
+    [[nodiscard]] T at(std::initializer_list<std::int64_t> index) const {
+        static_assert(std::is_trivially_copyable_v<T>);
+        check_element_type(sizeof(T));
+        T out;
+        std::memcpy(&out, storage_bytes().data() + byte_offset(std::span(index.begin(), index.size())),
+                    sizeof(T));
+        return out;
+    }
+
+    /// Copy the elements in row-major order into `out` (exactly nbytes() long). A contiguous
+    /// view is one memcpy; others walk the strides, innermost dimension as a block.
+    void copy_to(std::span<std::byte> out) const;
+    /// The same, into new owned memory.
+    [[nodiscard]] std::vector<std::byte> to_contiguous() const;
+
+private:
+    void check_element_type(std::size_t size) const;
+
+    const detail::storage* storage_ = nullptr;
+    ptio::dtype dtype_ = ptio::dtype::float32;
+    std::vector<std::int64_t> shape_;
+    std::vector<std::int64_t> strides_;
+    std::int64_t offset_ = 0;
+    std::int64_t numel_ = 1;
+};
+
+/// A tensor as torch.load would rebuild it: its view plus what the file says about it.
+class tensor {
+public:
+    tensor(tensor_view view, std::string location, bool requires_grad, bool is_parameter)
+        : view_(std::move(view)), location_(std::move(location)), requires_grad_(requires_grad),
+          is_parameter_(is_parameter) {}
+
+    [[nodiscard]] const tensor_view& view() const noexcept { return view_; }
+    /// The device tag saved with its storage: "cpu", "cuda:0", "meta", …
+    [[nodiscard]] const std::string& location() const noexcept { return location_; }
+    [[nodiscard]] bool requires_grad() const noexcept { return requires_grad_; }
+    /// Saved as an nn.Parameter (through _rebuild_parameter).
+    [[nodiscard]] bool is_parameter() const noexcept { return is_parameter_; }
+
+    // Shortcuts to the view.
+    [[nodiscard]] ptio::dtype dtype() const noexcept { return view_.dtype(); }
+    [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return view_.shape(); }
+
+    // Set while rebuilding (a parameter wraps a tensor rebuilt just before).
+    void mark_parameter(bool requires_grad) noexcept {
+        is_parameter_ = true;
+        requires_grad_ = requires_grad;
+    }
+
+private:
+    tensor_view view_;
+    std::string location_;
+    bool requires_grad_ = false;
+    bool is_parameter_ = false;
+};
+
+}  // namespace ptio

@@ -1,0 +1,336 @@
+#include "ptio/checkpoint.hpp"
+
+#include <bit>
+#include <cstring>
+#include <deque>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "io/mapped_file.hpp"
+#include "pickle/machine.hpp"
+#include "torch/rebuild.hpp"
+#include "torch/storage.hpp"
+#include "zip/archive.hpp"
+
+namespace ptio {
+
+struct checkpoint::impl {
+    std::string file;
+    open_options options;
+    detail::mapped_file map;
+    std::unique_ptr<detail::zip::archive> zip;
+    std::vector<std::byte> pickle_copy;  // data.pkl when it is deflated
+    detail::arena nodes;
+    std::deque<detail::storage> storages;
+    std::deque<tensor> tensor_store;
+    value root;
+    std::vector<named_tensor> named;
+    std::unordered_map<std::string_view, std::size_t> by_name;  // views named[i].name
+    std::string byteorder = "little";
+    std::vector<record_info> records;
+};
+
+namespace {
+
+using detail::arena;
+
+bool starts_with(std::span<const std::byte> b, std::string_view s) {
+    return b.size() >= s.size() && std::memcmp(b.data(), s.data(), s.size()) == 0;
+}
+
+std::string hex_prefix(std::span<const std::byte> b) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < std::min<std::size_t>(b.size(), 8); ++i) {
+        if (i) out += ' ';
+        out += digits[static_cast<unsigned>(b[i]) >> 4];
+        out += digits[static_cast<unsigned>(b[i]) & 15];
+    }
+    return out;
+}
+
+// Not a zip: name what the bytes are, so the user knows what went wrong (FORMAT.md §0).
+[[noreturn]] void refuse(errc code, const std::string& file, const std::string& why) {
+    throw error(code, file, {}, 0, why);
+}
+
+[[noreturn]] void refuse_non_zip(const std::string& file, std::span<const std::byte> b) {
+    auto fail = [&](errc code, const std::string& why) { refuse(code, file, why); };
+    if (b.empty()) fail(errc::not_a_checkpoint, "the file is empty");
+    if (starts_with(b, "version https://git-lfs"))
+        fail(errc::not_a_checkpoint,
+             "this is a Git LFS pointer, not the checkpoint: fetch the real file (git lfs pull)");
+    std::size_t ws = 0;
+    while (ws < b.size() && ws < 512 && std::isspace(static_cast<unsigned char>(b[ws]))) ++ws;
+    std::string head;
+    for (std::size_t i = ws; i < b.size() && i < ws + 15; ++i)
+        head += static_cast<char>(std::tolower(static_cast<unsigned char>(b[i])));
+    if (head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<?xml"))
+        fail(errc::not_a_checkpoint,
+             "this is an HTML or XML page, not a checkpoint (a download that returned a web page?)");
+    if (starts_with(b, "PYTORCH1"))
+        fail(errc::unsupported_format,
+             "a pre-release PyTorch 1.0 container ('PYTORCH1'), which torch.load refuses too");
+    if (b.size() >= 8 && std::memcmp(b.data() + 4, "PTMF", 4) == 0)
+        fail(errc::unsupported_format, "a mobile flatbuffer module (.ptl), not a torch.save file");
+    if (b.size() > 262 && std::memcmp(b.data() + 257, "ustar", 5) == 0)
+        fail(errc::unsupported_format,
+             "the tar format of torch ≤ 0.1.9, which ptio does not read yet");
+    // The legacy format starts with the pickled magic number 0x1950a86a20f9469cfc6c.
+    static constexpr unsigned char magic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+    const auto* raw = reinterpret_cast<const unsigned char*>(b.data());
+    const std::size_t scan = std::min<std::size_t>(b.size(), 64);
+    for (std::size_t i = 0; i + sizeof magic <= scan; ++i)
+        if (std::memcmp(raw + i, magic, sizeof magic) == 0)
+            fail(errc::unsupported_format,
+                 "the legacy torch.save format (torch < 1.6, or _use_new_zipfile_serialization="
+                 "False), which ptio does not read yet");
+    if (starts_with(b, "L119547037146038801333356"))
+        fail(errc::unsupported_format, "the legacy torch.save format (protocol 0), which ptio does not read yet");
+    if (b.size() >= 9 && b[8] == std::byte{'{'})
+        fail(errc::not_a_checkpoint, "this looks like a safetensors file, not a torch.save file");
+    refuse(errc::not_a_checkpoint, file,
+           "not a torch.save file: it does not start with a zip header (first bytes: " + hex_prefix(b) + ")");
+}
+
+std::string small_record(const detail::zip::archive& z, const detail::zip::entry& e) {
+    if (e.size > 4096)
+        throw error(errc::bad_zip, z.filename(), e.name, e.header_offset,
+                    "a marker record of " + std::to_string(e.size) + " bytes (expected a few)");
+    auto bytes = z.extract(e);
+    std::string s(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    return s;
+}
+
+// Depth-first walk that names tensors (DESIGN.md "Tensor names"). Each container is entered
+// once, so shared and cyclic trees cost their size; depth is capped.
+class namer {
+public:
+    namer(checkpoint::impl& ck, detail::torch::rebuilder& rb) : ck_(ck), rb_(rb) {}
+
+    void walk(value& slot, std::size_t depth) {
+        if (depth > ck_.options.caps.max_depth)
+            throw error(errc::limit_exceeded, ck_.file, "data.pkl", std::nullopt,
+                        "the object tree nests deeper than the cap of " +
+                            std::to_string(ck_.options.caps.max_depth));
+        switch (slot.type()) {
+            case kind::tensor: add(slot.as_tensor()); return;
+            case kind::list: case kind::tuple: case kind::set: {
+                if (!enter(slot)) return;
+                auto& items = arena::mut(slot).items;
+                for (std::size_t i = 0; i < items.size(); ++i) {
+                    path_.push_back(std::to_string(i));
+                    walk(items[i], depth + 1);
+                    path_.pop_back();
+                }
+                return;
+            }
+            case kind::dict: {
+                if (!enter(slot)) return;
+                for (auto& [k, v] : arena::mut(slot).entries) {
+                    path_.push_back(key_text(k));
+                    walk(v, depth + 1);
+                    path_.pop_back();
+                }
+                return;
+            }
+            case kind::object: {
+                auto& n = arena::mut(slot);
+                if (n.tag == detail::known::storage_ref) {  // a storage saved on its own
+                    slot = rb_.storage_tensor(*n.storage_ptr);
+                    add(slot.as_tensor());
+                    return;
+                }
+                if (!enter(slot)) return;
+                if (!n.args.is_none()) {
+                    path_.push_back("__args__");
+                    walk(n.args, depth + 1);
+                    path_.pop_back();
+                }
+                walk(n.state, depth + 1);
+                for (std::size_t i = 0; i < n.items.size(); ++i) {
+                    path_.push_back(std::to_string(i));
+                    walk(n.items[i], depth + 1);
+                    path_.pop_back();
+                }
+                for (auto& [k, v] : n.entries) {
+                    path_.push_back(key_text(k));
+                    walk(v, depth + 1);
+                    path_.pop_back();
+                }
+                return;
+            }
+            default: return;
+        }
+    }
+
+private:
+    bool enter(const value& v) { return seen_.insert(v.node_ptr()).second; }
+    void add(const tensor& t) {
+        named_tensor nt;
+        nt.path = path_;
+        for (std::size_t i = 0; i < path_.size(); ++i) {
+            if (i) nt.name += '.';
+            nt.name += path_[i];
+        }
+        nt.tensor = &t;
+        ck_.named.push_back(std::move(nt));
+    }
+
+    checkpoint::impl& ck_;
+    detail::torch::rebuilder& rb_;
+    std::vector<std::string> path_;
+    std::unordered_set<const detail::node*> seen_;
+};
+
+void open_zip(checkpoint::impl& ck) {
+    const auto bytes = ck.map.bytes();
+    ck.zip = std::make_unique<detail::zip::archive>(bytes, ck.file, ck.options.caps.max_records);
+    auto& z = *ck.zip;
+    for (const auto& e : z.entries())
+        ck.records.push_back({std::string(z.relative_name(e)), e.header_offset, e.size,
+                              e.compressed_size, e.method, e.crc32});
+
+    const auto* pkl = z.find("data.pkl");
+    if (!pkl) {
+        if (z.find("constants.pkl") || z.find("model.json"))
+            throw error(errc::unsupported_format, ck.file, {}, std::nullopt,
+                        "a TorchScript archive (torch.jit.save), which ptio does not read yet");
+        if (z.find(".data/extern_modules"))
+            throw error(errc::unsupported_format, ck.file, {}, std::nullopt,
+                        "a torch.package archive, which torch.load does not read either");
+        throw error(errc::missing_record, ck.file, std::string(z.prefix()) + "/data.pkl",
+                    std::nullopt, "the archive has no data.pkl record: not a torch.save file");
+    }
+    if (z.find("constants.pkl"))
+        throw error(errc::unsupported_format, ck.file, {}, std::nullopt,
+                    "a TorchScript archive (torch.jit.save), which ptio does not read yet");
+
+    if (const auto* bo = z.find("byteorder")) {
+        ck.byteorder = small_record(z, *bo);
+        if (ck.byteorder != "little" && ck.byteorder != "big")
+            throw error(errc::bad_zip, ck.file, bo->name, bo->header_offset,
+                        "the byteorder record says '" + ck.byteorder + "', not little or big");
+    }
+    const bool host_little = std::endian::native == std::endian::little;
+    const bool swap = (ck.byteorder == "little") != host_little;
+
+    if (pkl->size > ck.options.caps.max_pickle_bytes)
+        throw error(errc::limit_exceeded, ck.file, pkl->name, pkl->header_offset,
+                    "data.pkl is " + std::to_string(pkl->size) + " bytes, over the cap of " +
+                        std::to_string(ck.options.caps.max_pickle_bytes));
+    std::span<const std::byte> pickle_bytes;
+    const std::uint64_t pickle_base = pkl->method == 0 ? z.payload_offset(*pkl) : 0;
+    if (pkl->method == 0) {
+        pickle_bytes = z.stored(*pkl);
+    } else {
+        ck.pickle_copy = z.extract(*pkl);
+        pickle_bytes = ck.pickle_copy;
+    }
+    if (ck.options.verify_crc) z.check_crc(*pkl, pickle_bytes);
+
+    detail::torch::rebuild_context ctx;
+    ctx.archive = &z;
+    ctx.where = {ck.file, pkl->name, pickle_base};
+    ctx.options = ck.options;
+    ctx.swap_bytes = swap;
+    detail::torch::rebuilder rb(ctx, ck.nodes, ck.storages, ck.tensor_store);
+    detail::cursor c(pickle_bytes, {ck.file, pkl->name, pickle_base});
+    auto res = detail::pickle::run(c, ck.nodes, rb, ck.options.caps);
+    ck.root = res.root;
+
+    namer(ck, rb).walk(ck.root, 0);
+}
+
+}  // namespace
+
+checkpoint::checkpoint(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
+checkpoint::checkpoint(checkpoint&&) noexcept = default;
+checkpoint& checkpoint::operator=(checkpoint&&) noexcept = default;
+checkpoint::~checkpoint() = default;
+
+namespace {
+checkpoint::impl& finish(checkpoint::impl& ck) {
+    const auto bytes = ck.map.bytes();
+    if (!detail::zip::looks_like_zip(bytes)) refuse_non_zip(ck.file, bytes);
+    // Metadata reads jump around; keep the kernel from reading ahead into storage pages.
+    ck.map.advise(detail::mapped_file::advice::random);
+    open_zip(ck);
+    ck.map.advise(detail::mapped_file::advice::normal);
+    ck.by_name.reserve(ck.named.size());
+    for (std::size_t i = 0; i < ck.named.size(); ++i) ck.by_name.emplace(ck.named[i].name, i);
+    return ck;
+}
+}  // namespace
+
+checkpoint checkpoint::open(const std::filesystem::path& path, const open_options& options) {
+    auto p = std::make_unique<impl>();
+    p->file = path.string();
+    p->options = options;
+    p->map = detail::mapped_file::map(path, options.copy_on_write
+                                                ? detail::mapped_file::mode::copy_on_write
+                                                : detail::mapped_file::mode::read_only);
+    finish(*p);
+    return checkpoint(std::move(p));
+}
+
+checkpoint checkpoint::open(std::span<const std::byte> bytes, const open_options& options,
+                            std::string name) {
+    auto p = std::make_unique<impl>();
+    p->file = std::move(name);
+    p->options = options;
+    p->map = detail::mapped_file::borrow(bytes);
+    finish(*p);
+    return checkpoint(std::move(p));
+}
+
+checkpoint checkpoint::open(std::vector<std::byte>&& bytes, const open_options& options,
+                            std::string name) {
+    auto p = std::make_unique<impl>();
+    p->file = std::move(name);
+    p->options = options;
+    p->map = detail::mapped_file::adopt(std::move(bytes));
+    finish(*p);
+    return checkpoint(std::move(p));
+}
+
+const value& checkpoint::root() const noexcept { return impl_->root; }
+std::span<const named_tensor> checkpoint::tensors() const noexcept { return impl_->named; }
+
+const named_tensor* checkpoint::find(std::string_view name) const noexcept {
+    auto it = impl_->by_name.find(name);
+    return it == impl_->by_name.end() ? nullptr : &impl_->named[it->second];
+}
+
+const tensor& checkpoint::at(std::string_view name) const {
+    if (const auto* t = find(name)) return *t->tensor;
+    throw error(errc::not_found, impl_->file, {}, std::nullopt,
+                "no tensor named '" + std::string(name) + "'");
+}
+
+const std::string& checkpoint::file() const noexcept { return impl_->file; }
+std::string_view checkpoint::format() const noexcept { return "zip"; }
+std::string_view checkpoint::byteorder() const noexcept { return impl_->byteorder; }
+std::string_view checkpoint::prefix() const noexcept { return impl_->zip->prefix(); }
+std::span<const record_info> checkpoint::records() const noexcept { return impl_->records; }
+
+std::size_t checkpoint::verify(const std::function<void(const error&)>& problem) const {
+    std::size_t count = 0;
+    auto report = [&](const error& e) {
+        ++count;
+        if (problem) problem(e);
+    };
+    const auto& z = *impl_->zip;
+    for (const auto& e : z.entries()) {
+        try {
+            if (e.method == 0) z.check_crc(e, z.stored(e));
+            else z.check_crc(e, z.extract(e));
+        } catch (const error& err) {
+            report(err);
+        }
+    }
+    return count;
+}
+
+}  // namespace ptio

@@ -1,0 +1,92 @@
+#include "io/mapped_file.hpp"
+
+#include <sys/mman.h>
+
+#include <boost/interprocess/file_mapping.hpp>
+#include <boost/interprocess/mapped_region.hpp>
+#include <system_error>
+
+#include "ptio/error.hpp"
+
+namespace ptio::detail {
+
+namespace bip = boost::interprocess;
+
+struct mapped_file::region {
+    bip::file_mapping file;
+    bip::mapped_region map;
+};
+
+mapped_file mapped_file::map(const std::filesystem::path& path, mode m) {
+    const std::string name = path.string();
+    std::error_code ec;
+    const auto status = std::filesystem::status(path, ec);
+    if (ec || !std::filesystem::exists(status))
+        throw error(errc::io_error, name, {}, std::nullopt, "no such file");
+    if (std::filesystem::is_directory(status))
+        throw error(errc::io_error, name, {}, std::nullopt,
+                    "is a directory, not a checkpoint file");
+    if (!std::filesystem::is_regular_file(status))
+        throw error(errc::io_error, name, {}, std::nullopt, "not a regular file");
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) throw error(errc::io_error, name, {}, std::nullopt, "cannot read size: " + ec.message());
+
+    mapped_file out;
+    if (size == 0) return out;  // Boost refuses to map an empty file; an empty span is right.
+    try {
+        auto r = std::make_unique<region>();
+        r->file = bip::file_mapping(name.c_str(), bip::read_only);
+        r->map = bip::mapped_region(r->file, m == mode::copy_on_write ? bip::copy_on_write
+                                                                       : bip::read_only);
+        out.bytes_ = {static_cast<const std::byte*>(r->map.get_address()), r->map.get_size()};
+        out.region_ = std::move(r);
+    } catch (const bip::interprocess_exception& e) {
+        throw error(errc::io_error, name, {}, std::nullopt, std::string("cannot map: ") + e.what());
+    }
+    return out;
+}
+
+mapped_file mapped_file::borrow(std::span<const std::byte> bytes) {
+    mapped_file out;
+    out.bytes_ = bytes;
+    return out;
+}
+
+mapped_file mapped_file::adopt(std::vector<std::byte>&& bytes) {
+    mapped_file out;
+    out.owned_ = std::move(bytes);
+    out.bytes_ = out.owned_;
+    return out;
+}
+
+mapped_file::mapped_file(mapped_file&& o) noexcept
+    : region_(std::move(o.region_)), owned_(std::move(o.owned_)), bytes_(o.bytes_) {
+    // A moved vector keeps its buffer, so bytes_ stays valid for adopted memory too.
+    o.bytes_ = {};
+}
+
+mapped_file& mapped_file::operator=(mapped_file&& o) noexcept {
+    region_ = std::move(o.region_);
+    owned_ = std::move(o.owned_);
+    bytes_ = o.bytes_;
+    o.bytes_ = {};
+    return *this;
+}
+
+mapped_file::mapped_file() = default;
+mapped_file::~mapped_file() = default;
+
+void mapped_file::advise(advice a) const noexcept {
+    if (!region_) return;
+    int flag = MADV_NORMAL;
+    switch (a) {
+        case advice::normal: flag = MADV_NORMAL; break;
+        case advice::random: flag = MADV_RANDOM; break;
+        case advice::sequential: flag = MADV_SEQUENTIAL; break;
+        case advice::willneed: flag = MADV_WILLNEED; break;
+    }
+    // The region's address is page-aligned; advice is a hint, so failures are ignored.
+    (void)::madvise(const_cast<std::byte*>(bytes_.data()), bytes_.size(), flag);
+}
+
+}  // namespace ptio::detail

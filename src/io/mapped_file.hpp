@@ -1,0 +1,51 @@
+// mapped_file — the only place ptio maps files.
+//
+// A read-only or copy-on-write mapping of a whole file (Boost.Interprocess), or a borrowed or
+// owned span of bytes that plays the same role for in-memory checkpoints. Move-only; the
+// bytes are valid while it lives. A zero-length file is a valid, empty mapping.
+#pragma once
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace ptio::detail {
+
+class mapped_file {
+public:
+    enum class mode { read_only, copy_on_write };
+
+    /// Map `path`. Throws ptio::error(io_error) if it cannot be opened or mapped, or is a
+    /// directory or not a regular file.
+    static mapped_file map(const std::filesystem::path& path, mode m = mode::read_only);
+    /// Borrow bytes the caller keeps alive.
+    static mapped_file borrow(std::span<const std::byte> bytes);
+    /// Own bytes.
+    static mapped_file adopt(std::vector<std::byte>&& bytes);
+
+    /// An empty mapping (zero bytes).
+    mapped_file();
+    mapped_file(mapped_file&&) noexcept;
+    mapped_file& operator=(mapped_file&&) noexcept;
+    ~mapped_file();
+
+    [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
+    [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
+    [[nodiscard]] bool is_mapping() const noexcept { return region_ != nullptr; }
+
+    /// Page-cache advice over a byte range (no-op for memory bytes): random access while
+    /// reading metadata, sequential or willneed before bulk reads.
+    enum class advice { normal, random, sequential, willneed };
+    void advise(advice a) const noexcept;
+
+private:
+    struct region;
+    std::unique_ptr<region> region_;
+    std::vector<std::byte> owned_;
+    std::span<const std::byte> bytes_;
+};
+
+}  // namespace ptio::detail

@@ -1,0 +1,632 @@
+#include "pickle/machine.hpp"
+
+#include <charconv>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <unordered_map>
+
+namespace ptio::detail::pickle {
+namespace {
+
+enum op : std::uint8_t {
+    MARK = '(', STOP = '.', POP = '0', POP_MARK = '1', DUP = '2', FLOAT = 'F', INT = 'I',
+    BININT = 'J', BININT1 = 'K', LONG = 'L', BININT2 = 'M', NONE = 'N', PERSID = 'P',
+    BINPERSID = 'Q', REDUCE = 'R', STRING = 'S', BINSTRING = 'T', SHORT_BINSTRING = 'U',
+    UNICODE = 'V', BINUNICODE = 'X', APPEND = 'a', BUILD = 'b', GLOBAL = 'c', DICT = 'd',
+    EMPTY_DICT = '}', APPENDS = 'e', GET = 'g', BINGET = 'h', INST = 'i', LONG_BINGET = 'j',
+    LIST = 'l', EMPTY_LIST = ']', OBJ = 'o', PUT = 'p', BINPUT = 'q', LONG_BINPUT = 'r',
+    SETITEM = 's', TUPLE = 't', EMPTY_TUPLE = ')', SETITEMS = 'u', BINFLOAT = 'G',
+    PROTO = 0x80, NEWOBJ = 0x81, EXT1 = 0x82, EXT2 = 0x83, EXT4 = 0x84, TUPLE1 = 0x85,
+    TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88, NEWFALSE = 0x89, LONG1 = 0x8a, LONG4 = 0x8b,
+    BINBYTES = 'B', SHORT_BINBYTES = 'C', SHORT_BINUNICODE = 0x8c, BINUNICODE8 = 0x8d,
+    BINBYTES8 = 0x8e, EMPTY_SET = 0x8f, ADDITEMS = 0x90, FROZENSET = 0x91, NEWOBJ_EX = 0x92,
+    STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95, BYTEARRAY8 = 0x96, NEXT_BUFFER = 0x97,
+    READONLY_BUFFER = 0x98,
+};
+
+void append_utf8(std::string& out, std::uint32_t cp) {
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        out += static_cast<char>(0xC0 | (cp >> 6));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        out += static_cast<char>(0xE0 | (cp >> 12));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    } else {
+        out += static_cast<char>(0xF0 | (cp >> 18));
+        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+        out += static_cast<char>(0x80 | (cp & 0x3F));
+    }
+}
+
+// UTF-8 as CPython's pickle accepts it ('surrogatepass': encoded surrogates allowed).
+bool valid_utf8(std::string_view s) {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const auto* end = p + s.size();
+    while (p < end) {
+        const unsigned c = *p;
+        if (c < 0x80) { ++p; continue; }
+        int len = 0;
+        std::uint32_t cp = 0;
+        if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
+        else return false;
+        if (end - p < len) return false;
+        for (int i = 1; i < len; ++i) {
+            if ((p[i] & 0xC0) != 0x80) return false;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
+            return false;
+        p += len;
+    }
+    return true;
+}
+
+std::string latin1_to_utf8(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) append_utf8(out, c);
+    return out;
+}
+
+// Little-endian two's complement digits → int64 when they fit.
+bool fits_int64(std::span<const std::byte> b, std::int64_t& out) {
+    if (b.empty()) { out = 0; return true; }
+    const bool neg = (static_cast<unsigned>(b.back()) & 0x80) != 0;
+    const auto fill = static_cast<std::byte>(neg ? 0xFF : 0x00);
+    if (b.size() > 8) {
+        for (std::size_t i = 8; i < b.size(); ++i)
+            if (b[i] != fill) return false;
+        if (((static_cast<unsigned>(b[7]) & 0x80) != 0) != neg) return false;
+    }
+    std::uint64_t v = neg ? ~std::uint64_t{0} : 0;
+    for (std::size_t i = 0; i < std::min<std::size_t>(b.size(), 8); ++i) {
+        v &= ~(std::uint64_t{0xFF} << (8 * i));
+        v |= std::uint64_t{static_cast<std::uint8_t>(b[i])} << (8 * i);
+    }
+    out = static_cast<std::int64_t>(v);
+    return true;
+}
+
+// Decimal text → two's-complement little-endian digits.
+std::string decimal_to_twos(std::string_view text) {
+    bool neg = false;
+    if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
+        neg = text[0] == '-';
+        text.remove_prefix(1);
+    }
+    std::vector<std::uint8_t> mag{0};
+    for (char ch : text) {
+        unsigned carry = static_cast<unsigned>(ch - '0');
+        for (auto& byte : mag) {
+            const unsigned v = byte * 10u + carry;
+            byte = static_cast<std::uint8_t>(v);
+            carry = v >> 8;
+        }
+        if (carry) mag.push_back(static_cast<std::uint8_t>(carry));
+    }
+    mag.push_back(0);  // room for the sign bit
+    if (neg) {
+        unsigned carry = 1;
+        for (auto& byte : mag) {
+            const unsigned v = static_cast<std::uint8_t>(~byte) + carry;
+            byte = static_cast<std::uint8_t>(v);
+            carry = v >> 8;
+        }
+    }
+    return {mag.begin(), mag.end()};
+}
+
+class machine {
+public:
+    machine(cursor& c, arena& nodes, resolver& r, const limits& caps)
+        : c_(c), nodes_(nodes), r_(r), caps_(caps) {}
+
+    result run();
+
+private:
+    [[noreturn]] void fail(errc code, const std::string& what) const { c_.fail_at(code, at_, what); }
+    [[noreturn]] void bad(const std::string& what) const { fail(errc::bad_pickle, what); }
+
+    void push(value v) {
+        if (stack_.size() >= caps_.max_stack)
+            fail(errc::limit_exceeded, "the unpickler stack passes its cap of " +
+                                           std::to_string(caps_.max_stack) + " values");
+        stack_.push_back(v);
+    }
+    value pop(const char* opname) {
+        if (stack_.size() <= floor()) bad(std::string(opname) + " on an empty stack");
+        value v = stack_.back();
+        stack_.pop_back();
+        return v;
+    }
+    value& top(const char* opname) {
+        if (stack_.size() <= floor()) bad(std::string(opname) + " on an empty stack");
+        return stack_.back();
+    }
+    std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
+    std::vector<value> pop_mark(const char* opname) {
+        if (marks_.empty()) bad(std::string(opname) + " without a MARK");
+        const std::size_t m = marks_.back();
+        marks_.pop_back();
+        std::vector<value> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
+        stack_.resize(m);
+        return items;
+    }
+
+    value make_int_from_digits(std::span<const std::byte> digits) {
+        std::int64_t v = 0;
+        if (fits_int64(digits, v)) return value::make_int(v);
+        return make_string(nodes_, std::string(reinterpret_cast<const char*>(digits.data()), digits.size()),
+                           kind::big_integer);
+    }
+    value make_int_from_text(std::string_view text) {
+        std::string_view t = text;
+        if (!t.empty() && t.back() == 'L') t.remove_suffix(1);
+        if (t.empty()) bad("an empty integer literal");
+        std::int64_t v = 0;
+        const char* b = t.data();
+        if (*b == '+') ++b;
+        auto [p, ec] = std::from_chars(b, t.data() + t.size(), v);
+        if (ec == std::errc() && p == t.data() + t.size()) return value::make_int(v);
+        for (std::size_t i = (t[0] == '-' || t[0] == '+') ? 1 : 0; i < t.size(); ++i)
+            if (t[i] < '0' || t[i] > '9') bad("a malformed integer literal '" + std::string(text) + "'");
+        if (ec != std::errc::result_out_of_range) bad("a malformed integer literal");
+        auto digits = decimal_to_twos(t);
+        return make_int_from_digits({reinterpret_cast<const std::byte*>(digits.data()), digits.size()});
+    }
+    value text_value(std::string_view raw, const char* opname) {
+        if (!valid_utf8(raw)) bad(std::string(opname) + ": a string that is not valid UTF-8");
+        return make_string(nodes_, std::string(raw));
+    }
+    // py2 str: torch.load decodes with UTF-8; bytes that are not UTF-8 are kept as Latin-1.
+    value py2_string(std::string_view raw) {
+        return make_string(nodes_, valid_utf8(raw) ? std::string(raw) : latin1_to_utf8(raw));
+    }
+    std::string unquote(std::string_view lit);
+    std::string raw_unicode_escape(std::string_view lit);
+
+    void memo_put(std::uint64_t idx, const value& v) {
+        if (idx < memo_.size() || idx < memo_.size() + 4096) {
+            if (idx >= caps_.max_memo)
+                fail(errc::limit_exceeded, "memo index " + std::to_string(idx) +
+                                               " passes the cap of " + std::to_string(caps_.max_memo));
+            if (idx >= memo_.size()) memo_.resize(static_cast<std::size_t>(idx) + 1);
+            memo_[static_cast<std::size_t>(idx)] = {v, true};
+        } else {
+            if (sparse_.size() >= caps_.max_memo)
+                fail(errc::limit_exceeded, "the memo passes its cap of " + std::to_string(caps_.max_memo));
+            sparse_[idx] = v;
+        }
+    }
+    value memo_get(std::uint64_t idx) {
+        if (idx < memo_.size() && memo_[static_cast<std::size_t>(idx)].second)
+            return memo_[static_cast<std::size_t>(idx)].first;
+        if (auto it = sparse_.find(idx); it != sparse_.end()) return it->second;
+        bad("memo entry " + std::to_string(idx) + " was never stored");
+    }
+    std::uint64_t memo_index_text() {
+        auto t = c_.line("memo index");
+        std::uint64_t v = 0;
+        auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+        if (ec != std::errc() || p != t.data() + t.size()) bad("a malformed memo index");
+        return v;
+    }
+
+    void append_to(value& target, std::vector<value>&& items, const char* opname) {
+        if (target.type() != kind::list && target.type() != kind::object)
+            bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a list");
+        auto& n = arena::mut(target);
+        n.items.insert(n.items.end(), items.begin(), items.end());
+    }
+    void set_item(node& n, const value& k, const value& v);
+    void set_items(value& target, std::vector<value>&& kv, const char* opname) {
+        if (target.type() != kind::dict && target.type() != kind::object)
+            bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a dict");
+        if (kv.size() % 2) bad(std::string(opname) + " with an odd number of items");
+        auto& n = arena::mut(target);
+        for (std::size_t i = 0; i < kv.size(); i += 2) set_item(n, kv[i], kv[i + 1]);
+    }
+    value make_dict_node() {
+        auto& n = nodes_.make(kind::dict);
+        n.name = "dict";
+        return value::make_node(kind::dict, &n);
+    }
+    value make_list(std::vector<value>&& items, kind k) {
+        auto& n = nodes_.make(k);
+        n.items = std::move(items);
+        return value::make_node(k, &n);
+    }
+    std::string_view global_part(std::string_view s, const char* what) {
+        if (s.empty()) bad(std::string("GLOBAL with an empty ") + what);
+        return s;
+    }
+
+    cursor& c_;
+    arena& nodes_;
+    resolver& r_;
+    const limits& caps_;
+    std::uint64_t at_ = 0;
+    std::vector<value> stack_;
+    std::vector<std::size_t> marks_;
+    std::vector<std::pair<value, bool>> memo_;
+    std::unordered_map<std::uint64_t, value> sparse_;
+};
+
+// Python's dict: a key already present keeps its place and takes the new value. Keys are
+// compared for str, int and bool-free scalars by their text; a small dict is scanned.
+std::string dict_key(const value& k) {
+    switch (k.type()) {
+        case kind::string: return "s" + std::string(k.as_string());
+        case kind::integer: return "i" + std::to_string(k.as_int());
+        case kind::big_integer: return "b" + k.int_text();
+        default: return {};
+    }
+}
+
+void machine::set_item(node& n, const value& k, const value& v) {
+    const std::string key = dict_key(k);
+    if (!key.empty()) {
+        if (n.entries.size() >= 16 && !n.index) {
+            n.index = std::make_unique<std::unordered_map<std::string, std::size_t>>();
+            for (std::size_t i = 0; i < n.entries.size(); ++i) {
+                auto ki = dict_key(n.entries[i].first);
+                if (!ki.empty()) n.index->emplace(std::move(ki), i);
+            }
+        }
+        if (n.index) {
+            auto [it, fresh] = n.index->emplace(key, n.entries.size());
+            if (!fresh) { n.entries[it->second].second = v; return; }
+        } else {
+            for (auto& e : n.entries)
+                if (dict_key(e.first) == key) { e.second = v; return; }
+        }
+    }
+    n.entries.emplace_back(k, v);
+}
+
+std::string machine::unquote(std::string_view lit) {
+    if (lit.size() < 2 || (lit.front() != '\'' && lit.front() != '"') || lit.back() != lit.front())
+        bad("STRING argument is not a quoted literal");
+    lit = lit.substr(1, lit.size() - 2);
+    std::string out;
+    for (std::size_t i = 0; i < lit.size(); ++i) {
+        char ch = lit[i];
+        if (ch != '\\') { out += ch; continue; }
+        if (++i == lit.size()) bad("STRING literal ends in a backslash");
+        ch = lit[i];
+        switch (ch) {
+            case 'n': out += '\n'; break;
+            case 't': out += '\t'; break;
+            case 'r': out += '\r'; break;
+            case 'a': out += '\a'; break;
+            case 'b': out += '\b'; break;
+            case 'f': out += '\f'; break;
+            case 'v': out += '\v'; break;
+            case '\\': case '\'': case '"': out += ch; break;
+            case '\n': break;
+            case 'x': {
+                if (i + 2 >= lit.size() + 0 && i + 2 > lit.size()) bad("truncated \\x escape");
+                unsigned v = 0;
+                auto [p, ec] = std::from_chars(lit.data() + i + 1, lit.data() + std::min(lit.size(), i + 3), v, 16);
+                if (ec != std::errc() || p != lit.data() + i + 3) bad("malformed \\x escape");
+                out += static_cast<char>(v);
+                i += 2;
+                break;
+            }
+            default:
+                if (ch >= '0' && ch <= '7') {
+                    unsigned v = 0;
+                    std::size_t j = i;
+                    for (; j < lit.size() && j < i + 3 && lit[j] >= '0' && lit[j] <= '7'; ++j)
+                        v = v * 8 + static_cast<unsigned>(lit[j] - '0');
+                    out += static_cast<char>(v & 0xFF);
+                    i = j - 1;
+                } else {
+                    out += '\\';
+                    out += ch;
+                }
+        }
+    }
+    return out;
+}
+
+std::string machine::raw_unicode_escape(std::string_view lit) {
+    std::string out;
+    for (std::size_t i = 0; i < lit.size(); ++i) {
+        const auto ch = static_cast<unsigned char>(lit[i]);
+        if (ch == '\\' && i + 1 < lit.size() && (lit[i + 1] == 'u' || lit[i + 1] == 'U')) {
+            const std::size_t n = lit[i + 1] == 'u' ? 4 : 8;
+            if (i + 2 + n > lit.size()) bad("truncated \\u escape in UNICODE");
+            std::uint32_t cp = 0;
+            auto [p, ec] = std::from_chars(lit.data() + i + 2, lit.data() + i + 2 + n, cp, 16);
+            if (ec != std::errc() || p != lit.data() + i + 2 + n || cp > 0x10FFFF)
+                bad("malformed \\u escape in UNICODE");
+            append_utf8(out, cp);
+            i += 1 + n;
+        } else {
+            append_utf8(out, ch);
+        }
+    }
+    return out;
+}
+
+result machine::run() {
+    result res;
+    for (;;) {
+        at_ = c_.absolute();
+        const auto opcode = c_.u8("opcode");
+        switch (opcode) {
+            case PROTO: {
+                const int p = c_.u8("PROTO");
+                if (p > 5) bad("unsupported pickle protocol " + std::to_string(p));
+                res.protocol = p;
+                break;
+            }
+            case FRAME: (void)c_.u64("FRAME"); break;
+            case STOP: {
+                if (stack_.empty()) bad("STOP with an empty stack");
+                res.root = stack_.back();
+                res.end = c_.position();
+                return res;
+            }
+            case MARK:
+                if (marks_.size() >= caps_.max_stack)
+                    fail(errc::limit_exceeded, "too many open MARKs");
+                marks_.push_back(stack_.size());
+                break;
+            case POP:
+                if (!marks_.empty() && marks_.back() == stack_.size()) marks_.pop_back();
+                else (void)pop("POP");
+                break;
+            case POP_MARK: (void)pop_mark("POP_MARK"); break;
+            case DUP: push(top("DUP")); break;
+
+            case NONE: push({}); break;
+            case NEWTRUE: push(value::make_bool(true)); break;
+            case NEWFALSE: push(value::make_bool(false)); break;
+            case BININT: push(value::make_int(static_cast<std::int32_t>(c_.u32("BININT")))); break;
+            case BININT1: push(value::make_int(c_.u8("BININT1"))); break;
+            case BININT2: push(value::make_int(c_.u16("BININT2"))); break;
+            case INT: {
+                const auto t = c_.line("INT");
+                if (t == "00") push(value::make_bool(false));
+                else if (t == "01") push(value::make_bool(true));
+                else push(make_int_from_text(t));
+                break;
+            }
+            case LONG: push(make_int_from_text(c_.line("LONG"))); break;
+            case LONG1: {
+                const auto n = c_.u8("LONG1");
+                push(make_int_from_digits(c_.take(n, "LONG1")));
+                break;
+            }
+            case LONG4: {
+                const auto n = static_cast<std::int32_t>(c_.u32("LONG4"));
+                if (n < 0) bad("LONG4 with a negative length");
+                push(make_int_from_digits(c_.take(static_cast<std::uint64_t>(n), "LONG4")));
+                break;
+            }
+            case FLOAT: {
+                auto t = c_.line("FLOAT");
+                double d = 0;
+                auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
+                if (ec != std::errc() || p != t.data() + t.size()) bad("a malformed FLOAT literal");
+                push(value::make_float(d));
+                break;
+            }
+            case BINFLOAT: {
+                auto raw = c_.take(8, "BINFLOAT");
+                std::uint64_t bits = 0;
+                for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<std::uint8_t>(raw[static_cast<std::size_t>(i)]);
+                double d;
+                std::memcpy(&d, &bits, 8);
+                push(value::make_float(d));
+                break;
+            }
+
+            case STRING: push(py2_string(unquote(c_.line("STRING")))); break;
+            case BINSTRING: {
+                const auto n = static_cast<std::int32_t>(c_.u32("BINSTRING"));
+                if (n < 0) bad("BINSTRING with a negative length");
+                push(py2_string(c_.take_text(static_cast<std::uint64_t>(n), "BINSTRING")));
+                break;
+            }
+            case SHORT_BINSTRING: push(py2_string(c_.take_text(c_.u8("SHORT_BINSTRING"), "SHORT_BINSTRING"))); break;
+            case UNICODE: push(make_string(nodes_, raw_unicode_escape(c_.line("UNICODE")))); break;
+            case BINUNICODE: push(text_value(c_.take_text(c_.u32("BINUNICODE"), "BINUNICODE"), "BINUNICODE")); break;
+            case SHORT_BINUNICODE: push(text_value(c_.take_text(c_.u8("SHORT_BINUNICODE"), "SHORT_BINUNICODE"), "SHORT_BINUNICODE")); break;
+            case BINUNICODE8: push(text_value(c_.take_text(c_.u64("BINUNICODE8"), "BINUNICODE8"), "BINUNICODE8")); break;
+            case BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u32("BINBYTES"), "BINBYTES")), kind::bytes)); break;
+            case SHORT_BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u8("SHORT_BINBYTES"), "SHORT_BINBYTES")), kind::bytes)); break;
+            case BINBYTES8: push(make_string(nodes_, std::string(c_.take_text(c_.u64("BINBYTES8"), "BINBYTES8")), kind::bytes)); break;
+            case BYTEARRAY8: push(make_string(nodes_, std::string(c_.take_text(c_.u64("BYTEARRAY8"), "BYTEARRAY8")), kind::bytes)); break;
+
+            case EMPTY_LIST: push(make_list({}, kind::list)); break;
+            case EMPTY_TUPLE: push(make_list({}, kind::tuple)); break;
+            case EMPTY_SET: push(make_list({}, kind::set)); break;
+            case EMPTY_DICT: push(make_dict_node()); break;
+            case LIST: push(make_list(pop_mark("LIST"), kind::list)); break;
+            case TUPLE: push(make_list(pop_mark("TUPLE"), kind::tuple)); break;
+            case FROZENSET: push(make_list(pop_mark("FROZENSET"), kind::set)); break;
+            case TUPLE1: {
+                auto a = pop("TUPLE1");
+                push(make_list({a}, kind::tuple));
+                break;
+            }
+            case TUPLE2: {
+                auto b = pop("TUPLE2");
+                auto a = pop("TUPLE2");
+                push(make_list({a, b}, kind::tuple));
+                break;
+            }
+            case TUPLE3: {
+                auto c3 = pop("TUPLE3");
+                auto b = pop("TUPLE3");
+                auto a = pop("TUPLE3");
+                push(make_list({a, b, c3}, kind::tuple));
+                break;
+            }
+            case DICT: {
+                auto kv = pop_mark("DICT");
+                auto d = make_dict_node();
+                set_items(d, std::move(kv), "DICT");
+                push(d);
+                break;
+            }
+            case APPEND: {
+                auto v = pop("APPEND");
+                append_to(top("APPEND"), {v}, "APPEND");
+                break;
+            }
+            case APPENDS: {
+                auto items = pop_mark("APPENDS");
+                append_to(top("APPENDS"), std::move(items), "APPENDS");
+                break;
+            }
+            case ADDITEMS: {
+                auto items = pop_mark("ADDITEMS");
+                auto& t = top("ADDITEMS");
+                if (t.type() != kind::set) bad("ADDITEMS on a " + std::string(to_string(t.type())) + ", not a set");
+                auto& n = arena::mut(t);
+                n.items.insert(n.items.end(), items.begin(), items.end());
+                break;
+            }
+            case SETITEM: {
+                auto v = pop("SETITEM");
+                auto k = pop("SETITEM");
+                set_items(top("SETITEM"), {k, v}, "SETITEM");
+                break;
+            }
+            case SETITEMS: {
+                auto kv = pop_mark("SETITEMS");
+                set_items(top("SETITEMS"), std::move(kv), "SETITEMS");
+                break;
+            }
+
+            case PUT: memo_put(memo_index_text(), top("PUT")); break;
+            case BINPUT: memo_put(c_.u8("BINPUT"), top("BINPUT")); break;
+            case LONG_BINPUT: memo_put(c_.u32("LONG_BINPUT"), top("LONG_BINPUT")); break;
+            case MEMOIZE: memo_put(memo_.size() + sparse_.size(), top("MEMOIZE")); break;
+            case GET: push(memo_get(memo_index_text())); break;
+            case BINGET: push(memo_get(c_.u8("BINGET"))); break;
+            case LONG_BINGET: push(memo_get(c_.u32("LONG_BINGET"))); break;
+
+            case GLOBAL: {
+                const auto module = global_part(c_.line("GLOBAL module"), "module");
+                const auto name = global_part(c_.line("GLOBAL name"), "name");
+                push(r_.global(module, name, at_));
+                break;
+            }
+            case STACK_GLOBAL: {
+                auto name = pop("STACK_GLOBAL");
+                auto module = pop("STACK_GLOBAL");
+                if (!name.is(kind::string) || !module.is(kind::string))
+                    bad("STACK_GLOBAL needs two strings");
+                push(r_.global(global_part(module.as_string(), "module"),
+                               global_part(name.as_string(), "name"), at_));
+                break;
+            }
+            case REDUCE: {
+                auto args = pop("REDUCE");
+                auto fn = pop("REDUCE");
+                if (!args.is(kind::tuple)) bad("REDUCE arguments are a " + std::string(to_string(args.type())) + ", not a tuple");
+                push(r_.reduce(fn, args, at_));
+                break;
+            }
+            case NEWOBJ: {
+                auto args = pop("NEWOBJ");
+                auto cls = pop("NEWOBJ");
+                if (!args.is(kind::tuple)) bad("NEWOBJ arguments are not a tuple");
+                push(r_.instantiate(cls, args, at_));
+                break;
+            }
+            case NEWOBJ_EX: {
+                auto kwargs = pop("NEWOBJ_EX");
+                auto args = pop("NEWOBJ_EX");
+                auto cls = pop("NEWOBJ_EX");
+                if (!args.is(kind::tuple)) bad("NEWOBJ_EX arguments are not a tuple");
+                auto obj = r_.instantiate(cls, args, at_);
+                if (obj.is(kind::object) && !kwargs.is_none() && kwargs.size() > 0)
+                    arena::mut(obj).state = kwargs;
+                push(obj);
+                break;
+            }
+            case INST: {
+                const auto module = global_part(c_.line("INST module"), "module");
+                const auto name = global_part(c_.line("INST name"), "name");
+                auto items = pop_mark("INST");
+                auto cls = r_.global(module, name, at_);
+                push(r_.instantiate(cls, make_tuple(nodes_, std::move(items)), at_));
+                break;
+            }
+            case OBJ: {
+                auto items = pop_mark("OBJ");
+                if (items.empty()) bad("OBJ without a class");
+                auto cls = items.front();
+                items.erase(items.begin());
+                push(r_.instantiate(cls, make_tuple(nodes_, std::move(items)), at_));
+                break;
+            }
+            case BUILD: {
+                auto state = pop("BUILD");
+                r_.build(top("BUILD"), state, at_);
+                break;
+            }
+            case PERSID: push(r_.persistent(make_string(nodes_, std::string(c_.line("PERSID"))), at_)); break;
+            case BINPERSID: {
+                auto pid = pop("BINPERSID");
+                push(r_.persistent(pid, at_));
+                break;
+            }
+
+            case EXT1: case EXT2: case EXT4:
+                fail(errc::unknown_opcode, "the extension registry (EXT1/EXT2/EXT4) is not supported");
+            case NEXT_BUFFER: case READONLY_BUFFER:
+                fail(errc::unknown_opcode, "out-of-band buffers (NEXT_BUFFER/READONLY_BUFFER) are not supported");
+            default: {
+                char buf[48];
+                std::snprintf(buf, sizeof buf, "unknown opcode 0x%02x", opcode);
+                fail(errc::unknown_opcode, buf);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+result run(cursor& c, arena& nodes, resolver& r, const limits& caps) {
+    machine m(c, nodes, r, caps);
+    return m.run();
+}
+
+value make_string(arena& nodes, std::string text, kind k) {
+    auto& n = nodes.make(k);
+    n.text = std::move(text);
+    return value::make_node(k, &n);
+}
+
+value make_tuple(arena& nodes, std::vector<value> items) {
+    auto& n = nodes.make(kind::tuple);
+    n.items = std::move(items);
+    return value::make_node(kind::tuple, &n);
+}
+
+value make_object(arena& nodes, std::string_view module, std::string_view name,
+                  value::origin origin, value args) {
+    auto& n = nodes.make(kind::object);
+    n.text.reserve(module.size() + 1 + name.size());
+    n.text.append(module).append(".").append(name);
+    n.name = std::string(name);
+    n.origin = origin;
+    n.args = args;
+    return value::make_node(kind::object, &n);
+}
+
+}  // namespace ptio::detail::pickle

@@ -1,0 +1,46 @@
+// pickle::machine — a restricted unpickler that builds a value tree and never calls anything.
+//
+// It runs every opcode of protocols 0 to 5 (FORMAT.md §2.2) except the extension registry
+// (EXT1/2/4) and out-of-band buffers, which raise unknown_opcode. Everything that would run
+// code in Python — GLOBAL, REDUCE, NEWOBJ, INST, OBJ, BUILD, persistent ids — goes to a
+// resolver, which decides what the value is (a tensor, an OrderedDict, an opaque object).
+// Caps on stack, memo and lengths are checked before anything is allocated.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "io/cursor.hpp"
+#include "pickle/node.hpp"
+#include "ptio/checkpoint.hpp"
+
+namespace ptio::detail::pickle {
+
+/// What the machine asks of its user. `at` is the absolute offset of the opcode.
+class resolver {
+public:
+    virtual ~resolver() = default;
+    virtual value global(std::string_view module, std::string_view name, std::uint64_t at) = 0;
+    virtual value persistent(const value& pid, std::uint64_t at) = 0;
+    virtual value reduce(const value& callable, const value& args, std::uint64_t at) = 0;
+    virtual value instantiate(const value& cls, const value& args, std::uint64_t at) = 0;
+    virtual void build(const value& target, const value& state, std::uint64_t at) = 0;
+};
+
+struct result {
+    value root;
+    std::size_t end = 0;  ///< position just after STOP
+    int protocol = 0;     ///< from PROTO, 0 when absent (protocols 0 and 1)
+};
+
+/// Run one pickle from the start of `c` to its STOP. Nodes go into `nodes`.
+result run(cursor& c, arena& nodes, resolver& r, const limits& caps);
+
+/// Helpers for resolvers: new nodes of the usual kinds.
+value make_string(arena& nodes, std::string text, kind k = kind::string);
+value make_tuple(arena& nodes, std::vector<value> items);
+value make_object(arena& nodes, std::string_view module, std::string_view name,
+                  value::origin origin, value args = {});
+
+}  // namespace ptio::detail::pickle

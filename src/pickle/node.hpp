@@ -1,0 +1,72 @@
+// node — what a non-inline value points at, and the arena that owns them.
+//
+// Nodes are created by the unpickler and mutated only while it runs (APPEND, SETITEM,
+// BUILD); afterwards the tree is read-only. The arena owns every node for the checkpoint's
+// lifetime; values are plain pointers into it, so shared and even cyclic structures cost
+// nothing to destroy.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "ptio/value.hpp"
+
+namespace ptio::detail {
+
+class storage;
+
+/// Globals the torch layer recognises; set on object nodes at GLOBAL time so REDUCE can
+/// dispatch without comparing strings.
+enum class known : std::uint16_t {
+    none,
+    storage_ref,  // not a global: a storage handed out by a persistent id
+    // containers and builtins
+    ordered_dict, counter, defaultdict, codecs_encode, bytearray, set, frozenset, complex_,
+    // torch values
+    torch_size, torch_device, dtype_global, storage_class, layout, qscheme, get_layout,
+    torch_tensor, parameter_class,
+    // rebuild functions
+    rebuild_tensor, rebuild_tensor_v2, rebuild_tensor_v3, rebuild_parameter,
+    rebuild_parameter_with_state, rebuild_from_type, rebuild_from_type_v2, rebuild_qtensor,
+    rebuild_meta_tensor_no_storage, rebuild_sparse_tensor, rebuild_sparse_csr_tensor,
+    rebuild_nested_tensor, rebuild_wrapper_subclass, rebuild_device_tensor_from_numpy,
+    rebuild_device_tensor_from_cpu_tensor, rebuild_njt,
+    // numpy
+    numpy_reconstruct, numpy_ndarray, numpy_dtype, numpy_scalar,
+};
+
+struct node {
+    explicit node(kind k) : type(k) {}
+
+    kind type;
+    value::origin origin = value::origin::global;
+    known tag = known::none;
+    std::uint16_t aux = 0;               // tag-specific: the dtype of a dtype/storage global
+    std::string text;                    // str, bytes, big_integer digits; object: module
+    std::string name;                    // object: name; dict: class name
+    std::vector<value> items;            // list, tuple, set; object list items
+    std::vector<value::entry> entries;   // dict; object dict items
+    value args;                          // object: arguments tuple
+    value state;                         // object, dict: BUILD state
+    const storage* storage_ptr = nullptr;  // storage_ref
+    // Key index for large dicts so SETITEM replaces like Python's dict (built lazily).
+    std::unique_ptr<std::unordered_map<std::string, std::size_t>> index;
+};
+
+class arena {
+public:
+    node& make(kind k) { return nodes_.emplace_back(k); }
+    [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
+
+    /// The node behind a value this arena made, for mutation while unpickling.
+    static node& mut(const value& v) { return const_cast<node&>(*v.node_ptr()); }
+
+private:
+    std::deque<node> nodes_;
+};
+
+}  // namespace ptio::detail

@@ -1,0 +1,120 @@
+#include "ptio/tensor.hpp"
+
+#include "ptio/error.hpp"
+#include "torch/storage.hpp"
+
+namespace ptio {
+
+tensor_view::tensor_view(const detail::storage* storage, ptio::dtype type,
+                         std::vector<std::int64_t> shape, std::vector<std::int64_t> strides,
+                         std::int64_t storage_offset)
+    : storage_(storage), dtype_(type), shape_(std::move(shape)), strides_(std::move(strides)),
+      offset_(storage_offset) {
+    for (auto s : shape_) numel_ *= s;  // checked for overflow by the rebuilder
+}
+
+std::uint64_t tensor_view::nbytes() const noexcept {
+    return static_cast<std::uint64_t>(numel_) * element_size();
+}
+
+bool tensor_view::is_contiguous() const noexcept {
+    std::int64_t expected = 1;
+    for (std::size_t d = shape_.size(); d-- > 0;) {
+        if (shape_[d] == 1) continue;
+        if (shape_[d] == 0) return true;
+        if (strides_[d] != expected) return false;
+        expected *= shape_[d];
+    }
+    return true;
+}
+
+std::span<const std::byte> tensor_view::storage_bytes() const {
+    if (!storage_) return {};
+    return storage_->bytes();
+}
+
+const std::byte* tensor_view::data() const {
+    if (!storage_) return nullptr;
+    return storage_->bytes().data() + static_cast<std::size_t>(offset_) * element_size();
+}
+
+std::string_view tensor_view::storage_key() const noexcept {
+    return storage_ ? std::string_view(storage_->key()) : std::string_view();
+}
+
+bool tensor_view::is_copy() const { return storage_ && storage_->is_copy(); }
+
+std::uint64_t tensor_view::byte_offset(std::span<const std::int64_t> index) const {
+    if (index.size() != shape_.size())
+        throw error(errc::invalid_argument, "an index of " + std::to_string(index.size()) +
+                                                " dimensions for a tensor of " +
+                                                std::to_string(shape_.size()));
+    std::int64_t e = offset_;
+    for (std::size_t d = 0; d < index.size(); ++d) {
+        if (index[d] < 0 || index[d] >= shape_[d])
+            throw error(errc::invalid_argument, "index " + std::to_string(index[d]) +
+                                                    " is out of range for dimension " +
+                                                    std::to_string(d) + " of size " +
+                                                    std::to_string(shape_[d]));
+        e += index[d] * strides_[d];
+    }
+    return static_cast<std::uint64_t>(e) * element_size();
+}
+
+void tensor_view::check_element_type(std::size_t size) const {
+    if (size != element_size())
+        throw error(errc::invalid_argument, "reading " + std::string(name(dtype_)) +
+                                                " elements of " + std::to_string(element_size()) +
+                                                " bytes as a type of " + std::to_string(size));
+    if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
+}
+
+void tensor_view::copy_to(std::span<std::byte> out) const {
+    if (out.size() != nbytes())
+        throw error(errc::invalid_argument, "copy_to needs " + std::to_string(nbytes()) +
+                                                " bytes, got " + std::to_string(out.size()));
+    if (numel_ == 0) return;
+    if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
+    const std::byte* base = storage_->bytes().data();
+    const std::size_t es = element_size();
+    if (is_contiguous()) {
+        std::memcpy(out.data(), base + static_cast<std::size_t>(offset_) * es, out.size());
+        return;
+    }
+    // Walk every index but the innermost; the innermost run is one memcpy when its stride is
+    // 1, else an element loop.
+    const std::size_t nd = shape_.size();
+    const std::int64_t inner = shape_[nd - 1];
+    const std::int64_t inner_stride = strides_[nd - 1];
+    std::vector<std::int64_t> idx(nd, 0);
+    std::byte* dst = out.data();
+    for (;;) {
+        std::int64_t e = offset_;
+        for (std::size_t d = 0; d + 1 < nd; ++d) e += idx[d] * strides_[d];
+        const std::byte* src = base + static_cast<std::size_t>(e) * es;
+        if (inner_stride == 1) {
+            std::memcpy(dst, src, static_cast<std::size_t>(inner) * es);
+            dst += static_cast<std::size_t>(inner) * es;
+        } else {
+            for (std::int64_t i = 0; i < inner; ++i) {
+                std::memcpy(dst, src + static_cast<std::size_t>(i * inner_stride) * es, es);
+                dst += es;
+            }
+        }
+        std::size_t d = nd - 1;
+        for (;;) {
+            if (d == 0) return;
+            --d;
+            if (++idx[d] < shape_[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+std::vector<std::byte> tensor_view::to_contiguous() const {
+    std::vector<std::byte> out(nbytes());
+    copy_to(out);
+    return out;
+}
+
+}  // namespace ptio

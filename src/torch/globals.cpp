@@ -1,0 +1,154 @@
+#include "torch/globals.hpp"
+
+#include <array>
+
+#include "ptio/dtype.hpp"
+
+namespace ptio::detail::torch {
+namespace {
+
+struct rename {
+    std::string_view from, to;
+};
+// Python 2 names and torch's own module moves (FORMAT.md §2.1, §9 item 25).
+constexpr std::array<rename, 5> module_renames{{
+    {"__builtin__", "builtins"},
+    {"copy_reg", "copyreg"},
+    {"torch.tensor", "torch._tensor"},
+    {"numpy._core.multiarray", "numpy.core.multiarray"},
+    {"exceptions", "builtins"},
+}};
+
+// Modules whose globals exist to run code or touch the system. No checkpoint needs them; a
+// file that names them is an attack, and saying so beats quietly keeping an object.
+constexpr std::array<std::string_view, 22> unsafe_modules{{
+    "os", "posix", "nt", "sys", "subprocess", "_posixsubprocess", "pty", "shutil", "socket",
+    "runpy", "importlib", "ctypes", "code", "codeop", "pdb", "webbrowser", "multiprocessing",
+    "commands", "popen2", "platform", "marshal", "asyncio",
+}};
+constexpr std::array<std::string_view, 19> unsafe_builtins{{
+    "eval", "exec", "execfile", "compile", "__import__", "getattr", "setattr", "delattr",
+    "open", "input", "breakpoint", "globals", "locals", "vars", "apply", "file", "reload",
+    "help", "exit",
+}};
+constexpr std::array<std::string_view, 4> unsafe_loader_modules{{"pickle", "_pickle", "dill", "torch.hub"}};
+
+bool module_in(std::string_view module, std::string_view root) {
+    return module == root || (module.size() > root.size() && module.starts_with(root) &&
+                              module[root.size()] == '.');
+}
+
+struct known_row {
+    std::string_view module, name;
+    known tag;
+    bool weights_only;
+};
+constexpr std::array<known_row, 37> known_rows{{
+    {"collections", "OrderedDict", known::ordered_dict, true},
+    {"collections", "Counter", known::counter, true},
+    {"collections", "defaultdict", known::defaultdict, false},
+    {"_codecs", "encode", known::codecs_encode, true},
+    {"builtins", "bytearray", known::bytearray, true},
+    {"builtins", "set", known::set, true},
+    {"builtins", "frozenset", known::frozenset, false},
+    {"builtins", "complex", known::complex_, true},
+    {"torch", "Size", known::torch_size, true},
+    {"torch", "device", known::torch_device, true},
+    {"torch", "Tensor", known::torch_tensor, true},
+    {"torch._tensor", "Tensor", known::torch_tensor, true},
+    {"torch.nn.parameter", "Parameter", known::parameter_class, true},
+    {"torch.serialization", "_get_layout", known::get_layout, true},
+    {"torch._utils", "_rebuild_tensor", known::rebuild_tensor, true},
+    {"torch._utils", "_rebuild_tensor_v2", known::rebuild_tensor_v2, true},
+    {"torch._utils", "_rebuild_tensor_v3", known::rebuild_tensor_v3, true},
+    {"torch._utils", "_rebuild_parameter", known::rebuild_parameter, true},
+    {"torch._utils", "_rebuild_parameter_with_state", known::rebuild_parameter_with_state, true},
+    {"torch._utils", "_rebuild_qtensor", known::rebuild_qtensor, true},
+    {"torch._utils", "_rebuild_meta_tensor_no_storage", known::rebuild_meta_tensor_no_storage, true},
+    {"torch._utils", "_rebuild_sparse_tensor", known::rebuild_sparse_tensor, true},
+    {"torch._utils", "_rebuild_sparse_csr_tensor", known::rebuild_sparse_csr_tensor, false},
+    {"torch._utils", "_rebuild_nested_tensor", known::rebuild_nested_tensor, true},
+    {"torch._utils", "_rebuild_wrapper_subclass", known::rebuild_wrapper_subclass, true},
+    {"torch._utils", "_rebuild_device_tensor_from_numpy", known::rebuild_device_tensor_from_numpy, true},
+    {"torch._utils", "_rebuild_xla_tensor", known::rebuild_device_tensor_from_numpy, true},
+    {"torch._utils", "_rebuild_device_tensor_from_cpu_tensor", known::rebuild_device_tensor_from_cpu_tensor, true},
+    {"torch._tensor", "_rebuild_from_type", known::rebuild_from_type, false},
+    {"torch._tensor", "_rebuild_from_type_v2", known::rebuild_from_type_v2, true},
+    {"torch.nested._internal.nested_tensor", "_rebuild_njt", known::rebuild_njt, false},
+    {"numpy.core.multiarray", "_reconstruct", known::numpy_reconstruct, false},
+    {"numpy.core.multiarray", "scalar", known::numpy_scalar, false},
+    {"numpy", "ndarray", known::numpy_ndarray, false},
+    {"numpy", "dtype", known::numpy_dtype, false},
+    {"torch", "TypedStorage", known::storage_class, true},
+    {"torch", "UntypedStorage", known::storage_class, true},
+}};
+
+constexpr std::array<std::string_view, 5> qschemes{{
+    "per_tensor_affine", "per_tensor_symmetric", "per_channel_affine", "per_channel_symmetric",
+    "per_channel_affine_float_qparams",
+}};
+constexpr std::array<std::string_view, 10> legacy_tensor_types{{
+    "DoubleTensor", "FloatTensor", "HalfTensor", "BFloat16Tensor", "LongTensor", "IntTensor",
+    "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor",
+}};
+
+}  // namespace
+
+global_info classify(std::string_view module_in_file, std::string_view name) {
+    global_info g;
+    g.module = std::string(module_in_file);
+    for (const auto& r : module_renames)
+        if (module_in(g.module, r.from)) g.module = std::string(r.to) + g.module.substr(r.from.size());
+    g.name = std::string(name);
+    const std::string_view m = g.module;
+
+    for (auto u : unsafe_modules)
+        if (module_in(m, u)) g.unsafe = true;
+    for (auto u : unsafe_loader_modules)
+        if (module_in(m, u)) g.unsafe = true;
+    if (m == "builtins")
+        for (auto u : unsafe_builtins)
+            if (name == u) g.unsafe = true;
+    if (g.unsafe) return g;
+
+    for (const auto& r : known_rows) {
+        if (r.module == m && r.name == name) {
+            g.tag = r.tag;
+            g.weights_only_ok = r.weights_only;
+            if (r.tag == known::storage_class) g.aux = static_cast<std::uint16_t>(dtype::uint8);
+            return g;
+        }
+    }
+    if (module_in(m, "torch") && name.ends_with("Storage")) {
+        // Storage classes match by name alone, whatever the module (FORMAT.md §2.3).
+        g.tag = known::storage_class;
+        const auto t = dtype_from_storage_class(name);
+        g.aux = t ? static_cast<std::uint16_t>(*t) : 0xFFFF;
+        g.weights_only_ok = t.has_value() && (m == "torch" || m == "torch.cuda" || m == "torch.storage");
+        return g;
+    }
+    if (m == "torch") {
+        if (auto t = dtype_from_name(name)) {
+            g.tag = known::dtype_global;
+            g.aux = static_cast<std::uint16_t>(*t);
+            g.weights_only_ok = true;
+            return g;
+        }
+        for (auto q : qschemes)
+            if (name == q) {
+                g.tag = known::qscheme;
+                g.weights_only_ok = true;
+                return g;
+            }
+        // torch.uint1…7 / int1…7: allowlisted shell dtypes with no storage layout.
+        const bool sub_byte = (name.size() == 5 && name.starts_with("uint")) ||
+                              (name.size() == 4 && name.starts_with("int"));
+        if (sub_byte && name.back() >= '1' && name.back() <= '7') g.weights_only_ok = true;
+    }
+    if ((m == "torch" || m == "torch.cuda" || m == "torch.sparse" || m == "torch.cuda.sparse"))
+        for (auto t : legacy_tensor_types)
+            if (name == t) g.weights_only_ok = true;
+    return g;
+}
+
+}  // namespace ptio::detail::torch

@@ -1,0 +1,341 @@
+#include "torch/rebuild.hpp"
+
+#include "torch/globals.hpp"
+
+namespace ptio::detail::torch {
+namespace {
+
+bool is_tag(const value& v, known k) {
+    return v.is(kind::object) && v.node_ptr()->tag == k;
+}
+known tag_of(const value& v) { return v.is(kind::object) ? v.node_ptr()->tag : known::none; }
+
+// UTF-8 text → Latin-1 bytes; false if a code point is above 255.
+bool utf8_to_latin1(std::string_view s, std::string& out) {
+    out.clear();
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            out += static_cast<char>(c);
+        } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size()) {
+            const unsigned cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
+            if (cp > 0xFF) return false;
+            out += static_cast<char>(cp);
+            ++i;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+void rebuilder::fail(errc code, std::uint64_t at, const std::string& what) const {
+    throw error(code, std::string(ctx_.where.file), std::string(ctx_.where.record), at, what);
+}
+
+value rebuilder::global(std::string_view module, std::string_view name, std::uint64_t at) {
+    std::string key;
+    key.reserve(module.size() + name.size() + 1);
+    key.append(module).append("\n").append(name);
+    if (auto it = globals_.find(key); it != globals_.end()) return it->second;
+
+    const global_info g = classify(module, name);
+    if (g.unsafe)
+        fail(errc::unsafe_global, at,
+             "the pickle names " + g.module + "." + g.name +
+                 ", a callable that runs code or touches the system; ptio never calls globals, "
+                 "and refuses files that name these");
+    if (ctx_.options.weights_only && !g.weights_only_ok)
+        fail(errc::forbidden_global, at,
+             "weights_only: " + g.module + "." + g.name +
+                 " is not in torch's weights_only allowlist");
+    value v = pickle::make_object(nodes_, g.module, g.name, value::origin::global);
+    auto& n = arena::mut(v);
+    n.tag = g.tag;
+    n.aux = g.aux;
+    globals_.emplace(std::move(key), v);
+    return v;
+}
+
+value rebuilder::persistent(const value& pid, std::uint64_t at) {
+    if (!pid.is(kind::tuple))
+        fail(errc::bad_storage, at,
+             "a persistent id that is a " + std::string(to_string(pid.type())) +
+                 ", not a ('storage', class, key, location, numel) tuple" +
+                 (pid.is(kind::string) ? " (protocol 0 text ids, which torch.load refuses too)" : ""));
+    const auto f = pid.items();
+    if (f.size() < 5 || !f[0].is(kind::string) || f[0].as_string() != "storage")
+        fail(errc::bad_storage, at, "a persistent id that is not a ('storage', class, key, location, numel) tuple");
+    const value& cls = f[1];
+    if (!is_tag(cls, known::storage_class))
+        fail(errc::bad_storage, at, "a persistent id whose storage class is not a torch storage class");
+    if (cls.node_ptr()->aux == 0xFFFF)
+        fail(errc::bad_storage, at, "unknown storage class " + std::string(cls.class_name()));
+    const auto type = static_cast<dtype>(cls.node_ptr()->aux);
+
+    std::string key;
+    if (f[2].is(kind::string)) key = std::string(f[2].as_string());
+    else if (f[2].is(kind::integer)) key = std::to_string(f[2].as_int());
+    else fail(errc::bad_storage, at, "a storage key that is neither text nor an integer");
+    if (!f[3].is(kind::string)) fail(errc::bad_storage, at, "a storage location that is not text");
+    if (!f[4].is(kind::integer) || f[4].as_int() < 0)
+        fail(errc::bad_storage, at, "a storage size that is not a non-negative integer");
+
+    if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;  // shared storage
+
+    const std::string record = ctx_.record_dir + key;
+    const zip::entry* e = ctx_.archive->find(record);
+    if (!e)
+        fail(errc::missing_record, at,
+             "storage '" + key + "' refers to record " + record + ", which the archive lacks");
+    std::uint64_t nbytes = 0;
+    if (mul_overflows(static_cast<std::uint64_t>(f[4].as_int()), element_size(type), nbytes) ||
+        nbytes > e->size)
+        throw error(errc::bad_storage, std::string(ctx_.where.file), e->name, e->header_offset,
+                    "the storage needs " + std::to_string(f[4].as_int()) + " × " +
+                        std::to_string(element_size(type)) + " bytes but its record holds " +
+                        std::to_string(e->size));
+    auto& s = storages_.emplace_back(*ctx_.archive, *e, key, std::string(f[3].as_string()), type,
+                                     nbytes,
+                                     storage::options{ctx_.swap_bytes, ctx_.options.verify_crc});
+    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call, pid);
+    auto& n = arena::mut(ref);
+    n.tag = known::storage_ref;
+    n.storage_ptr = &s;
+    by_key_.emplace(std::move(key), ref);
+    return ref;
+}
+
+std::vector<std::int64_t> rebuilder::int_list(const value& v, const char* what, std::uint64_t at) const {
+    if (!v.is(kind::tuple) && !v.is(kind::list))
+        fail(errc::bad_tensor, at, std::string("tensor ") + what + " is a " +
+                                       std::string(to_string(v.type())) + ", not a tuple");
+    const auto items = v.items();
+    if (items.size() > ctx_.options.caps.max_dims)
+        fail(errc::limit_exceeded, at, std::string("tensor ") + what + " has " +
+                                           std::to_string(items.size()) + " dimensions, over the cap of " +
+                                           std::to_string(ctx_.options.caps.max_dims));
+    std::vector<std::int64_t> out;
+    out.reserve(items.size());
+    for (const auto& i : items) {
+        if (!i.is(kind::integer)) fail(errc::bad_tensor, at, std::string("tensor ") + what + " holds a non-integer");
+        out.push_back(i.as_int());
+    }
+    return out;
+}
+
+value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_type,
+                             const value& offset_v, const value& size_v, const value& stride_v,
+                             bool requires_grad, std::uint64_t at) {
+    if (!is_tag(ref, known::storage_ref))
+        fail(errc::bad_tensor, at, "a tensor rebuilt from a " + std::string(to_string(ref.type())) +
+                                       ", not from a storage");
+    const storage& s = *ref.node_ptr()->storage_ptr;
+    const dtype type = explicit_type.value_or(s.type());
+    if (!offset_v.is(kind::integer) || offset_v.as_int() < 0)
+        fail(errc::bad_tensor, at, "a tensor storage offset that is not a non-negative integer");
+    const auto shape = int_list(size_v, "size", at);
+    const auto strides = int_list(stride_v, "stride", at);
+    if (shape.size() != strides.size())
+        fail(errc::bad_tensor, at, "a tensor with " + std::to_string(shape.size()) + " sizes but " +
+                                       std::to_string(strides.size()) + " strides");
+    // Every reachable element must lie inside the storage (FORMAT.md §2.7).
+    const auto offset = static_cast<std::uint64_t>(offset_v.as_int());
+    std::uint64_t numel = 1, last = offset;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] < 0) fail(errc::bad_tensor, at, "a negative size in dimension " + std::to_string(d));
+        if (strides[d] < 0) fail(errc::bad_tensor, at, "a negative stride in dimension " + std::to_string(d));
+        if (mul_overflows(numel, static_cast<std::uint64_t>(shape[d]), numel))
+            fail(errc::bad_tensor, at, "the tensor's element count overflows");
+    }
+    const std::uint64_t esize = element_size(type);
+    if (numel > 0) {
+        for (std::size_t d = 0; d < shape.size(); ++d) {
+            std::uint64_t reach = 0;
+            if (mul_overflows(static_cast<std::uint64_t>(shape[d] - 1), static_cast<std::uint64_t>(strides[d]), reach) ||
+                add_overflows(last, reach, last))
+                fail(errc::bad_tensor, at, "the tensor's extent overflows");
+        }
+        // Packed 4- and 2-bit quantized types count logical elements; their storage is bytes.
+        const std::uint64_t per_byte = type == dtype::quint4x2 ? 2 : type == dtype::quint2x4 ? 4 : 1;
+        std::uint64_t end_byte = 0;
+        if (mul_overflows(last / per_byte + 1, esize, end_byte) || end_byte > s.nbytes())
+            throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
+                        "the tensor (offset " + std::to_string(offset) + ", " + std::to_string(shape.size()) +
+                            " dims) reaches byte " + std::to_string(end_byte) + " of a storage of " +
+                            std::to_string(s.nbytes()) + " bytes");
+    }
+    auto& t = tensors_.emplace_back(
+        tensor_view(&s, type, shape, strides, static_cast<std::int64_t>(offset)), s.location(),
+        requires_grad, false);
+    return value::make_tensor(&t);
+}
+
+value rebuilder::meta_tensor(const value& type_v, const value& size_v, const value& stride_v,
+                             bool rg, std::uint64_t at) {
+    if (!is_tag(type_v, known::dtype_global)) fail(errc::bad_tensor, at, "a meta tensor without a dtype");
+    auto shape = int_list(size_v, "size", at);
+    auto strides = int_list(stride_v, "stride", at);
+    if (shape.size() != strides.size()) fail(errc::bad_tensor, at, "a meta tensor whose sizes and strides differ in rank");
+    for (auto d : shape)
+        if (d < 0) fail(errc::bad_tensor, at, "a negative size");
+    auto& t = tensors_.emplace_back(
+        tensor_view(nullptr, static_cast<dtype>(type_v.node_ptr()->aux), std::move(shape), std::move(strides), 0),
+        "meta", rg, false);
+    return value::make_tensor(&t);
+}
+
+value rebuilder::storage_tensor(const storage& s) {
+    const auto n = static_cast<std::int64_t>(s.nbytes() / element_size(s.type()));
+    auto& t = tensors_.emplace_back(tensor_view(&s, s.type(), {n}, {1}, 0), s.location(), false, false);
+    return value::make_tensor(&t);
+}
+
+value rebuilder::as_parameter(const value& t, bool requires_grad, std::uint64_t at) {
+    if (!t.is(kind::tensor)) fail(errc::bad_tensor, at, "a Parameter wrapping a " + std::string(to_string(t.type())));
+    auto& p = tensors_.emplace_back(t.as_tensor());
+    p.mark_parameter(requires_grad);
+    return value::make_tensor(&p);
+}
+
+value rebuilder::make_bytes_from(const value& text, const value& encoding, std::uint64_t at) {
+    if (!text.is(kind::string)) return {};
+    std::string enc = encoding.is(kind::string) ? std::string(encoding.as_string()) : "utf-8";
+    for (auto& c : enc) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string out;
+    if (enc == "latin1" || enc == "latin-1" || enc == "iso-8859-1") {
+        if (!utf8_to_latin1(text.as_string(), out))
+            fail(errc::bad_pickle, at, "_codecs.encode to Latin-1 of text with characters above U+00FF");
+    } else if (enc == "utf-8" || enc == "utf8" || enc == "ascii") {
+        out = std::string(text.as_string());
+    } else {
+        return {};
+    }
+    return pickle::make_string(nodes_, std::move(out), kind::bytes);
+}
+
+value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) {
+    const auto a = args_v.items();
+    auto arg_bool = [&](std::size_t i) { return i < a.size() && a[i].is(kind::boolean) && a[i].as_bool(); };
+    auto need = [&](std::size_t n, const char* what) {
+        if (a.size() < n)
+            fail(errc::bad_tensor, at, std::string(what) + " called with " + std::to_string(a.size()) +
+                                           " arguments, needs " + std::to_string(n));
+    };
+    switch (tag_of(fn)) {
+        case known::rebuild_tensor:
+            need(4, "_rebuild_tensor");
+            return tensor_from(a[0], std::nullopt, a[1], a[2], a[3], false, at);
+        case known::rebuild_tensor_v2:
+            need(4, "_rebuild_tensor_v2");
+            return tensor_from(a[0], std::nullopt, a[1], a[2], a[3], arg_bool(4), at);
+        case known::rebuild_tensor_v3: {
+            need(7, "_rebuild_tensor_v3");
+            if (!is_tag(a[6], known::dtype_global)) fail(errc::bad_tensor, at, "_rebuild_tensor_v3 without a dtype");
+            return tensor_from(a[0], static_cast<dtype>(a[6].node_ptr()->aux), a[1], a[2], a[3], arg_bool(4), at);
+        }
+        case known::rebuild_qtensor:
+            need(6, "_rebuild_qtensor");
+            return tensor_from(a[0], std::nullopt, a[1], a[2], a[3], arg_bool(5), at);
+        case known::rebuild_meta_tensor_no_storage:
+            need(3, "_rebuild_meta_tensor_no_storage");
+            return meta_tensor(a[0], a[1], a[2], arg_bool(3), at);
+        case known::rebuild_parameter:
+        case known::rebuild_parameter_with_state:
+            need(2, "_rebuild_parameter");
+            return as_parameter(a[0], arg_bool(1), at);
+        case known::rebuild_from_type:
+        case known::rebuild_from_type_v2: {
+            need(3, "_rebuild_from_type");
+            if (!a[2].is(kind::tuple)) break;
+            value inner = reduce(a[0], a[2], at);
+            if (inner.is(kind::tensor) && tag_of(a[1]) == known::parameter_class)
+                return as_parameter(inner, inner.as_tensor().requires_grad(), at);
+            if (inner.is(kind::tensor)) return inner;
+            break;
+        }
+        case known::ordered_dict:
+        case known::counter:
+        case known::defaultdict: {
+            auto& n = nodes_.make(kind::dict);
+            n.name = std::string(fn.class_name());
+            if (tag_of(fn) != known::defaultdict && !a.empty()) {
+                if (a[0].is(kind::dict)) {
+                    n.entries.assign(a[0].entries().begin(), a[0].entries().end());
+                } else if (a[0].is(kind::list) || a[0].is(kind::tuple)) {
+                    for (const auto& pair : a[0].items()) {
+                        if ((!pair.is(kind::tuple) && !pair.is(kind::list)) || pair.size() != 2)
+                            fail(errc::bad_pickle, at, "OrderedDict built from an item that is not a pair");
+                        n.entries.emplace_back(pair.items()[0], pair.items()[1]);
+                    }
+                }
+            }
+            return value::make_node(kind::dict, &n);
+        }
+        case known::torch_size:
+            if (a.size() == 1 && (a[0].is(kind::tuple) || a[0].is(kind::list)))
+                return pickle::make_tuple(nodes_, {a[0].items().begin(), a[0].items().end()});
+            break;
+        case known::codecs_encode:
+            if (a.size() >= 1) {
+                if (auto b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at); !b.is_none()) return b;
+            }
+            break;
+        case known::bytearray:
+            if (a.empty()) return pickle::make_string(nodes_, {}, kind::bytes);
+            if (a[0].is(kind::bytes)) return a[0];
+            if (a[0].is(kind::string)) {
+                if (auto b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at); !b.is_none()) return b;
+            }
+            break;
+        case known::set:
+        case known::frozenset: {
+            auto& n = nodes_.make(kind::set);
+            if (!a.empty() && (a[0].is(kind::list) || a[0].is(kind::tuple) || a[0].is(kind::set)))
+                n.items.assign(a[0].items().begin(), a[0].items().end());
+            return value::make_node(kind::set, &n);
+        }
+        case known::storage_ref:
+            fail(errc::bad_pickle, at, "a storage called as a function");
+        default: break;
+    }
+    // Anything else stays a call we did not make: its arguments keep inner tensors reachable.
+    if (!fn.is(kind::object)) fail(errc::bad_pickle, at, "REDUCE of a " + std::string(to_string(fn.type())) + ", which is not callable");
+    value obj = pickle::make_object(nodes_, fn.module(), fn.name(), value::origin::call, args_v);
+    arena::mut(obj).tag = tag_of(fn) == known::storage_class ? known::none : tag_of(fn);
+    return obj;
+}
+
+value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t at) {
+    if (!cls.is(kind::object)) fail(errc::bad_pickle, at, "NEWOBJ of a " + std::string(to_string(cls.type())) + ", which is not a class");
+    const auto a = args.items();
+    switch (tag_of(cls)) {
+        case known::ordered_dict:
+        case known::counter:
+        case known::defaultdict: {
+            auto& n = nodes_.make(kind::dict);
+            n.name = std::string(cls.class_name());
+            return value::make_node(kind::dict, &n);
+        }
+        case known::set:
+        case known::frozenset: return reduce(cls, args, at);
+        case known::parameter_class:
+            if (!a.empty() && a[0].is(kind::tensor))
+                return as_parameter(a[0], a.size() > 1 && a[1].is(kind::boolean) ? a[1].as_bool() : true, at);
+            break;
+        default: break;
+    }
+    value obj = pickle::make_object(nodes_, cls.module(), cls.name(), value::origin::instance, args);
+    return obj;
+}
+
+void rebuilder::build(const value& target, const value& state, std::uint64_t) {
+    // State is kept, never applied through code: objects and dicts (a state_dict's
+    // `_metadata`) hold it; tensors ignore it (Python attributes on tensors).
+    if (target.is(kind::object) || target.is(kind::dict)) arena::mut(target).state = state;
+}
+
+}  // namespace ptio::detail::torch

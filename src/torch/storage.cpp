@@ -1,0 +1,47 @@
+#include "torch/storage.hpp"
+
+#include <algorithm>
+
+#include "ptio/error.hpp"
+
+namespace ptio::detail {
+
+void swap_elements(std::span<std::byte> bytes, dtype type) noexcept {
+    std::size_t width = element_size(type);
+    if (is_complex(type)) width /= 2;
+    if (width <= 1) return;
+    for (std::size_t i = 0; i + width <= bytes.size(); i += width)
+        std::reverse(bytes.begin() + static_cast<std::ptrdiff_t>(i),
+                     bytes.begin() + static_cast<std::ptrdiff_t>(i + width));
+}
+
+void storage::resolve() const {
+    std::call_once(once_, [this] {
+        const bool stored = entry_->method == 0;
+        const bool needs_copy = !stored || (opts_.swap_bytes && element_size(dtype_) > 1);
+        if (!needs_copy) {
+            auto span = archive_->stored(*entry_);
+            if (opts_.verify_crc) archive_->check_crc(*entry_, span);
+            bytes_ = span.first(static_cast<std::size_t>(nbytes_));
+            return;
+        }
+        std::vector<std::byte> copy = archive_->extract(*entry_);
+        if (opts_.verify_crc) archive_->check_crc(*entry_, copy);
+        copy.resize(static_cast<std::size_t>(nbytes_));
+        if (opts_.swap_bytes) swap_elements(copy, dtype_);
+        owned_ = std::move(copy);
+        bytes_ = owned_;
+    });
+}
+
+std::span<const std::byte> storage::bytes() const {
+    resolve();
+    return bytes_;
+}
+
+bool storage::is_copy() const {
+    resolve();
+    return !owned_.empty() || (nbytes_ == 0 && entry_->method != 0);
+}
+
+}  // namespace ptio::detail

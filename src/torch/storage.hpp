@@ -1,0 +1,61 @@
+// storage — one storage record of a checkpoint, located lazily.
+//
+// Open reads only the central directory entry of a storage record. The first call to bytes()
+// reads its local header and hands out the mapping's span (stored record), or inflates it
+// (deflated) or byte-swaps a copy (foreign byte order) into memory the storage owns. That
+// first access is serialised with std::call_once, so bytes() is safe from many threads; if
+// it throws, the next call tries again and throws again.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "ptio/dtype.hpp"
+#include "zip/archive.hpp"
+
+namespace ptio::detail {
+
+class storage {
+public:
+    struct options {
+        bool swap_bytes = false;  ///< the file's byte order is not the host's
+        bool verify_crc = false;
+    };
+
+    storage(const zip::archive& archive, const zip::entry& entry, std::string key,
+            std::string location, dtype type, std::uint64_t nbytes, options opts)
+        : archive_(&archive), entry_(&entry), key_(std::move(key)),
+          location_(std::move(location)), dtype_(type), nbytes_(nbytes), opts_(opts) {}
+
+    [[nodiscard]] std::span<const std::byte> bytes() const;
+    [[nodiscard]] bool is_copy() const;
+
+    [[nodiscard]] const std::string& key() const noexcept { return key_; }
+    [[nodiscard]] const std::string& location() const noexcept { return location_; }
+    [[nodiscard]] const std::string& record() const noexcept { return entry_->name; }
+    [[nodiscard]] dtype type() const noexcept { return dtype_; }
+    [[nodiscard]] std::uint64_t nbytes() const noexcept { return nbytes_; }
+
+private:
+    void resolve() const;
+
+    const zip::archive* archive_;
+    const zip::entry* entry_;
+    std::string key_;
+    std::string location_;
+    dtype dtype_;
+    std::uint64_t nbytes_;
+    options opts_;
+    mutable std::once_flag once_;
+    mutable std::span<const std::byte> bytes_;
+    mutable std::vector<std::byte> owned_;
+};
+
+/// Reverse the bytes of each element in place (complex types: each half).
+void swap_elements(std::span<std::byte> bytes, dtype type) noexcept;
+
+}  // namespace ptio::detail

@@ -1,0 +1,187 @@
+#include <charconv>
+#include <cmath>
+
+#include "pickle/node.hpp"
+#include "ptio/error.hpp"
+#include "ptio/tensor.hpp"
+
+namespace ptio {
+
+std::string_view to_string(kind k) noexcept {
+    switch (k) {
+        case kind::none: return "none";
+        case kind::boolean: return "bool";
+        case kind::integer: return "int";
+        case kind::big_integer: return "big_int";
+        case kind::floating: return "float";
+        case kind::string: return "str";
+        case kind::bytes: return "bytes";
+        case kind::list: return "list";
+        case kind::tuple: return "tuple";
+        case kind::set: return "set";
+        case kind::dict: return "dict";
+        case kind::tensor: return "tensor";
+        case kind::object: return "object";
+    }
+    return "?";
+}
+
+void value::expect(kind k) const {
+    if (kind_ != k)
+        throw error(errc::invalid_argument, "value is " + std::string(to_string(kind_)) +
+                                                ", not " + std::string(to_string(k)));
+}
+
+bool value::as_bool() const {
+    expect(kind::boolean);
+    return b_;
+}
+std::int64_t value::as_int() const {
+    if (kind_ == kind::boolean) return b_ ? 1 : 0;
+    expect(kind::integer);
+    return i_;
+}
+double value::as_float() const {
+    if (kind_ == kind::integer) return static_cast<double>(i_);
+    expect(kind::floating);
+    return f_;
+}
+std::string_view value::as_string() const {
+    expect(kind::string);
+    return n_->text;
+}
+std::span<const std::byte> value::as_bytes() const {
+    if (kind_ != kind::big_integer) expect(kind::bytes);
+    return {reinterpret_cast<const std::byte*>(n_->text.data()), n_->text.size()};
+}
+const tensor& value::as_tensor() const {
+    expect(kind::tensor);
+    return *t_;
+}
+
+std::string value::int_text() const {
+    if (kind_ == kind::integer || kind_ == kind::boolean) return std::to_string(as_int());
+    expect(kind::big_integer);
+    // Two's-complement little-endian digits to decimal: take the magnitude, then divide by
+    // 10 repeatedly (quadratic, but big ints in checkpoints are a few bytes).
+    std::vector<std::uint8_t> mag(n_->text.begin(), n_->text.end());
+    const bool negative = !mag.empty() && (mag.back() & 0x80);
+    if (negative) {  // magnitude = ~x + 1
+        unsigned carry = 1;
+        for (auto& b : mag) {
+            const unsigned v = static_cast<std::uint8_t>(~b) + carry;
+            b = static_cast<std::uint8_t>(v);
+            carry = v >> 8;
+        }
+    }
+    std::string digits;
+    for (;;) {
+        bool zero = true;
+        unsigned rem = 0;
+        for (std::size_t i = mag.size(); i-- > 0;) {
+            const unsigned cur = (rem << 8) | mag[i];
+            mag[i] = static_cast<std::uint8_t>(cur / 10);
+            rem = cur % 10;
+            if (mag[i]) zero = false;
+        }
+        digits.push_back(static_cast<char>('0' + rem));
+        if (zero) break;
+    }
+    if (negative) digits.push_back('-');
+    return {digits.rbegin(), digits.rend()};
+}
+
+std::span<const value> value::items() const {
+    if (kind_ != kind::list && kind_ != kind::tuple && kind_ != kind::set &&
+        kind_ != kind::object)
+        expect(kind::list);
+    return n_->items;
+}
+std::span<const value::entry> value::entries() const {
+    if (kind_ != kind::object) expect(kind::dict);
+    return n_->entries;
+}
+std::size_t value::size() const {
+    switch (kind_) {
+        case kind::list: case kind::tuple: case kind::set: return n_->items.size();
+        case kind::dict: return n_->entries.size();
+        case kind::string: case kind::bytes: return n_->text.size();
+        default: expect(kind::list); return 0;
+    }
+}
+const value* value::get(std::string_view key) const {
+    expect(kind::dict);
+    for (const auto& [k, v] : n_->entries)
+        if (k.kind_ == kind::string && k.n_->text == key) return &v;
+    return nullptr;
+}
+std::string_view value::class_name() const {
+    if (kind_ == kind::dict) return n_->name;
+    expect(kind::object);
+    return n_->text;  // set by the machine to "module.name" for objects
+}
+std::string_view value::module() const {
+    expect(kind::object);
+    return std::string_view(n_->text).substr(0, n_->text.size() - n_->name.size() - 1);
+}
+std::string_view value::name() const {
+    expect(kind::object);
+    return n_->name;
+}
+value::origin value::object_origin() const {
+    expect(kind::object);
+    return n_->origin;
+}
+value value::args() const {
+    expect(kind::object);
+    return n_->args;
+}
+value value::state() const {
+    if (kind_ != kind::dict) expect(kind::object);
+    return n_->state;
+}
+
+namespace {
+void append_repr(std::string& out, const value& v);
+
+void append_float(std::string& out, double f) {
+    if (std::isnan(f)) { out += "nan"; return; }
+    if (std::isinf(f)) { out += f < 0 ? "-inf" : "inf"; return; }
+    char buf[64];
+    auto r = std::to_chars(buf, buf + sizeof buf, f);
+    std::string s(buf, r.ptr);
+    if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+    out += s;
+}
+
+void append_repr(std::string& out, const value& v) {
+    switch (v.type()) {
+        case kind::none: out += "None"; return;
+        case kind::boolean: out += v.as_bool() ? "True" : "False"; return;
+        case kind::integer: case kind::big_integer: out += v.int_text(); return;
+        case kind::floating: append_float(out, v.as_float()); return;
+        case kind::string: out += '\''; out += v.as_string(); out += '\''; return;
+        case kind::tuple: {
+            out += '(';
+            const auto items = v.items();
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                if (i) out += ", ";
+                append_repr(out, items[i]);
+            }
+            if (items.size() == 1) out += ',';
+            out += ')';
+            return;
+        }
+        default: out += '<'; out += to_string(v.type()); out += '>'; return;
+    }
+}
+}  // namespace
+
+std::string key_text(const value& key) {
+    if (key.type() == kind::string) return std::string(key.as_string());
+    std::string out;
+    append_repr(out, key);
+    return out;
+}
+
+}  // namespace ptio

@@ -1,0 +1,336 @@
+#include "zip/archive.hpp"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+
+#include "io/cursor.hpp"
+#include "ptio/error.hpp"
+
+namespace ptio::detail::zip {
+namespace {
+
+constexpr std::uint32_t local_sig = 0x04034b50;
+constexpr std::uint32_t central_sig = 0x02014b50;
+constexpr std::uint32_t eocd_sig = 0x06054b50;
+constexpr std::uint32_t zip64_eocd_sig = 0x06064b50;
+constexpr std::uint32_t zip64_locator_sig = 0x07064b50;
+constexpr std::size_t eocd_size = 22;
+constexpr std::size_t locator_size = 20;
+constexpr std::size_t central_size = 46;
+constexpr std::size_t local_size = 30;
+constexpr std::uint32_t u32_max = 0xFFFFFFFFu;
+// Deflate cannot expand data by more than about 1032:1; a larger claimed ratio is a lie that
+// would make us allocate for nothing.
+constexpr std::uint64_t max_inflate_ratio = 1032;
+
+std::uint32_t load_u32(const std::byte* p) {
+    std::uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+}
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
+}  // namespace
+
+bool looks_like_zip(std::span<const std::byte> bytes) noexcept {
+    return bytes.size() >= 4 && load_u32(bytes.data()) == local_sig;
+}
+
+std::uint32_t crc32(std::span<const std::byte> bytes) noexcept {
+    uLong crc = ::crc32(0L, Z_NULL, 0);
+    const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
+    std::size_t left = bytes.size();
+    while (left > 0) {  // zlib takes uInt lengths
+        const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
+        crc = ::crc32(crc, p, n);
+        p += n;
+        left -= n;
+    }
+    return static_cast<std::uint32_t>(crc);
+}
+
+archive::archive(std::span<const std::byte> file, std::string filename, std::size_t max_records)
+    : file_(file), filename_(std::move(filename)) {
+    read_directory(max_records);
+}
+
+void archive::read_directory(std::size_t max_records) {
+    const source whole{filename_, "zip end record", 0};
+    cursor all(file_, whole);
+    if (file_.size() < eocd_size)
+        all.fail_at(errc::truncated, file_.size(),
+                    "the file is " + std::to_string(file_.size()) +
+                        " bytes, too short for a zip end-of-central-directory record");
+
+    // 1. The end record: scan back over at most a 64 KiB comment.
+    const std::size_t last = file_.size() - eocd_size;
+    const std::size_t first = last > 0xFFFF ? last - 0xFFFF : 0;
+    std::size_t eocd = SIZE_MAX;
+    for (std::size_t p = last + 1; p-- > first;) {
+        if (load_u32(file_.data() + p) == eocd_sig) {
+            eocd = p;
+            break;
+        }
+    }
+    if (eocd == SIZE_MAX)
+        all.fail_at(errc::truncated, file_.size(),
+                    "no zip end-of-central-directory record in the last " +
+                        std::to_string(file_.size() - first) +
+                        " bytes: the file is truncated or not a zip archive");
+
+    all.seek(eocd + 4, "end record");
+    const auto disk = all.u16("end record");
+    const auto cd_disk = all.u16("end record");
+    std::uint64_t count = all.u16("end record");
+    const std::uint64_t count_total = all.u16("end record");
+    std::uint64_t cd_size = all.u32("end record");
+    std::uint64_t cd_offset = all.u32("end record");
+    (void)count_total;
+    std::uint64_t cd_end_limit = eocd;  // the directory must end before this
+
+    // 2. ZIP64: a locator just before the end record points at the ZIP64 end record.
+    if (eocd >= locator_size && load_u32(file_.data() + eocd - locator_size) == zip64_locator_sig) {
+        cursor loc(file_, {filename_, "zip64 locator", 0});
+        loc.seek(eocd - locator_size + 4, "zip64 locator");
+        (void)loc.u32("zip64 locator");
+        const std::uint64_t z64 = loc.u64("zip64 locator");
+        if (z64 > eocd - locator_size || eocd - locator_size - z64 < 56)
+            loc.fail_at(errc::bad_zip, eocd - locator_size,
+                        "the zip64 locator points at offset " + std::to_string(z64) +
+                            ", which leaves no room for a zip64 end record before it");
+        cursor rec(file_, {filename_, "zip64 end record", 0});
+        rec.seek(static_cast<std::size_t>(z64), "zip64 end record");
+        if (rec.u32("zip64 end record") != zip64_eocd_sig)
+            rec.fail_at(errc::bad_zip, z64, "no zip64 end record signature where the locator points");
+        (void)rec.u64("zip64 end record");  // size of the rest
+        (void)rec.u16("zip64 end record");  // made by
+        (void)rec.u16("zip64 end record");  // needed
+        (void)rec.u32("zip64 end record");  // disk
+        (void)rec.u32("zip64 end record");  // cd disk
+        (void)rec.u64("zip64 end record");  // entries on this disk
+        count = rec.u64("zip64 end record");
+        cd_size = rec.u64("zip64 end record");
+        cd_offset = rec.u64("zip64 end record");
+        cd_end_limit = z64;
+    } else if (disk != 0 || cd_disk != 0) {
+        all.fail_at(errc::bad_zip, eocd, "multi-disk zip archives are not supported");
+    }
+
+    std::uint64_t cd_end = 0;
+    if (add_overflows(cd_offset, cd_size, cd_end) || cd_end > cd_end_limit)
+        all.fail_at(errc::bad_zip, eocd,
+                    "the central directory (offset " + std::to_string(cd_offset) + ", " +
+                        std::to_string(cd_size) + " bytes) does not end before the end record at " +
+                        std::to_string(cd_end_limit));
+    if (count > cd_size / central_size)
+        all.fail_at(errc::bad_zip, eocd,
+                    "the end record claims " + std::to_string(count) +
+                        " entries, more than a central directory of " + std::to_string(cd_size) +
+                        " bytes can hold");
+    if (count > max_records)
+        all.fail_at(errc::limit_exceeded, eocd,
+                    "the archive has " + std::to_string(count) + " entries, over the cap of " +
+                        std::to_string(max_records));
+    if (count == 0) all.fail_at(errc::bad_zip, eocd, "the archive has no entries");
+
+    // 3. The central directory.
+    cursor cd(file_.subspan(static_cast<std::size_t>(cd_offset), static_cast<std::size_t>(cd_size)),
+              {filename_, "central directory", cd_offset});
+    entries_.reserve(static_cast<std::size_t>(count));
+    for (std::uint64_t i = 0; i < count; ++i) {
+        const auto at = cd.absolute();
+        if (cd.u32("central directory entry") != central_sig)
+            cd.fail_at(errc::bad_zip, at,
+                       "central directory entry " + std::to_string(i) + " has a bad signature");
+        entry e;
+        (void)cd.u16("entry");  // made by
+        (void)cd.u16("entry");  // needed
+        e.flags = cd.u16("entry");
+        e.method = cd.u16("entry");
+        (void)cd.u32("entry");  // time, date
+        e.crc32 = cd.u32("entry");
+        e.compressed_size = cd.u32("entry");
+        e.size = cd.u32("entry");
+        const auto name_len = cd.u16("entry");
+        const auto extra_len = cd.u16("entry");
+        const auto comment_len = cd.u16("entry");
+        const std::uint64_t disk_start = cd.u16("entry");
+        (void)cd.u16("entry");  // internal attributes
+        (void)cd.u32("entry");  // external attributes
+        e.header_offset = cd.u32("entry");
+        e.name = std::string(cd.take_text(name_len, "entry name"));
+        cursor extra(cd.take(extra_len, "entry extra field"), {filename_, e.name, cd.absolute() - extra_len});
+        while (extra.remaining() >= 4) {
+            const auto id = extra.u16("extra field");
+            const auto len = extra.u16("extra field");
+            cursor field(extra.take(len, "extra field"), {filename_, e.name, extra.absolute() - len});
+            if (id != 0x0001) continue;
+            if (e.size == u32_max) e.size = field.u64("zip64 extra: size");
+            if (e.compressed_size == u32_max) e.compressed_size = field.u64("zip64 extra: compressed size");
+            if (e.header_offset == u32_max) e.header_offset = field.u64("zip64 extra: header offset");
+            (void)disk_start;
+        }
+        (void)cd.take(comment_len, "entry comment");
+        entries_.push_back(std::move(e));
+    }
+
+    // 4. The prefix, from the first entry (torch's rule).
+    const auto slash = entries_.front().name.find('/');
+    if (slash == std::string::npos || slash == 0)
+        throw error(errc::bad_zip, filename_, entries_.front().name, cd_offset,
+                    "the first record is not inside a top folder: torch requires every record "
+                    "under one prefix folder");
+    prefix_ = entries_.front().name.substr(0, slash);
+
+    // 5. Bounds and overlaps, on the layout the directory describes.
+    std::vector<std::size_t> order(entries_.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return entries_[a].header_offset < entries_[b].header_offset;
+    });
+    for (std::size_t k = 0; k < order.size(); ++k) {
+        entry& e = entries_[order[k]];
+        const std::uint64_t next =
+            k + 1 < order.size() ? entries_[order[k + 1]].header_offset : cd_offset;
+        std::uint64_t end = 0;
+        const bool overflow = add_overflows(e.header_offset, local_size + e.name.size(), end) ||
+                              add_overflows(end, e.compressed_size, end);
+        if (overflow || e.header_offset >= cd_offset || end > cd_offset)
+            throw error(errc::bad_zip, filename_, e.name, e.header_offset,
+                        "the record (" + std::to_string(e.compressed_size) +
+                            " bytes) does not fit between its local header offset and the "
+                            "central directory at " + std::to_string(cd_offset));
+        if (end > next)
+            throw error(errc::bad_zip, filename_, e.name, e.header_offset,
+                        "the record overlaps the next record, whose header is at offset " +
+                            std::to_string(next));
+        e.limit = next;
+    }
+
+    by_name_.reserve(entries_.size());
+    for (std::size_t i = 0; i < entries_.size(); ++i) {
+        if (!by_name_.emplace(entries_[i].name, i).second)
+            throw error(errc::bad_zip, filename_, entries_[i].name, entries_[i].header_offset,
+                        "the archive holds two records with this name");
+    }
+}
+
+const entry* archive::find(std::string_view record) const noexcept {
+    std::string full;
+    full.reserve(prefix_.size() + 1 + record.size());
+    full.append(prefix_).append("/").append(record);
+    if (auto it = by_name_.find(full); it != by_name_.end()) return &entries_[it->second];
+    for (const auto& e : entries_)
+        if (iequals(e.name, full)) return &e;
+    return nullptr;
+}
+
+std::string_view archive::relative_name(const entry& e) const noexcept {
+    std::string_view n = e.name;
+    if (n.size() > prefix_.size() && n.compare(0, prefix_.size(), prefix_) == 0 &&
+        n[prefix_.size()] == '/')
+        n.remove_prefix(prefix_.size() + 1);
+    return n;
+}
+
+std::uint64_t archive::payload_offset(const entry& e) const {
+    cursor c(file_, {filename_, e.name, 0});
+    c.seek(static_cast<std::size_t>(e.header_offset), "local header");
+    if (c.u32("local header") != local_sig)
+        c.fail_at(errc::bad_zip, e.header_offset, "no local file header signature where the "
+                                                  "central directory says the record starts");
+    c.seek(static_cast<std::size_t>(e.header_offset) + 26, "local header");
+    const std::uint64_t n = c.u16("local header");
+    const std::uint64_t m = c.u16("local header");
+    const std::uint64_t start = e.header_offset + local_size + n + m;
+    std::uint64_t end = 0;
+    if (add_overflows(start, e.compressed_size, end) || end > e.limit)
+        c.fail_at(end > file_.size() ? errc::truncated : errc::bad_zip, start,
+                  "the payload of " + std::to_string(e.compressed_size) +
+                      " bytes runs past the next record or the directory at offset " +
+                      std::to_string(e.limit));
+    return start;
+}
+
+std::span<const std::byte> archive::stored(const entry& e) const {
+    if (e.method != 0)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "the record is compressed (method " + std::to_string(e.method) +
+                        "), not stored");
+    if (e.compressed_size != e.size)
+        throw error(errc::bad_zip, filename_, e.name, e.header_offset,
+                    "a stored record whose sizes differ (" + std::to_string(e.compressed_size) +
+                        " vs " + std::to_string(e.size) + ")");
+    const auto start = payload_offset(e);
+    return file_.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(e.size));
+}
+
+std::vector<std::byte> archive::extract(const entry& e) const {
+    if (e.method == 0) {
+        auto s = stored(e);
+        return {s.begin(), s.end()};
+    }
+    if (e.method != 8)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "unsupported compression method " + std::to_string(e.method) +
+                        " (only stored and deflate)");
+    const auto start = payload_offset(e);
+    std::uint64_t cap = 0;
+    if (mul_overflows(e.compressed_size, max_inflate_ratio, cap) || e.size > cap + 1024)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "claims " + std::to_string(e.size) + " bytes from " +
+                        std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
+    std::vector<std::byte> out(static_cast<std::size_t>(e.size));
+    z_stream zs{};
+    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
+        throw error(errc::compression_error, filename_, e.name, start, "zlib failed to start");
+    const auto* in = reinterpret_cast<const Bytef*>(file_.data() + start);
+    std::uint64_t in_left = e.compressed_size;
+    std::uint64_t out_done = 0;
+    int rc = Z_OK;
+    while (rc == Z_OK) {
+        const auto in_chunk = static_cast<uInt>(std::min<std::uint64_t>(in_left, 1u << 30));
+        const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(out.size() - out_done, 1u << 30));
+        zs.next_in = const_cast<Bytef*>(in);
+        zs.avail_in = in_chunk;
+        zs.next_out = reinterpret_cast<Bytef*>(out.data()) + out_done;
+        zs.avail_out = out_chunk;
+        rc = inflate(&zs, Z_NO_FLUSH);
+        const auto used_in = in_chunk - zs.avail_in;
+        in += used_in;
+        in_left -= used_in;
+        out_done += out_chunk - zs.avail_out;
+        if (rc == Z_OK && used_in == 0 && out_chunk - zs.avail_out == 0) rc = Z_BUF_ERROR;
+    }
+    inflateEnd(&zs);
+    if (rc != Z_STREAM_END || out_done != e.size)
+        throw error(errc::compression_error, filename_, e.name, start,
+                    std::string("the deflated payload is corrupt") +
+                        (zs.msg ? std::string(" (zlib: ") + zs.msg + ")" : std::string()) +
+                        ": inflated " + std::to_string(out_done) + " of " +
+                        std::to_string(e.size) + " bytes");
+    return out;
+}
+
+void archive::check_crc(const entry& e, std::span<const std::byte> payload) const {
+    if (e.crc32 == 0) return;  // torch writes 0 when CRCs are off (FORMAT.md §1.8)
+    const auto got = crc32(payload);
+    if (got != e.crc32) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "CRC-32 is %08x but the directory says %08x", got, e.crc32);
+        throw error(errc::crc_mismatch, filename_, e.name, e.header_offset, buf);
+    }
+}
+
+}  // namespace ptio::detail::zip
