@@ -107,11 +107,12 @@ std::string small_record(const detail::zip::archive& z, const detail::zip::entry
 // once, so shared and cyclic trees cost their size; depth is capped.
 class namer {
 public:
-    namer(checkpoint::impl& ck, detail::torch::rebuilder& rb) : ck_(ck), rb_(rb) {}
+    namer(checkpoint::impl& ck, detail::torch::rebuilder& rb, std::string record)
+        : ck_(ck), rb_(rb), record_(std::move(record)) {}
 
     void walk(value& slot, std::size_t depth) {
         if (depth > ck_.options.caps.max_depth)
-            throw error(errc::limit_exceeded, ck_.file, "data.pkl", std::nullopt,
+            throw error(errc::limit_exceeded, ck_.file, record_, std::nullopt,
                         "the object tree nests deeper than the cap of " +
                             std::to_string(ck_.options.caps.max_depth));
         switch (slot.type()) {
@@ -180,6 +181,7 @@ private:
 
     checkpoint::impl& ck_;
     detail::torch::rebuilder& rb_;
+    std::string record_;
     std::vector<std::string> path_;
     std::unordered_set<const detail::node*> seen_;
 };
@@ -240,7 +242,7 @@ void open_zip(checkpoint::impl& ck) {
     auto res = detail::pickle::run(c, ck.nodes, rb, ck.options.caps);
     ck.root = res.root;
 
-    namer(ck, rb).walk(ck.root, 0);
+    namer(ck, rb, pkl->name).walk(ck.root, 0);
 }
 
 }  // namespace
@@ -252,10 +254,12 @@ checkpoint::~checkpoint() = default;
 
 namespace {
 checkpoint::impl& finish(checkpoint::impl& ck) {
+    // Metadata reads jump around; keep the kernel from reading ahead into storage pages.
+    // This must come before the first byte is touched: a fault with default advice reads
+    // ahead as far as the device's read_ahead_kb (megabytes on some disks).
+    ck.map.advise(detail::mapped_file::advice::random);
     const auto bytes = ck.map.bytes();
     if (!detail::zip::looks_like_zip(bytes)) refuse_non_zip(ck.file, bytes);
-    // Metadata reads jump around; keep the kernel from reading ahead into storage pages.
-    ck.map.advise(detail::mapped_file::advice::random);
     open_zip(ck);
     ck.map.advise(detail::mapped_file::advice::normal);
     ck.by_name.reserve(ck.named.size());

@@ -219,10 +219,26 @@ private:
         return v;
     }
 
+    // Nesting is capped here, where the offset is known, for trees built bottom-up (the
+    // usual attack); the tensor walk after unpickling caps whatever mutation builds later.
+    static std::uint32_t depth_of(const value& v) {
+        const auto* n = v.node_ptr();
+        return n ? n->depth : 0;
+    }
+    void deepen(node& n, const value& child) {
+        const std::uint32_t d = depth_of(child) + 1;
+        if (d > n.depth) {
+            if (d > caps_.max_depth)
+                fail(errc::limit_exceeded, "containers nest deeper than the cap of " +
+                                               std::to_string(caps_.max_depth));
+            n.depth = d;
+        }
+    }
     void append_to(value& target, std::vector<value>&& items, const char* opname) {
         if (target.type() != kind::list && target.type() != kind::object)
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a list");
         auto& n = arena::mut(target);
+        for (const auto& i : items) deepen(n, i);
         n.items.insert(n.items.end(), items.begin(), items.end());
     }
     void set_item(node& n, const value& k, const value& v);
@@ -231,7 +247,11 @@ private:
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a dict");
         if (kv.size() % 2) bad(std::string(opname) + " with an odd number of items");
         auto& n = arena::mut(target);
-        for (std::size_t i = 0; i < kv.size(); i += 2) set_item(n, kv[i], kv[i + 1]);
+        for (std::size_t i = 0; i < kv.size(); i += 2) {
+            deepen(n, kv[i]);
+            deepen(n, kv[i + 1]);
+            set_item(n, kv[i], kv[i + 1]);
+        }
     }
     value make_dict_node() {
         auto& n = nodes_.make(kind::dict);
@@ -240,6 +260,7 @@ private:
     }
     value make_list(std::vector<value>&& items, kind k) {
         auto& n = nodes_.make(k);
+        for (const auto& i : items) deepen(n, i);
         n.items = std::move(items);
         return value::make_node(k, &n);
     }
@@ -495,6 +516,7 @@ result machine::run() {
                 auto& t = top("ADDITEMS");
                 if (t.type() != kind::set) bad("ADDITEMS on a " + std::string(to_string(t.type())) + ", not a set");
                 auto& n = arena::mut(t);
+                for (const auto& i : items) deepen(n, i);
                 n.items.insert(n.items.end(), items.begin(), items.end());
                 break;
             }

@@ -25,7 +25,7 @@ enum class known : std::uint16_t {
     none,
     storage_ref,  // not a global: a storage handed out by a persistent id
     // containers and builtins
-    ordered_dict, counter, defaultdict, codecs_encode, bytearray, set, frozenset, complex_,
+    ordered_dict, counter, defaultdict, codecs_encode, bytes_, bytearray, set, frozenset, complex_,
     // torch values
     torch_size, torch_device, dtype_global, storage_class, layout, qscheme, get_layout,
     torch_tensor, parameter_class,
@@ -46,6 +46,7 @@ struct node {
     value::origin origin = value::origin::global;
     known tag = known::none;
     std::uint16_t aux = 0;               // tag-specific: the dtype of a dtype/storage global
+    std::uint32_t depth = 0;             // container nesting below this node, as built
     std::string text;                    // str, bytes, big_integer digits; object: module
     std::string name;                    // object: name; dict: class name
     std::vector<value> items;            // list, tuple, set; object list items

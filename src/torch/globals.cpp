@@ -43,7 +43,8 @@ struct known_row {
     known tag;
     bool weights_only;
 };
-constexpr std::array<known_row, 37> known_rows{{
+constexpr std::array<known_row, 38> known_rows{{
+    {"builtins", "bytes", known::bytes_, false},
     {"collections", "OrderedDict", known::ordered_dict, true},
     {"collections", "Counter", known::counter, true},
     {"collections", "defaultdict", known::defaultdict, false},

@@ -284,6 +284,7 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
                 if (auto b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at); !b.is_none()) return b;
             }
             break;
+        case known::bytes_:  // protocol < 3 pickles b'' as __builtin__.bytes()
         case known::bytearray:
             if (a.empty()) return pickle::make_string(nodes_, {}, kind::bytes);
             if (a[0].is(kind::bytes)) return a[0];

@@ -253,10 +253,15 @@ std::uint64_t archive::payload_offset(const entry& e) const {
     c.seek(static_cast<std::size_t>(e.header_offset) + 26, "local header");
     const std::uint64_t n = c.u16("local header");
     const std::uint64_t m = c.u16("local header");
+    if (c.take_text(n, "local header name") != e.name)
+        c.fail_at(errc::bad_zip, e.header_offset,
+                  "the local header names another record than the central directory does");
     const std::uint64_t start = e.header_offset + local_size + n + m;
     std::uint64_t end = 0;
+    // The directory already showed the file holds the record; a payload that runs on is a
+    // lying header, not a short file.
     if (add_overflows(start, e.compressed_size, end) || end > e.limit)
-        c.fail_at(end > file_.size() ? errc::truncated : errc::bad_zip, start,
+        c.fail_at(errc::bad_zip, start,
                   "the payload of " + std::to_string(e.compressed_size) +
                       " bytes runs past the next record or the directory at offset " +
                       std::to_string(e.limit));

@@ -1,0 +1,154 @@
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <ptio/ptio.hpp>
+#include <thread>
+
+#include "support/zip_builder.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string floats(std::initializer_list<float> v) {
+    std::string s(v.size() * 4, '\0');
+    std::memcpy(s.data(), v.begin(), s.size());
+    return s;
+}
+ptio::errc code_of(std::vector<std::byte> bytes) {
+    try {
+        (void)ptio::checkpoint::open(std::move(bytes), {}, "t.pt");
+    } catch (const ptio::error& e) {
+        CHECK(std::string(e.what()).rfind("t.pt: ", 0) == 0);
+        return e.code();
+    }
+    FAIL("no error");
+    return ptio::errc::invalid_argument;
+}
+}  // namespace
+
+TEST_CASE("checkpoint: strided views read the right elements without copying") {
+    const auto data = floats({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11});
+    // A 3x4 transposed to 4x3 (strides 1, 4), as torch saves base.view(3, 4).t().
+    auto ck = ptio::checkpoint::open(ptio_test::float_checkpoint("t", 12, 0, {4, 3}, {1, 4}, data), {}, "t.pt");
+    const auto& v = ck.at("t").view();
+    CHECK(v.dtype() == ptio::dtype::float32);
+    CHECK_FALSE(v.is_contiguous());
+    CHECK_FALSE(v.is_copy());
+    CHECK(v.at<float>({1, 2}) == 9.0f);  // element [1][2] of the transpose = base[2][1]
+    const auto c = v.to_contiguous();
+    const float want[] = {0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11};
+    REQUIRE(c.size() == sizeof want);
+    CHECK(std::memcmp(c.data(), want, sizeof want) == 0);
+    CHECK_THROWS_AS((void)v.at<double>({0, 0}), ptio::error);
+    CHECK_THROWS_AS((void)v.at<float>({4, 0}), ptio::error);
+    CHECK(ck.find("nope") == nullptr);
+    try {
+        (void)ck.at("nope");
+        FAIL("found");
+    } catch (const ptio::error& e) {
+        CHECK(e.code() == ptio::errc::not_found);
+    }
+    // An offset slice [::2] from element 1 and an expand (stride 0).
+    auto sl = ptio::checkpoint::open(ptio_test::float_checkpoint("s", 12, 1, {6}, {2}, data), {}, "s.pt");
+    const auto s = sl.at("s").view().to_contiguous();
+    CHECK(reinterpret_cast<const float*>(s.data())[5] == 11.0f);
+    auto ex = ptio::checkpoint::open(ptio_test::float_checkpoint("e", 12, 0, {3, 12}, {0, 1}, data), {}, "e.pt");
+    CHECK(ex.at("e").view().at<float>({2, 11}) == 11.0f);
+}
+
+TEST_CASE("checkpoint: geometry past the storage is refused at open") {
+    const auto data = floats({0, 1, 2, 3});
+    CHECK(code_of(ptio_test::float_checkpoint("t", 4, 1, {4}, {1}, data)) == ptio::errc::bad_tensor);
+    CHECK(code_of(ptio_test::float_checkpoint("t", 4, 0, {2, 2}, {3, 1}, data)) == ptio::errc::bad_tensor);
+    // numel 8 over a 16-byte record: the storage itself is short.
+    CHECK(code_of(ptio_test::float_checkpoint("t", 8, 0, {8}, {1}, data)) == ptio::errc::bad_storage);
+    // zero-element tensors may sit at the end of their storage.
+    CHECK_NOTHROW((void)ptio::checkpoint::open(ptio_test::float_checkpoint("t", 4, 4, {0}, {1}, data)));
+}
+
+TEST_CASE("checkpoint: bytes in memory, records and verify") {
+    const auto bytes = ptio_test::float_checkpoint("w", 2, 0, {2}, {1}, floats({1.5f, 2.5f}));
+    auto ck = ptio::checkpoint::open(std::span<const std::byte>(bytes), {}, "mem");
+    CHECK(ck.file() == "mem");
+    CHECK(ck.prefix() == "archive");
+    CHECK(ck.format() == "zip");
+    CHECK(ck.byteorder() == "little");
+    REQUIRE(ck.records().size() == 3);
+    CHECK(ck.records()[1].name == "data/0");
+    CHECK(ck.verify(nullptr) == 0);
+    auto broken = bytes;
+    const auto* w = ck.at("w").view().data();
+    broken[static_cast<std::size_t>(w - bytes.data())] = std::byte{0x42};
+    auto bad = ptio::checkpoint::open(std::span<const std::byte>(broken), {}, "mem");
+    std::vector<std::string> problems;
+    CHECK(bad.verify([&](const ptio::error& e) { problems.emplace_back(e.what()); }) == 1);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].find("archive/data/0") != std::string::npos);
+    ptio::open_options strict;
+    strict.verify_crc = true;
+    auto checked = ptio::checkpoint::open(std::span<const std::byte>(broken), strict, "mem");
+    CHECK_THROWS_AS((void)checked.at("w").view().data(), ptio::error);
+}
+
+TEST_CASE("checkpoint: many threads may touch a lazily located storage at once") {
+    std::string data(4096 * 4, '\0');
+    auto ck = ptio::checkpoint::open(ptio_test::float_checkpoint("w", 4096, 0, {4096}, {1}, data), {}, "t.pt");
+    std::vector<const std::byte*> seen(8);
+    std::vector<std::thread> threads;
+    for (std::size_t i = 0; i < seen.size(); ++i)
+        threads.emplace_back([&, i] { seen[i] = ck.at("w").view().data(); });
+    for (auto& t : threads) t.join();
+    for (auto* p : seen) CHECK(p == seen[0]);
+}
+
+TEST_CASE("checkpoint: open reads no page of a storage record") {
+    // 64 MiB of tensor data in a real file, evicted from the page cache; after open, the
+    // pages of its storage must still be absent (mincore), and reading the tensor brings
+    // them in.
+    const std::size_t n = 16u << 20;
+    const auto path = fs::temp_directory_path() / "ptio_untouched.pt";
+    {
+        const auto bytes = ptio_test::float_checkpoint("big", static_cast<std::uint32_t>(n), 0,
+                                                       {static_cast<std::uint32_t>(n)}, {1},
+                                                       std::string(n * 4, '\1'));
+        std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                    static_cast<std::streamsize>(bytes.size()));
+    }
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    REQUIRE(fd >= 0);
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    const auto size = static_cast<std::size_t>(fs::file_size(path));
+    void* probe = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    REQUIRE(probe != MAP_FAILED);
+    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+    auto resident = [&](std::size_t from, std::size_t to) {
+        std::vector<unsigned char> vec((size + page - 1) / page);
+        ::mincore(probe, size, vec.data());
+        std::size_t count = 0;
+        for (std::size_t p = from / page; p < (to + page - 1) / page && p < vec.size(); ++p) count += vec[p] & 1;
+        return count;
+    };
+    if (resident(0, size) > 16) {
+        MESSAGE("the page cache ignored POSIX_FADV_DONTNEED here; residency not testable");
+    } else {
+        auto ck = ptio::checkpoint::open(path);
+        // The payload starts at a 64-byte aligned offset after data.pkl; its first page may
+        // share the page of its local header, so look from the second page on.
+        const std::size_t first_data_page = (size - n * 4) / page + 2;
+        const std::size_t storage_end = size - 4096;
+        CHECK(resident(first_data_page * page, storage_end) == 0);
+        const auto& v = ck.at("big").view();
+        volatile std::byte sink{};
+        for (std::size_t i = 0; i < v.nbytes(); i += page) sink = v.data()[i];
+        (void)sink;
+        CHECK(resident(first_data_page * page, storage_end) > 0);
+    }
+    ::munmap(probe, size);
+    ::close(fd);
+    fs::remove(path);
+}
