@@ -103,8 +103,10 @@ std::string small_record(const detail::zip::archive& z, const detail::zip::entry
     return s;
 }
 
-// Depth-first walk that names tensors (DESIGN.md "Tensor names"). Each container is entered
-// once, so shared and cyclic trees cost their size; depth is capped.
+// Depth-first walk that names tensors (DESIGN.md "Tensor names"). A container shared under
+// two keys is walked under both, as torch.load would hand it out twice; a container already
+// on the current path (a cycle) is not entered again. Hostile sharing can make the paths
+// exponential, so the walk has a budget of container visits and depth is capped.
 class namer {
 public:
     namer(checkpoint::impl& ck, detail::torch::rebuilder& rb, std::string record)
@@ -119,6 +121,7 @@ public:
             case kind::tensor: add(slot.as_tensor()); return;
             case kind::list: case kind::tuple: case kind::set: {
                 if (!enter(slot)) return;
+                scope guard{*this, slot.node_ptr()};
                 auto& items = arena::mut(slot).items;
                 for (std::size_t i = 0; i < items.size(); ++i) {
                     path_.push_back(std::to_string(i));
@@ -129,6 +132,7 @@ public:
             }
             case kind::dict: {
                 if (!enter(slot)) return;
+                scope guard{*this, slot.node_ptr()};
                 for (auto& [k, v] : arena::mut(slot).entries) {
                     path_.push_back(key_text(k));
                     walk(v, depth + 1);
@@ -144,6 +148,7 @@ public:
                     return;
                 }
                 if (!enter(slot)) return;
+                scope guard{*this, slot.node_ptr()};
                 if (!n.args.is_none()) {
                     path_.push_back("__args__");
                     walk(n.args, depth + 1);
@@ -167,7 +172,18 @@ public:
     }
 
 private:
-    bool enter(const value& v) { return seen_.insert(v.node_ptr()).second; }
+    struct scope {  // marks a container as on the current path while it is walked
+        namer& w;
+        const detail::node* n;
+        ~scope() { w.on_path_.erase(n); }
+    };
+    bool enter(const value& v) {
+        if (++visits_ > budget_)
+            throw error(errc::limit_exceeded, ck_.file, record_, std::nullopt,
+                        "shared containers expand to more than " + std::to_string(budget_) +
+                            " container visits");
+        return on_path_.insert(v.node_ptr()).second;
+    }
     void add(const tensor& t) {
         named_tensor nt;
         nt.path = path_;
@@ -183,7 +199,9 @@ private:
     detail::torch::rebuilder& rb_;
     std::string record_;
     std::vector<std::string> path_;
-    std::unordered_set<const detail::node*> seen_;
+    std::unordered_set<const detail::node*> on_path_;
+    std::size_t visits_ = 0;
+    std::size_t budget_ = std::max<std::size_t>(std::size_t{1} << 16, 4 * ck_.nodes.size());
 };
 
 void open_zip(checkpoint::impl& ck) {

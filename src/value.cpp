@@ -154,7 +154,14 @@ void append_float(std::string& out, double f) {
     out += s;
 }
 
+// Keys are short in real files; a hostile file can share one tuple node at every level of a
+// deep key, so the text is capped rather than expanded without bound.
+constexpr std::size_t max_key_text = 4096;
+
 void append_repr(std::string& out, const value& v) {
+    if (out.size() > max_key_text)
+        throw error(errc::limit_exceeded, "a dict key whose text passes " +
+                                              std::to_string(max_key_text) + " characters");
     switch (v.type()) {
         case kind::none: out += "None"; return;
         case kind::boolean: out += v.as_bool() ? "True" : "False"; return;

@@ -2,6 +2,8 @@
 
 #include "torch/globals.hpp"
 
+#include <cstdint>
+
 namespace ptio::detail::torch {
 namespace {
 
@@ -148,7 +150,8 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
     for (std::size_t d = 0; d < shape.size(); ++d) {
         if (shape[d] < 0) fail(errc::bad_tensor, at, "a negative size in dimension " + std::to_string(d));
         if (strides[d] < 0) fail(errc::bad_tensor, at, "a negative stride in dimension " + std::to_string(d));
-        if (mul_overflows(numel, static_cast<std::uint64_t>(shape[d]), numel))
+        if (mul_overflows(numel, static_cast<std::uint64_t>(shape[d]), numel) ||
+            numel > static_cast<std::uint64_t>(INT64_MAX))
             fail(errc::bad_tensor, at, "the tensor's element count overflows");
     }
     const std::uint64_t esize = element_size(type);
@@ -180,8 +183,13 @@ value rebuilder::meta_tensor(const value& type_v, const value& size_v, const val
     auto shape = int_list(size_v, "size", at);
     auto strides = int_list(stride_v, "stride", at);
     if (shape.size() != strides.size()) fail(errc::bad_tensor, at, "a meta tensor whose sizes and strides differ in rank");
-    for (auto d : shape)
+    std::uint64_t numel = 1;
+    for (auto d : shape) {
         if (d < 0) fail(errc::bad_tensor, at, "a negative size");
+        if (mul_overflows(numel, static_cast<std::uint64_t>(d), numel) ||
+            numel > static_cast<std::uint64_t>(INT64_MAX))
+            fail(errc::bad_tensor, at, "the meta tensor's element count overflows");
+    }
     auto& t = tensors_.emplace_back(
         tensor_view(nullptr, static_cast<dtype>(type_v.node_ptr()->aux), std::move(shape), std::move(strides), 0),
         "meta", rg, false);
