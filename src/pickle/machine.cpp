@@ -126,7 +126,10 @@ std::string decimal_to_twos(std::string_view text) {
 class machine {
 public:
     machine(cursor& c, arena& nodes, resolver& r, const limits& caps)
-        : c_(c), nodes_(nodes), r_(r), caps_(caps) {}
+        : c_(c), nodes_(nodes), r_(r), caps_(caps) {
+        stack_.reserve(64);
+        memo_.reserve(std::min<std::size_t>(c.remaining() / 8, caps.max_memo));
+    }
 
     result run();
 

@@ -40,9 +40,10 @@ enum class known : std::uint16_t {
 };
 
 struct node {
+    node() = default;
     explicit node(kind k) : type(k) {}
 
-    kind type;
+    kind type = kind::none;
     value::origin origin = value::origin::global;
     known tag = known::none;
     std::uint16_t aux = 0;               // tag-specific: the dtype of a dtype/storage global
@@ -60,14 +61,27 @@ struct node {
 
 class arena {
 public:
-    node& make(kind k) { return nodes_.emplace_back(k); }
-    [[nodiscard]] std::size_t size() const noexcept { return nodes_.size(); }
+    node& make(kind k) {
+        // Nodes are allocated in chunks: a pickle of 100k tensors makes about a million.
+        if (used_ == chunk_size) {
+            chunks_.push_back(std::make_unique<node[]>(chunk_size));
+            used_ = 0;
+        }
+        node& n = chunks_.back()[used_++];
+        n.type = k;
+        ++size_;
+        return n;
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
     /// The node behind a value this arena made, for mutation while unpickling.
     static node& mut(const value& v) { return const_cast<node&>(*v.node_ptr()); }
 
 private:
-    std::deque<node> nodes_;
+    static constexpr std::size_t chunk_size = 1024;
+    std::vector<std::unique_ptr<node[]>> chunks_;
+    std::size_t used_ = chunk_size;
+    std::size_t size_ = 0;
 };
 
 }  // namespace ptio::detail
