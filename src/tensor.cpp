@@ -1,5 +1,7 @@
 #include "ptio/tensor.hpp"
 
+#include <algorithm>
+
 #include "ptio/error.hpp"
 #include "torch/storage.hpp"
 
@@ -69,6 +71,58 @@ void tensor_view::check_element_type(std::size_t size) const {
     if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
 }
 
+namespace {
+
+// Gathers with a compile-time element size, so each element is one load and one store.
+template <std::size_t N>
+void gather_run(const std::byte* src, std::int64_t n, std::int64_t stride, std::byte* dst) {
+    for (std::int64_t i = 0; i < n; ++i)
+        std::memcpy(dst + static_cast<std::size_t>(i) * N, src + static_cast<std::size_t>(i * stride) * N, N);
+}
+
+void gather(const std::byte* src, std::int64_t n, std::int64_t stride, std::size_t es, std::byte* dst) {
+    switch (es) {
+        case 1: gather_run<1>(src, n, stride, dst); return;
+        case 2: gather_run<2>(src, n, stride, dst); return;
+        case 4: gather_run<4>(src, n, stride, dst); return;
+        case 8: gather_run<8>(src, n, stride, dst); return;
+        case 16: gather_run<16>(src, n, stride, dst); return;
+        default:
+            for (std::int64_t i = 0; i < n; ++i)
+                std::memcpy(dst + static_cast<std::size_t>(i) * es, src + static_cast<std::size_t>(i * stride) * es, es);
+    }
+}
+
+// A transposed 2-D block (rows × cols, source strides rs and cs elements): copied in tiles
+// so that both the reads down a source column and the writes along a row stay in cache.
+template <std::size_t N>
+void transpose_block(const std::byte* src, std::int64_t rows, std::int64_t cols, std::int64_t rs,
+                     std::int64_t cs, std::byte* dst) {
+    constexpr std::int64_t tile = 32;
+    for (std::int64_t r0 = 0; r0 < rows; r0 += tile)
+        for (std::int64_t c0 = 0; c0 < cols; c0 += tile) {
+            const std::int64_t r1 = std::min(rows, r0 + tile), c1 = std::min(cols, c0 + tile);
+            for (std::int64_t r = r0; r < r1; ++r)
+                for (std::int64_t c = c0; c < c1; ++c)
+                    std::memcpy(dst + static_cast<std::size_t>(r * cols + c) * N,
+                                src + static_cast<std::size_t>(r * rs + c * cs) * N, N);
+        }
+}
+
+bool transpose_2d(const std::byte* src, std::int64_t rows, std::int64_t cols, std::int64_t rs,
+                  std::int64_t cs, std::size_t es, std::byte* dst) {
+    switch (es) {
+        case 1: transpose_block<1>(src, rows, cols, rs, cs, dst); return true;
+        case 2: transpose_block<2>(src, rows, cols, rs, cs, dst); return true;
+        case 4: transpose_block<4>(src, rows, cols, rs, cs, dst); return true;
+        case 8: transpose_block<8>(src, rows, cols, rs, cs, dst); return true;
+        case 16: transpose_block<16>(src, rows, cols, rs, cs, dst); return true;
+        default: return false;
+    }
+}
+
+}  // namespace
+
 void tensor_view::copy_to(std::span<std::byte> out) const {
     if (out.size() != nbytes())
         throw error(errc::invalid_argument, "copy_to needs " + std::to_string(nbytes()) +
@@ -81,27 +135,26 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
         std::memcpy(out.data(), base + static_cast<std::size_t>(offset_) * es, out.size());
         return;
     }
-    // Walk every index but the innermost; the innermost run is one memcpy when its stride is
-    // 1, else an element loop.
+    // Walk every index but the innermost one (or two, for a transposed pair whose rows are
+    // contiguous in the source); the innermost run is one memcpy when its stride is 1.
     const std::size_t nd = shape_.size();
     const std::int64_t inner = shape_[nd - 1];
     const std::int64_t inner_stride = strides_[nd - 1];
+    const bool tiled = nd >= 2 && inner_stride != 1 && strides_[nd - 2] == 1 &&
+                       shape_[nd - 2] > 1 && es <= 16;
+    const std::size_t outer_dims = tiled ? nd - 2 : nd - 1;
+    const std::size_t block = static_cast<std::size_t>(tiled ? inner * shape_[nd - 2] : inner) * es;
     std::vector<std::int64_t> idx(nd, 0);
     std::byte* dst = out.data();
     for (;;) {
         std::int64_t e = offset_;
-        for (std::size_t d = 0; d + 1 < nd; ++d) e += idx[d] * strides_[d];
+        for (std::size_t d = 0; d < outer_dims; ++d) e += idx[d] * strides_[d];
         const std::byte* src = base + static_cast<std::size_t>(e) * es;
-        if (inner_stride == 1) {
-            std::memcpy(dst, src, static_cast<std::size_t>(inner) * es);
-            dst += static_cast<std::size_t>(inner) * es;
-        } else {
-            for (std::int64_t i = 0; i < inner; ++i) {
-                std::memcpy(dst, src + static_cast<std::size_t>(i * inner_stride) * es, es);
-                dst += es;
-            }
-        }
-        std::size_t d = nd - 1;
+        if (tiled) transpose_2d(src, shape_[nd - 2], inner, strides_[nd - 2], inner_stride, es, dst);
+        else if (inner_stride == 1) std::memcpy(dst, src, block);
+        else gather(src, inner, inner_stride, es, dst);
+        dst += block;
+        std::size_t d = outer_dims;
         for (;;) {
             if (d == 0) return;
             --d;
