@@ -284,32 +284,25 @@ private:
 };
 
 // Python's dict: a key already present keeps its place and takes the new value. Keys are
-// compared for str, int and bool-free scalars by their text; a small dict is scanned.
-std::string dict_key(const value& k) {
-    switch (k.type()) {
-        case kind::string: return "s" + std::string(k.as_string());
-        case kind::integer: return "i" + std::to_string(k.as_int());
-        case kind::big_integer: return "b" + k.int_text();
-        default: return {};
-    }
+// compared for str, int and big int (what checkpoints use); other keys are appended.
+bool indexable(const value& k) {
+    return k.is(kind::string) || k.is(kind::integer) || k.is(kind::big_integer);
 }
 
 void machine::set_item(node& n, const value& k, const value& v) {
-    const std::string key = dict_key(k);
-    if (!key.empty()) {
+    if (indexable(k)) {
         if (n.entries.size() >= 16 && !n.index) {
-            n.index = std::make_unique<std::unordered_map<std::string, std::size_t>>();
-            for (std::size_t i = 0; i < n.entries.size(); ++i) {
-                auto ki = dict_key(n.entries[i].first);
-                if (!ki.empty()) n.index->emplace(std::move(ki), i);
-            }
+            n.index = std::make_unique<std::unordered_map<value, std::size_t, node::key_hash, node::key_equal>>();
+            n.index->reserve(n.entries.size() * 2);
+            for (std::size_t i = 0; i < n.entries.size(); ++i)
+                if (indexable(n.entries[i].first)) n.index->emplace(n.entries[i].first, i);
         }
         if (n.index) {
-            auto [it, fresh] = n.index->emplace(key, n.entries.size());
+            auto [it, fresh] = n.index->emplace(k, n.entries.size());
             if (!fresh) { n.entries[it->second].second = v; return; }
         } else {
             for (auto& e : n.entries)
-                if (dict_key(e.first) == key) { e.second = v; return; }
+                if (node::key_equal{}(e.first, k)) { e.second = v; return; }
         }
     }
     n.entries.emplace_back(k, v);

@@ -56,7 +56,21 @@ struct node {
     value state;                         // object, dict: BUILD state
     const storage* storage_ptr = nullptr;  // storage_ref
     // Key index for large dicts so SETITEM replaces like Python's dict (built lazily).
-    std::unique_ptr<std::unordered_map<std::string, std::size_t>> index;
+    // For str, int and big int keys only (the unpickler indexes nothing else).
+    struct key_hash {
+        std::size_t operator()(const value& k) const noexcept {
+            if (k.is(kind::integer)) return std::hash<std::int64_t>{}(k.as_int());
+            return std::hash<std::string_view>{}(k.node_ptr()->text) ^ static_cast<std::size_t>(k.type());
+        }
+    };
+    struct key_equal {
+        bool operator()(const value& a, const value& b) const noexcept {
+            if (a.type() != b.type()) return false;
+            if (a.is(kind::integer)) return a.as_int() == b.as_int();
+            return a.node_ptr()->text == b.node_ptr()->text;
+        }
+    };
+    std::unique_ptr<std::unordered_map<value, std::size_t, key_hash, key_equal>> index;
 };
 
 class arena {

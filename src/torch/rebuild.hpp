@@ -32,7 +32,9 @@ class rebuilder final : public pickle::resolver {
 public:
     rebuilder(rebuild_context ctx, arena& nodes, std::deque<storage>& storages,
               std::deque<tensor>& tensors)
-        : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors) {}
+        : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors) {
+        by_key_.reserve(ctx_.archive->entries().size());
+    }
 
     value global(std::string_view module, std::string_view name, std::uint64_t at) override;
     value persistent(const value& pid, std::uint64_t at) override;

@@ -219,20 +219,22 @@ void archive::read_directory(std::size_t max_records) {
     }
 
     by_name_.reserve(entries_.size());
+    by_record_.reserve(entries_.size());
     for (std::size_t i = 0; i < entries_.size(); ++i) {
         if (!by_name_.emplace(entries_[i].name, i).second)
             throw error(errc::bad_zip, filename_, entries_[i].name, entries_[i].header_offset,
                         "the archive holds two records with this name");
+        const std::string_view rel = relative_name(entries_[i]);
+        if (rel.size() < entries_[i].name.size()) by_record_.emplace(rel, i);
     }
 }
 
 const entry* archive::find(std::string_view record) const noexcept {
-    std::string full;
-    full.reserve(prefix_.size() + 1 + record.size());
-    full.append(prefix_).append("/").append(record);
-    if (auto it = by_name_.find(full); it != by_name_.end()) return &entries_[it->second];
-    for (const auto& e : entries_)
-        if (iequals(e.name, full)) return &e;
+    if (auto it = by_record_.find(record); it != by_record_.end()) return &entries_[it->second];
+    for (const auto& e : entries_) {
+        const std::string_view rel = relative_name(e);
+        if (rel.size() < e.name.size() && iequals(rel, record)) return &e;
+    }
     return nullptr;
 }
 

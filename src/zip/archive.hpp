@@ -67,7 +67,10 @@ private:
     std::string filename_;
     std::string prefix_;
     std::vector<entry> entries_;
-    std::unordered_map<std::string_view, std::size_t> by_name_;  // keys view entries_[i].name
+    // Keys view entries_[i].name (full) and its part after the prefix; entries_ never
+    // reallocates after construction, and moving the vector keeps its buffer.
+    std::unordered_map<std::string_view, std::size_t> by_name_;
+    std::unordered_map<std::string_view, std::size_t> by_record_;
 };
 
 /// CRC-32 (zip polynomial) of bytes.
