@@ -1,0 +1,41 @@
+// tools/ptio/sha256.hpp — SHA-256 of a tensor's elements (OpenSSL's EVP interface).
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "ptio/tensor.hpp"
+
+struct evp_md_ctx_st;  // OpenSSL's EVP_MD_CTX
+
+namespace ptio_cli {
+
+/// An incremental SHA-256. Throws std::runtime_error if OpenSSL fails.
+class sha256 {
+public:
+    sha256();
+    sha256(sha256&&) noexcept;
+    sha256& operator=(sha256&&) noexcept;
+    ~sha256();
+
+    void update(std::span<const std::byte> bytes);
+    /// The digest as 64 lowercase hex digits; the object must not be used afterwards.
+    [[nodiscard]] std::string hex_digest();
+
+private:
+    struct context_deleter {
+        void operator()(evp_md_ctx_st* ctx) const noexcept;
+    };
+    std::unique_ptr<evp_md_ctx_st, context_deleter> ctx_;
+};
+
+/// The digest of the view's elements in row-major order, each element's raw bytes — for a
+/// non-contiguous view the elements it shows, not its storage. Never copies more than a
+/// bounded block: a contiguous view is hashed straight from its bytes, any other view is
+/// walked with its innermost contiguous run as the unit. The view must have data. Throws
+/// ptio::error if the storage's bytes cannot be located.
+[[nodiscard]] std::string tensor_sha256(const ptio::tensor_view& view);
+
+}  // namespace ptio_cli
