@@ -1,5 +1,10 @@
 #include "pickle/machine.hpp"
 
+#include <sys/mman.h>
+
+#include <cstdlib>
+#include <new>
+
 #include <charconv>
 #include <cstring>
 #include <limits>
@@ -648,3 +653,30 @@ value make_object(arena& nodes, std::string_view module, std::string_view name,
 }
 
 }  // namespace ptio::detail::pickle
+
+namespace ptio::detail {
+
+void arena::grow() {
+    chunks_.reserve(chunks_.size() + 1);  // so push_back cannot throw after the allocation
+    if (chunks_.empty()) {
+        void* p = std::malloc(first_chunk_nodes * sizeof(node));
+        if (!p) throw std::bad_alloc();
+        chunks_.push_back({static_cast<node*>(p), 0, first_chunk_nodes});
+        return;
+    }
+    void* p = std::aligned_alloc(big_chunk_bytes, big_chunk_bytes);
+    if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    (void)::madvise(p, big_chunk_bytes, MADV_HUGEPAGE);  // a hint; without THP it does nothing
+#endif
+    chunks_.push_back({static_cast<node*>(p), 0, big_chunk_bytes / sizeof(node)});
+}
+
+arena::~arena() {
+    for (auto& c : chunks_) {
+        for (std::size_t i = 0; i < c.used; ++i) c.nodes[i].~node();
+        std::free(c.nodes);
+    }
+}
+
+}  // namespace ptio::detail

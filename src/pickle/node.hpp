@@ -75,16 +75,18 @@ struct node {
 
 class arena {
 public:
+    arena() = default;
+    arena(const arena&) = delete;
+    arena& operator=(const arena&) = delete;
+    ~arena();
+
     node& make(kind k) {
-        // Nodes are allocated in chunks: a pickle of 100k tensors makes about a million.
-        if (used_ == chunk_size) {
-            chunks_.push_back(std::make_unique<node[]>(chunk_size));
-            used_ = 0;
-        }
-        node& n = chunks_.back()[used_++];
-        n.type = k;
+        if (chunks_.empty() || chunks_.back().used == chunks_.back().capacity) grow();
+        chunk& c = chunks_.back();
+        node* n = ::new (static_cast<void*>(c.nodes + c.used)) node(k);
+        ++c.used;
         ++size_;
-        return n;
+        return *n;
     }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
@@ -92,9 +94,19 @@ public:
     static node& mut(const value& v) { return const_cast<node&>(*v.node_ptr()); }
 
 private:
-    static constexpr std::size_t chunk_size = 1024;
-    std::vector<std::unique_ptr<node[]>> chunks_;
-    std::size_t used_ = chunk_size;
+    // A pickle of 100k tensors makes about a million nodes; page faults dominated its open.
+    // The first chunk is small (opening many small files stays cheap); later ones are 2 MiB,
+    // aligned so the kernel may back each with one huge page. Nodes are constructed on use.
+    static constexpr std::size_t first_chunk_nodes = 256;
+    static constexpr std::size_t big_chunk_bytes = std::size_t{2} << 20;
+    struct chunk {
+        node* nodes;
+        std::size_t used;
+        std::size_t capacity;
+    };
+    void grow();
+
+    std::vector<chunk> chunks_;
     std::size_t size_ = 0;
 };
 
