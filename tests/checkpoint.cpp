@@ -94,6 +94,28 @@ TEST_CASE("checkpoint: bytes in memory, records and verify") {
     CHECK_THROWS_AS((void)checked.at("w").view().data(), ptio::error);
 }
 
+TEST_CASE("checkpoint: a big-endian file is byte-swapped into owned memory") {
+    // torch >= 2.1 on a big-endian host writes byteorder = "big" and native storages.
+    std::string data;
+    for (float f : {1.5f, -2.0f, 1e10f}) {
+        std::uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        for (int i = 3; i >= 0; --i) data += static_cast<char>(bits >> (8 * i));
+    }
+    ptio_test::zip_builder z;
+    z.add("be/data.pkl", ptio_test::tensor_dict_pickle("x", 3, 0, {3}, {1}));
+    z.add("be/byteorder", "big");
+    z.add("be/data/0", data);
+    z.add("be/version", "3\n");
+    auto ck = ptio::checkpoint::open(z.finish(), {}, "be.pt");
+    CHECK(ck.byteorder() == "big");
+    const auto& v = ck.at("x").view();
+    CHECK(v.is_copy());
+    CHECK(v.at<float>({0}) == 1.5f);
+    CHECK(v.at<float>({1}) == -2.0f);
+    CHECK(v.at<float>({2}) == 1e10f);
+}
+
 TEST_CASE("checkpoint: many threads may touch a lazily located storage at once") {
     std::string data(4096 * 4, '\0');
     auto ck = ptio::checkpoint::open(ptio_test::float_checkpoint("w", 4096, 0, {4096}, {1}, data), {}, "t.pt");
