@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 #include <deque>
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -25,9 +26,12 @@ struct checkpoint::impl {
     std::deque<tensor> tensor_store;
     value root;
     std::vector<named_tensor> named;
-    std::unordered_map<std::string_view, std::size_t> by_name;  // views named[i].name
+    // Built on first use (many callers never look a name up): views named[i].name.
+    mutable std::once_flag by_name_once;
+    mutable std::unordered_map<std::string_view, std::size_t> by_name;
     std::string byteorder = "little";
-    std::vector<record_info> records;
+    mutable std::once_flag records_once;
+    mutable std::vector<record_info> records;
 };
 
 namespace {
@@ -208,9 +212,6 @@ void open_zip(checkpoint::impl& ck) {
     const auto bytes = ck.map.bytes();
     ck.zip = std::make_unique<detail::zip::archive>(bytes, ck.file, ck.options.caps.max_records);
     auto& z = *ck.zip;
-    for (const auto& e : z.entries())
-        ck.records.push_back({std::string(z.relative_name(e)), e.header_offset, e.size,
-                              e.compressed_size, e.method, e.crc32});
 
     const auto* pkl = z.find("data.pkl");
     if (!pkl) {
@@ -280,8 +281,6 @@ checkpoint::impl& finish(checkpoint::impl& ck) {
     if (!detail::zip::looks_like_zip(bytes)) refuse_non_zip(ck.file, bytes);
     open_zip(ck);
     ck.map.advise(detail::mapped_file::advice::normal);
-    ck.by_name.reserve(ck.named.size());
-    for (std::size_t i = 0; i < ck.named.size(); ++i) ck.by_name.emplace(ck.named[i].name, i);
     return ck;
 }
 }  // namespace
@@ -321,6 +320,10 @@ const value& checkpoint::root() const noexcept { return impl_->root; }
 std::span<const named_tensor> checkpoint::tensors() const noexcept { return impl_->named; }
 
 const named_tensor* checkpoint::find(std::string_view name) const noexcept {
+    std::call_once(impl_->by_name_once, [&ck = *impl_] {
+        ck.by_name.reserve(ck.named.size());
+        for (std::size_t i = 0; i < ck.named.size(); ++i) ck.by_name.emplace(ck.named[i].name, i);
+    });
     auto it = impl_->by_name.find(name);
     return it == impl_->by_name.end() ? nullptr : &impl_->named[it->second];
 }
@@ -335,7 +338,16 @@ const std::string& checkpoint::file() const noexcept { return impl_->file; }
 std::string_view checkpoint::format() const noexcept { return "zip"; }
 std::string_view checkpoint::byteorder() const noexcept { return impl_->byteorder; }
 std::string_view checkpoint::prefix() const noexcept { return impl_->zip->prefix(); }
-std::span<const record_info> checkpoint::records() const noexcept { return impl_->records; }
+std::span<const record_info> checkpoint::records() const noexcept {
+    std::call_once(impl_->records_once, [&ck = *impl_] {
+        const auto& z = *ck.zip;
+        ck.records.reserve(z.entries().size());
+        for (const auto& e : z.entries())
+            ck.records.push_back({std::string(z.relative_name(e)), e.header_offset, e.size,
+                                  e.compressed_size, e.method, e.crc32});
+    });
+    return impl_->records;
+}
 
 std::size_t checkpoint::verify(const std::function<void(const error&)>& problem) const {
     std::size_t count = 0;

@@ -8,11 +8,10 @@
 namespace ptio {
 
 tensor_view::tensor_view(const detail::storage* storage, ptio::dtype type,
-                         std::vector<std::int64_t> shape, std::vector<std::int64_t> strides,
+                         std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
                          std::int64_t storage_offset)
-    : storage_(storage), dtype_(type), shape_(std::move(shape)), strides_(std::move(strides)),
-      offset_(storage_offset) {
-    for (auto s : shape_) numel_ *= s;  // checked for overflow by the rebuilder
+    : storage_(storage), dtype_(type), shape_(shape), strides_(strides), offset_(storage_offset) {
+    for (auto s : shape) numel_ *= s;  // checked for overflow by the rebuilder
 }
 
 std::uint64_t tensor_view::nbytes() const noexcept {
@@ -137,20 +136,22 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
     }
     // Walk every index but the innermost one (or two, for a transposed pair whose rows are
     // contiguous in the source); the innermost run is one memcpy when its stride is 1.
-    const std::size_t nd = shape_.size();
-    const std::int64_t inner = shape_[nd - 1];
-    const std::int64_t inner_stride = strides_[nd - 1];
-    const bool tiled = nd >= 2 && inner_stride != 1 && strides_[nd - 2] == 1 &&
-                       shape_[nd - 2] > 1 && es <= 16;
+    const auto shape = shape_.span();
+    const auto strides = strides_.span();
+    const std::size_t nd = shape.size();
+    const std::int64_t inner = shape[nd - 1];
+    const std::int64_t inner_stride = strides[nd - 1];
+    const bool tiled = nd >= 2 && inner_stride != 1 && strides[nd - 2] == 1 &&
+                       shape[nd - 2] > 1 && es <= 16;
     const std::size_t outer_dims = tiled ? nd - 2 : nd - 1;
-    const std::size_t block = static_cast<std::size_t>(tiled ? inner * shape_[nd - 2] : inner) * es;
+    const std::size_t block = static_cast<std::size_t>(tiled ? inner * shape[nd - 2] : inner) * es;
     std::vector<std::int64_t> idx(nd, 0);
     std::byte* dst = out.data();
     for (;;) {
         std::int64_t e = offset_;
-        for (std::size_t d = 0; d < outer_dims; ++d) e += idx[d] * strides_[d];
+        for (std::size_t d = 0; d < outer_dims; ++d) e += idx[d] * strides[d];
         const std::byte* src = base + static_cast<std::size_t>(e) * es;
-        if (tiled) transpose_2d(src, shape_[nd - 2], inner, strides_[nd - 2], inner_stride, es, dst);
+        if (tiled) transpose_2d(src, shape[nd - 2], inner, strides[nd - 2], inner_stride, es, dst);
         else if (inner_stride == 1) std::memcpy(dst, src, block);
         else gather(src, inner, inner_stride, es, dst);
         dst += block;
@@ -158,7 +159,7 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
         for (;;) {
             if (d == 0) return;
             --d;
-            if (++idx[d] < shape_[d]) break;
+            if (++idx[d] < shape[d]) break;
             idx[d] = 0;
         }
     }

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <span>
@@ -28,18 +29,49 @@ namespace ptio {
 
 namespace detail {
 class storage;
-}
+
+/// A tensor's sizes or strides: up to 6 held inline (no allocation), more on the heap.
+class dim_list {
+public:
+    dim_list() = default;
+    explicit dim_list(std::span<const std::int64_t> v) { assign(v); }
+    dim_list(const dim_list& o) { assign(o.span()); }
+    dim_list& operator=(const dim_list& o) {
+        if (this != &o) assign(o.span());
+        return *this;
+    }
+    [[nodiscard]] std::span<const std::int64_t> span() const noexcept {
+        return {heap_.empty() ? inline_ : heap_.data(), size_};
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return size_; }
+    [[nodiscard]] std::int64_t operator[](std::size_t i) const noexcept { return span()[i]; }
+
+private:
+    void assign(std::span<const std::int64_t> v) {
+        size_ = v.size();
+        if (v.size() <= std::size(inline_)) {
+            heap_.clear();
+            std::copy(v.begin(), v.end(), inline_);
+        } else {
+            heap_.assign(v.begin(), v.end());
+        }
+    }
+    std::size_t size_ = 0;
+    std::int64_t inline_[6] = {};
+    std::vector<std::int64_t> heap_;
+};
+}  // namespace detail
 
 /// A non-owning, strided view of tensor elements.
 class tensor_view {
 public:
     tensor_view() = default;
-    tensor_view(const detail::storage* storage, dtype type, std::vector<std::int64_t> shape,
-                std::vector<std::int64_t> strides, std::int64_t storage_offset);
+    tensor_view(const detail::storage* storage, dtype type, std::span<const std::int64_t> shape,
+                std::span<const std::int64_t> strides, std::int64_t storage_offset);
 
     [[nodiscard]] ptio::dtype dtype() const noexcept { return dtype_; }
-    [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return shape_; }
-    [[nodiscard]] std::span<const std::int64_t> strides() const noexcept { return strides_; }
+    [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return shape_.span(); }
+    [[nodiscard]] std::span<const std::int64_t> strides() const noexcept { return strides_.span(); }
     [[nodiscard]] std::size_t dim() const noexcept { return shape_.size(); }
     [[nodiscard]] std::int64_t storage_offset() const noexcept { return offset_; }
     [[nodiscard]] std::int64_t numel() const noexcept { return numel_; }
@@ -86,8 +118,8 @@ private:
 
     const detail::storage* storage_ = nullptr;
     ptio::dtype dtype_ = ptio::dtype::float32;
-    std::vector<std::int64_t> shape_;
-    std::vector<std::int64_t> strides_;
+    detail::dim_list shape_;
+    detail::dim_list strides_;
     std::int64_t offset_ = 0;
     std::int64_t numel_ = 1;
 };

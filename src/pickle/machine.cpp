@@ -658,10 +658,11 @@ namespace ptio::detail {
 
 void arena::grow() {
     chunks_.reserve(chunks_.size() + 1);  // so push_back cannot throw after the allocation
-    if (chunks_.empty()) {
-        void* p = std::malloc(first_chunk_nodes * sizeof(node));
+    const std::size_t want = chunks_.empty() ? first_chunk_nodes : chunks_.back().capacity * 2;
+    if (want * sizeof(node) < big_chunk_bytes) {
+        void* p = std::malloc(want * sizeof(node));
         if (!p) throw std::bad_alloc();
-        chunks_.push_back({static_cast<node*>(p), 0, first_chunk_nodes});
+        chunks_.push_back({static_cast<node*>(p), 0, want});
         return;
     }
     void* p = std::aligned_alloc(big_chunk_bytes, big_chunk_bytes);

@@ -95,8 +95,9 @@ public:
 
 private:
     // A pickle of 100k tensors makes about a million nodes; page faults dominated its open.
-    // The first chunk is small (opening many small files stays cheap); later ones are 2 MiB,
-    // aligned so the kernel may back each with one huge page. Nodes are constructed on use.
+    // Chunks double from a small first one (small files stay cheap: a huge page would be
+    // zeroed whole for a few nodes) up to 2 MiB, from then on aligned so the kernel may back
+    // each with one huge page. Nodes are constructed on use.
     static constexpr std::size_t first_chunk_nodes = 256;
     static constexpr std::size_t big_chunk_bytes = std::size_t{2} << 20;
     struct chunk {

@@ -78,21 +78,24 @@ value rebuilder::persistent(const value& pid, std::uint64_t at) {
         fail(errc::bad_storage, at, "unknown storage class " + std::string(cls.class_name()));
     const auto type = static_cast<dtype>(cls.node_ptr()->aux);
 
-    std::string key;
-    if (f[2].is(kind::string)) key = std::string(f[2].as_string());
-    else if (f[2].is(kind::integer)) key = std::to_string(f[2].as_int());
+    std::string int_key;
+    std::string_view key;
+    if (f[2].is(kind::string)) key = f[2].as_string();
+    else if (f[2].is(kind::integer)) key = int_key = std::to_string(f[2].as_int());
     else fail(errc::bad_storage, at, "a storage key that is neither text nor an integer");
     if (!f[3].is(kind::string)) fail(errc::bad_storage, at, "a storage location that is not text");
     if (!f[4].is(kind::integer) || f[4].as_int() < 0)
         fail(errc::bad_storage, at, "a storage size that is not a non-negative integer");
 
-    if (auto it = by_key_.find(key); it != by_key_.end()) return it->second;  // shared storage
-
-    const std::string record = ctx_.record_dir + key;
+    const std::string record = ctx_.record_dir + std::string(key);
     const zip::entry* e = ctx_.archive->find(record);
     if (!e)
         fail(errc::missing_record, at,
-             "storage '" + key + "' refers to record " + record + ", which the archive lacks");
+             "storage '" + std::string(key) + "' refers to record " + record + ", which the archive lacks");
+    // A storage is keyed by its record: the first reference decides its dtype, later ones
+    // share it (FORMAT.md §2.3).
+    value& slot = by_entry_[static_cast<std::size_t>(e - ctx_.archive->entries().data())];
+    if (!slot.is_none()) return slot;
     std::uint64_t nbytes = 0;
     if (mul_overflows(static_cast<std::uint64_t>(f[4].as_int()), element_size(type), nbytes) ||
         nbytes > e->size)
@@ -100,14 +103,14 @@ value rebuilder::persistent(const value& pid, std::uint64_t at) {
                     "the storage needs " + std::to_string(f[4].as_int()) + " × " +
                         std::to_string(element_size(type)) + " bytes but its record holds " +
                         std::to_string(e->size));
-    auto& s = storages_.emplace_back(*ctx_.archive, *e, key, std::string(f[3].as_string()), type,
+    auto& s = storages_.emplace_back(*ctx_.archive, *e, std::string(key), std::string(f[3].as_string()), type,
                                      nbytes,
                                      storage::options{ctx_.swap_bytes, ctx_.options.verify_crc});
     value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call, pid);
     auto& n = arena::mut(ref);
     n.tag = known::storage_ref;
     n.storage_ptr = &s;
-    by_key_.emplace(std::move(key), ref);
+    slot = ref;
     return ref;
 }
 
@@ -191,14 +194,15 @@ value rebuilder::meta_tensor(const value& type_v, const value& size_v, const val
             fail(errc::bad_tensor, at, "the meta tensor's element count overflows");
     }
     auto& t = tensors_.emplace_back(
-        tensor_view(nullptr, static_cast<dtype>(type_v.node_ptr()->aux), std::move(shape), std::move(strides), 0),
+        tensor_view(nullptr, static_cast<dtype>(type_v.node_ptr()->aux), shape, strides, 0),
         "meta", rg, false);
     return value::make_tensor(&t);
 }
 
 value rebuilder::storage_tensor(const storage& s) {
     const auto n = static_cast<std::int64_t>(s.nbytes() / element_size(s.type()));
-    auto& t = tensors_.emplace_back(tensor_view(&s, s.type(), {n}, {1}, 0), s.location(), false, false);
+    const std::int64_t shape[] = {n}, strides[] = {1};
+    auto& t = tensors_.emplace_back(tensor_view(&s, s.type(), shape, strides, 0), s.location(), false, false);
     return value::make_tensor(&t);
 }
 

@@ -33,7 +33,7 @@ public:
     rebuilder(rebuild_context ctx, arena& nodes, std::deque<storage>& storages,
               std::deque<tensor>& tensors)
         : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors) {
-        by_key_.reserve(ctx_.archive->entries().size());
+        by_entry_.resize(ctx_.archive->entries().size());
     }
 
     value global(std::string_view module, std::string_view name, std::uint64_t at) override;
@@ -61,7 +61,7 @@ private:
     std::deque<storage>& storages_;
     std::deque<tensor>& tensors_;
     std::unordered_map<std::string, value> globals_;   // "module\nname" → its node
-    std::unordered_map<std::string, value> by_key_;    // storage key → storage_ref node
+    std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)
 };
 
 }  // namespace ptio::detail::torch

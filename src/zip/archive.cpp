@@ -218,15 +218,23 @@ void archive::read_directory(std::size_t max_records) {
         e.limit = next;
     }
 
-    by_name_.reserve(entries_.size());
+    // Names must be unique. Records under the prefix are checked through the index; the
+    // rare others (torch ≥ 2.1 refuses them anyway) by sorting.
     by_record_.reserve(entries_.size());
+    std::vector<std::string_view> outside;
     for (std::size_t i = 0; i < entries_.size(); ++i) {
-        if (!by_name_.emplace(entries_[i].name, i).second)
+        const std::string_view rel = relative_name(entries_[i]);
+        if (rel.size() == entries_[i].name.size()) {
+            outside.push_back(rel);
+        } else if (!by_record_.emplace(rel, i).second) {
             throw error(errc::bad_zip, filename_, entries_[i].name, entries_[i].header_offset,
                         "the archive holds two records with this name");
-        const std::string_view rel = relative_name(entries_[i]);
-        if (rel.size() < entries_[i].name.size()) by_record_.emplace(rel, i);
+        }
     }
+    std::sort(outside.begin(), outside.end());
+    if (auto d = std::adjacent_find(outside.begin(), outside.end()); d != outside.end())
+        throw error(errc::bad_zip, filename_, std::string(*d), std::nullopt,
+                    "the archive holds two records with this name");
 }
 
 const entry* archive::find(std::string_view record) const noexcept {

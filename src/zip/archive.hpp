@@ -67,9 +67,8 @@ private:
     std::string filename_;
     std::string prefix_;
     std::vector<entry> entries_;
-    // Keys view entries_[i].name (full) and its part after the prefix; entries_ never
-    // reallocates after construction, and moving the vector keeps its buffer.
-    std::unordered_map<std::string_view, std::size_t> by_name_;
+    // Keys view the part of entries_[i].name after the prefix; entries_ never reallocates
+    // after construction, and moving the vector keeps its buffer.
     std::unordered_map<std::string_view, std::size_t> by_record_;
 };
 
