@@ -319,7 +319,7 @@ checkpoint checkpoint::open(std::vector<std::byte>&& bytes, const open_options& 
 const value& checkpoint::root() const noexcept { return impl_->root; }
 std::span<const named_tensor> checkpoint::tensors() const noexcept { return impl_->named; }
 
-const named_tensor* checkpoint::find(std::string_view name) const noexcept {
+const named_tensor* checkpoint::find(std::string_view name) const {
     std::call_once(impl_->by_name_once, [&ck = *impl_] {
         ck.by_name.reserve(ck.named.size());
         for (std::size_t i = 0; i < ck.named.size(); ++i) ck.by_name.emplace(ck.named[i].name, i);
@@ -338,7 +338,7 @@ const std::string& checkpoint::file() const noexcept { return impl_->file; }
 std::string_view checkpoint::format() const noexcept { return "zip"; }
 std::string_view checkpoint::byteorder() const noexcept { return impl_->byteorder; }
 std::string_view checkpoint::prefix() const noexcept { return impl_->zip->prefix(); }
-std::span<const record_info> checkpoint::records() const noexcept {
+std::span<const record_info> checkpoint::records() const {
     std::call_once(impl_->records_once, [&ck = *impl_] {
         const auto& z = *ck.zip;
         ck.records.reserve(z.entries().size());

@@ -116,6 +116,27 @@ TEST_CASE("checkpoint: a big-endian file is byte-swapped into owned memory") {
     CHECK(v.at<float>({2}) == 1e10f);
 }
 
+TEST_CASE("checkpoint: a big-endian v3 tensor is swapped by its dtype, not its untyped storage") {
+    // torch >= 2.1 saves new dtypes through _rebuild_tensor_v3 over an UntypedStorage (numel
+    // in bytes); the swap width must come from the tensor's dtype (FORMAT.md §1.10).
+    std::string p("\x80\x02}(X\x01\x00\x00\x00x", 10);
+    p += "ctorch._utils\n_rebuild_tensor_v3\n((X";
+    p += std::string("\x07\x00\x00\x00", 4) + "storagectorch.storage\nUntypedStorage\nX";
+    p += std::string("\x01\x00\x00\x00", 4) + "0X" + std::string("\x03\x00\x00\x00", 4) + "cpuK\x0c";
+    p += "tQI0\nK\x03\x85K\x01\x85\x89" "ccollections\nOrderedDict\n)Rctorch\nuint32\ntRu.";
+    const std::string data("\x00\x00\x00\x01\x00\x00\x01\x00\xde\xad\xbe\xef", 12);
+    ptio_test::zip_builder z;
+    z.add("v3/data.pkl", p);
+    z.add("v3/byteorder", "big");
+    z.add("v3/data/0", data);
+    auto ck = ptio::checkpoint::open(z.finish(), {}, "v3.pt");
+    const auto& v = ck.at("x").view();
+    REQUIRE(v.dtype() == ptio::dtype::uint32);
+    CHECK(v.at<std::uint32_t>({0}) == 1u);
+    CHECK(v.at<std::uint32_t>({1}) == 256u);
+    CHECK(v.at<std::uint32_t>({2}) == 0xdeadbeefu);
+}
+
 TEST_CASE("checkpoint: many threads may touch a lazily located storage at once") {
     std::string data(4096 * 4, '\0');
     auto ck = ptio::checkpoint::open(ptio_test::float_checkpoint("w", 4096, 0, {4096}, {1}, data), {}, "t.pt");

@@ -100,8 +100,8 @@ public:
     /// Every tensor reachable from the root, depth-first in container order. A tensor object
     /// reached under two keys is listed under both.
     [[nodiscard]] std::span<const named_tensor> tensors() const noexcept;
-    /// The tensor with this name, or nullptr.
-    [[nodiscard]] const named_tensor* find(std::string_view name) const noexcept;
+    /// The tensor with this name, or nullptr. The first call builds the name index.
+    [[nodiscard]] const named_tensor* find(std::string_view name) const;
     /// The tensor with this name; throws errc::not_found.
     [[nodiscard]] const ptio::tensor& at(std::string_view name) const;
 
@@ -113,8 +113,8 @@ public:
     [[nodiscard]] std::string_view byteorder() const noexcept;
     /// The archive's top folder ("archive", "model").
     [[nodiscard]] std::string_view prefix() const noexcept;
-    /// Every record of the archive, in central-directory order.
-    [[nodiscard]] std::span<const record_info> records() const noexcept;
+    /// Every record of the archive, in central-directory order (built on first call).
+    [[nodiscard]] std::span<const record_info> records() const;
 
     /// Check everything open deferred: locate every record's bytes (local headers), inflate
     /// deflated records and compare every CRC-32. Calls `problem` once per problem found and

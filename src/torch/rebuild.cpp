@@ -140,6 +140,8 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
                                        ", not from a storage");
     const storage& s = *ref.node_ptr()->storage_ptr;
     const dtype type = explicit_type.value_or(s.type());
+    if (explicit_type && element_size(s.type()) == 1)  // an UntypedStorage: learn the width
+        const_cast<storage&>(s).note_view_type(*explicit_type);
     if (!offset_v.is(kind::integer) || offset_v.as_int() < 0)
         fail(errc::bad_tensor, at, "a tensor storage offset that is not a non-negative integer");
     const auto shape = int_list(size_v, "size", at);

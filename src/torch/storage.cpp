@@ -18,7 +18,7 @@ void swap_elements(std::span<std::byte> bytes, dtype type) noexcept {
 void storage::resolve() const {
     std::call_once(once_, [this] {
         const bool stored = entry_->method == 0;
-        const bool needs_copy = !stored || (opts_.swap_bytes && element_size(dtype_) > 1);
+        const bool needs_copy = !stored || (opts_.swap_bytes && element_size(swap_type_) > 1);
         if (!needs_copy) {
             auto span = archive_->stored(*entry_);
             if (opts_.verify_crc) archive_->check_crc(*entry_, span);
@@ -28,7 +28,7 @@ void storage::resolve() const {
         std::vector<std::byte> copy = archive_->extract(*entry_);
         if (opts_.verify_crc) archive_->check_crc(*entry_, copy);
         copy.resize(static_cast<std::size_t>(nbytes_));
-        if (opts_.swap_bytes) swap_elements(copy, dtype_);
+        if (opts_.swap_bytes) swap_elements(copy, swap_type_);
         owned_ = std::move(copy);
         bytes_ = owned_;
     });

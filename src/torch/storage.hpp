@@ -29,7 +29,8 @@ public:
     storage(const zip::archive& archive, const zip::entry& entry, std::string key,
             std::string location, dtype type, std::uint64_t nbytes, options opts)
         : archive_(&archive), entry_(&entry), key_(std::move(key)),
-          location_(std::move(location)), dtype_(type), nbytes_(nbytes), opts_(opts) {}
+          location_(std::move(location)), dtype_(type), swap_type_(type), nbytes_(nbytes),
+          opts_(opts) {}
 
     [[nodiscard]] std::span<const std::byte> bytes() const;
     [[nodiscard]] bool is_copy() const;
@@ -38,6 +39,16 @@ public:
     [[nodiscard]] const std::string& location() const noexcept { return location_; }
     [[nodiscard]] const std::string& record() const noexcept { return entry_->name; }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
+
+    /// An untyped storage (v3 tensors) learns its element width from the first tensor that
+    /// views it, so a foreign byte order is swapped per element (FORMAT.md §1.10). Only
+    /// while opening, before any access.
+    void note_view_type(dtype t) noexcept {
+        if (!view_type_set_) {
+            swap_type_ = t;
+            view_type_set_ = true;
+        }
+    }
     [[nodiscard]] std::uint64_t nbytes() const noexcept { return nbytes_; }
 
 private:
@@ -48,6 +59,8 @@ private:
     std::string key_;
     std::string location_;
     dtype dtype_;
+    dtype swap_type_;
+    bool view_type_set_ = false;
     std::uint64_t nbytes_;
     options opts_;
     mutable std::once_flag once_;
