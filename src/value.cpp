@@ -117,6 +117,8 @@ const value* value::get(std::string_view key) const {
 }
 std::string_view value::class_name() const {
     if (kind_ == kind::dict) return n_->name;
+    if (kind_ == kind::set) return n_->name.empty() ? "builtins.set" : std::string_view(n_->name);
+    if (kind_ == kind::bytes) return n_->name.empty() ? "builtins.bytes" : std::string_view(n_->name);
     expect(kind::object);
     return n_->text;  // set by the machine to "module.name" for objects
 }

@@ -144,3 +144,18 @@ TEST_CASE("pickle: refusals raise the right errc") {
     small.caps.max_stack = 100;
     CHECK(code_of(std::string("\x80\x02") + std::string(200, 'N') + ".", small) == errc::limit_exceeded);
 }
+
+TEST_CASE("pickle: frozenset and bytearray keep their class") {
+    // CPython 3.11 pickle.dumps({'fs': frozenset({2}), 'ba': bytearray(b'xy'), 's': {1},
+    // 'b': b'q'}) with protocols 2 (REDUCE of builtins) and 5 (FROZENSET, BYTEARRAY8).
+    for (const char* hex : {"80027d710028580200000066737101635f5f6275696c74696e5f5f0a66726f7a656e7365740a71025d71034b0261857104527105580200000062617106635f5f6275696c74696e5f5f0a6279746561727261790a7107635f636f646563730a656e636f64650a710858020000007879710958060000006c6174696e31710a86710b52710c85710d52710e580100000073710f635f5f6275696c74696e5f5f0a7365740a71105d71114b0161857112527113580100000062711468085801000000717115680a867116527117752e", "80059532000000000000007d94288c02667394284b0291948c026261949602000000000000007879948c0173948f94284b01908c01629443017194752e"}) {
+        auto ck = open_pickle(unhex(hex));
+        const auto& r = ck.root();
+        CHECK(r.get("fs")->class_name() == "builtins.frozenset");
+        CHECK(r.get("fs")->items()[0].as_int() == 2);
+        CHECK(r.get("s")->class_name() == "builtins.set");
+        CHECK(r.get("ba")->class_name() == "builtins.bytearray");
+        CHECK(r.get("ba")->as_bytes().size() == 2);
+        CHECK(r.get("b")->class_name() == "builtins.bytes");
+    }
+}

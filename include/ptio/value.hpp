@@ -76,7 +76,9 @@ public:
     /// The value under a str key of a dict, or nullptr.
     [[nodiscard]] const value* get(std::string_view key) const;
 
-    /// For a dict: the class it was built from ("dict", "collections.OrderedDict", …).
+    /// For a dict: the class it was built from ("dict", "collections.OrderedDict", …); for a
+    /// set "builtins.set" or "builtins.frozenset"; for bytes "builtins.bytes" or
+    /// "builtins.bytearray".
     /// For an object: its global as "module.name" ("torch.device", "__main__.Net").
     [[nodiscard]] std::string_view class_name() const;
     /// An object's global split: module ("torch.nn.modules.linear") and name ("Linear").

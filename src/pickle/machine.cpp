@@ -468,7 +468,12 @@ result machine::run() {
             case BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u32("BINBYTES"), "BINBYTES")), kind::bytes)); break;
             case SHORT_BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u8("SHORT_BINBYTES"), "SHORT_BINBYTES")), kind::bytes)); break;
             case BINBYTES8: push(make_string(nodes_, std::string(c_.take_text(c_.u64("BINBYTES8"), "BINBYTES8")), kind::bytes)); break;
-            case BYTEARRAY8: push(make_string(nodes_, std::string(c_.take_text(c_.u64("BYTEARRAY8"), "BYTEARRAY8")), kind::bytes)); break;
+            case BYTEARRAY8: {
+                auto b = make_string(nodes_, std::string(c_.take_text(c_.u64("BYTEARRAY8"), "BYTEARRAY8")), kind::bytes);
+                arena::mut(b).name = "builtins.bytearray";
+                push(b);
+                break;
+            }
 
             case EMPTY_LIST: push(make_list({}, kind::list)); break;
             case EMPTY_TUPLE: push(make_list({}, kind::tuple)); break;
@@ -476,7 +481,12 @@ result machine::run() {
             case EMPTY_DICT: push(make_dict_node()); break;
             case LIST: push(make_list(pop_mark("LIST"), kind::list)); break;
             case TUPLE: push(make_list(pop_mark("TUPLE"), kind::tuple)); break;
-            case FROZENSET: push(make_list(pop_mark("FROZENSET"), kind::set)); break;
+            case FROZENSET: {
+                auto fs = make_list(pop_mark("FROZENSET"), kind::set);
+                arena::mut(fs).name = "builtins.frozenset";
+                push(fs);
+                break;
+            }
             case TUPLE1: {
                 auto a = pop("TUPLE1");
                 push(make_list({a}, kind::tuple));

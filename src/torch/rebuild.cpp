@@ -299,16 +299,19 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             }
             break;
         case known::bytes_:  // protocol < 3 pickles b'' as __builtin__.bytes()
-        case known::bytearray:
-            if (a.empty()) return pickle::make_string(nodes_, {}, kind::bytes);
-            if (a[0].is(kind::bytes)) return a[0];
-            if (a[0].is(kind::string)) {
-                if (auto b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at); !b.is_none()) return b;
-            }
-            break;
+        case known::bytearray: {
+            value b;
+            if (a.empty()) b = pickle::make_string(nodes_, {}, kind::bytes);
+            else if (a[0].is(kind::bytes)) b = pickle::make_string(nodes_, a[0].node_ptr()->text, kind::bytes);
+            else if (a[0].is(kind::string)) b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at);
+            if (b.is_none()) break;
+            arena::mut(b).name = std::string(fn.class_name());
+            return b;
+        }
         case known::set:
         case known::frozenset: {
             auto& n = nodes_.make(kind::set);
+            n.name = std::string(fn.class_name());
             if (!a.empty() && (a[0].is(kind::list) || a[0].is(kind::tuple) || a[0].is(kind::set)))
                 n.items.assign(a[0].items().begin(), a[0].items().end());
             return value::make_node(kind::set, &n);

@@ -62,7 +62,11 @@ group make_group(const value& v) {
             g.items = v.items();
             break;
         case kind::set:
-            g.open = "{", g.close = "}", g.empty = "set()", g.ellipsis = "{...}";
+            if (v.class_name() == "builtins.frozenset")
+                g.open = "frozenset({", g.close = "})", g.empty = "frozenset()";
+            else
+                g.open = "{", g.close = "}", g.empty = "set()";
+            g.ellipsis = "{...}";
             g.items = v.items();
             break;
         case kind::dict: {
@@ -146,7 +150,13 @@ void append_leaf(std::string& s, const value& v) {
             append_str_repr(s, v.as_string());
             break;
         case kind::bytes:
-            append_bytes_repr(s, v.as_bytes());
+            if (v.class_name() == "builtins.bytearray") {
+                s += "bytearray(";
+                append_bytes_repr(s, v.as_bytes());
+                s += ')';
+            } else {
+                append_bytes_repr(s, v.as_bytes());
+            }
             break;
         case kind::tensor:
             append_tensor_summary(s, v.as_tensor());
