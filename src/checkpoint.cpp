@@ -189,6 +189,15 @@ private:
         return on_path_.insert(v.node_ptr()).second;
     }
     void add(const tensor& t) {
+        // Listing copies the path, so it is charged too: shared containers and long keys
+        // would otherwise let a small file list millions of long names.
+        std::size_t cost = 1 + path_.size();
+        for (const auto& p : path_) cost += p.size() / 64;
+        visits_ += cost;
+        if (visits_ > budget_)
+            throw error(errc::limit_exceeded, ck_.file, record_, std::nullopt,
+                        "the tensor names (with shared containers expanded) pass the listing "
+                        "budget of " + std::to_string(budget_));
         named_tensor nt;
         nt.path = path_;
         for (std::size_t i = 0; i < path_.size(); ++i) {
@@ -272,7 +281,20 @@ checkpoint& checkpoint::operator=(checkpoint&&) noexcept = default;
 checkpoint::~checkpoint() = default;
 
 namespace {
+void finish_checked(checkpoint::impl& ck);
+
+// Allocation failures caused by a file (a huge claimed size, a bomb of small objects) are
+// reported as the file's problem, not as std::bad_alloc.
 checkpoint::impl& finish(checkpoint::impl& ck) {
+    try {
+        finish_checked(ck);
+    } catch (const std::bad_alloc&) {
+        throw error(errc::limit_exceeded, ck.file, {}, std::nullopt, "out of memory while opening");
+    }
+    return ck;
+}
+
+void finish_checked(checkpoint::impl& ck) {
     // Metadata reads jump around; keep the kernel from reading ahead into storage pages.
     // This must come before the first byte is touched: a fault with default advice reads
     // ahead as far as the device's read_ahead_kb (megabytes on some disks).
@@ -281,7 +303,6 @@ checkpoint::impl& finish(checkpoint::impl& ck) {
     if (!detail::zip::looks_like_zip(bytes)) refuse_non_zip(ck.file, bytes);
     open_zip(ck);
     ck.map.advise(detail::mapped_file::advice::normal);
-    return ck;
 }
 }  // namespace
 
@@ -362,6 +383,9 @@ std::size_t checkpoint::verify(const std::function<void(const error&)>& problem)
             else z.check_crc(e, z.extract(e));
         } catch (const error& err) {
             report(err);
+        } catch (const std::bad_alloc&) {
+            report(error(errc::limit_exceeded, impl_->file, e.name, e.header_offset,
+                         "out of memory reading the record"));
         }
     }
     return count;

@@ -69,9 +69,8 @@ std::size_t element_size(dtype t) noexcept { return row(t).size; }
 bool is_complex(dtype t) noexcept {
     return t == dtype::complex32 || t == dtype::complex64 || t == dtype::complex128;
 }
-bool is_packed(dtype t) noexcept {
-    return t == dtype::quint4x2 || t == dtype::quint2x4 || t == dtype::float4_e2m1fn_x2 ||
-           t == dtype::bits1x8 || t == dtype::bits2x4 || t == dtype::bits4x2;
+std::size_t elements_per_byte(dtype t) noexcept {
+    return t == dtype::quint4x2 ? 2 : t == dtype::quint2x4 ? 4 : 1;
 }
 
 std::optional<dtype> dtype_from_name(std::string_view n) noexcept {

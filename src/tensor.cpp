@@ -15,7 +15,9 @@ tensor_view::tensor_view(const detail::storage* storage, ptio::dtype type,
 }
 
 std::uint64_t tensor_view::nbytes() const noexcept {
-    return static_cast<std::uint64_t>(numel_) * element_size();
+    // Packed quantized types (quint4x2, quint2x4) hold several logical elements per byte.
+    const std::uint64_t k = elements_per_byte(dtype_);
+    return (static_cast<std::uint64_t>(numel_) + k - 1) / k * element_size();
 }
 
 bool tensor_view::is_contiguous() const noexcept {
@@ -36,7 +38,11 @@ std::span<const std::byte> tensor_view::storage_bytes() const {
 
 const std::byte* tensor_view::data() const {
     if (!storage_) return nullptr;
-    return storage_->bytes().data() + static_cast<std::size_t>(offset_) * element_size();
+    const auto bytes = storage_->bytes();
+    // A zero-element tensor may carry any offset (torch does not check it): no element is
+    // addressed, so point at the storage rather than compute an address past it.
+    if (numel_ == 0) return bytes.data();
+    return bytes.data() + static_cast<std::size_t>(offset_) / elements_per_byte(dtype_) * element_size();
 }
 
 std::string_view tensor_view::storage_key() const noexcept {
@@ -46,6 +52,10 @@ std::string_view tensor_view::storage_key() const noexcept {
 bool tensor_view::is_copy() const { return storage_ && storage_->is_copy(); }
 
 std::uint64_t tensor_view::byte_offset(std::span<const std::int64_t> index) const {
+    if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
+    if (elements_per_byte(dtype_) != 1)
+        throw error(errc::invalid_argument, std::string(name(dtype_)) +
+                                                " packs several elements per byte; they have no byte offset");
     if (index.size() != shape_.size())
         throw error(errc::invalid_argument, "an index of " + std::to_string(index.size()) +
                                                 " dimensions for a tensor of " +
@@ -130,6 +140,15 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
     if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
     const std::byte* base = storage_->bytes().data();
     const std::size_t es = element_size();
+    if (const auto k = elements_per_byte(dtype_); k != 1) {
+        // Only whole bytes can be copied: a contiguous view starting on a byte boundary.
+        if (!is_contiguous() || offset_ % static_cast<std::int64_t>(k) != 0)
+            throw error(errc::invalid_argument, "a " + std::string(name(dtype_)) +
+                                                    " view that does not start on a byte boundary "
+                                                    "or is not contiguous cannot be copied");
+        std::memcpy(out.data(), data(), out.size());
+        return;
+    }
     if (is_contiguous()) {
         std::memcpy(out.data(), base + static_cast<std::size_t>(offset_) * es, out.size());
         return;

@@ -137,6 +137,32 @@ TEST_CASE("checkpoint: a big-endian v3 tensor is swapped by its dtype, not its u
     CHECK(v.at<std::uint32_t>({2}) == 0xdeadbeefu);
 }
 
+TEST_CASE("checkpoint: packed quint4x2 views copy whole bytes and refuse element access") {
+    // 7 logical 4-bit elements in 4 bytes (FORMAT.md §2.5): nbytes and copies are bytes.
+    std::string p = ptio_test::tensor_dict_pickle("q", 4, 0, {7}, {1});
+    const auto cls = p.find("FloatStorage");
+    p.replace(cls, 12, "QUInt4x2Storage");
+    ptio_test::zip_builder z;
+    z.add("archive/data.pkl", p);
+    z.add("archive/data/0", std::string("\x21\x43\x65\x07", 4));
+    auto ck = ptio::checkpoint::open(z.finish(), {}, "q.pt");
+    const auto& v = ck.at("q").view();
+    CHECK(v.dtype() == ptio::dtype::quint4x2);
+    CHECK(v.numel() == 7);
+    CHECK(v.nbytes() == 4);
+    const auto bytes = v.to_contiguous();
+    REQUIRE(bytes.size() == 4);
+    CHECK(bytes[3] == std::byte{0x07});
+    CHECK_THROWS_AS((void)v.at<std::uint8_t>({0}), ptio::error);
+    // 9 elements would need 5 bytes: past the 4-byte storage.
+    std::string p9 = ptio_test::tensor_dict_pickle("q", 4, 0, {9}, {1});
+    p9.replace(p9.find("FloatStorage"), 12, "QUInt4x2Storage");
+    ptio_test::zip_builder z9;
+    z9.add("archive/data.pkl", p9);
+    z9.add("archive/data/0", std::string("\x21\x43\x65\x07", 4));
+    CHECK(code_of(z9.finish()) == ptio::errc::bad_tensor);
+}
+
 TEST_CASE("checkpoint: many threads may touch a lazily located storage at once") {
     std::string data(4096 * 4, '\0');
     auto ck = ptio::checkpoint::open(ptio_test::float_checkpoint("w", 4096, 0, {4096}, {1}, data), {}, "t.pt");

@@ -159,3 +159,34 @@ TEST_CASE("pickle: frozenset and bytearray keep their class") {
         CHECK(r.get("b")->class_name() == "builtins.bytes");
     }
 }
+
+TEST_CASE("pickle: review regressions (memo semantics, big ints, sparse memo, listing budget)") {
+    // MEMOIZE stores at len(memo), as Python: 'A' at 1, then 'B' at len == 1 replaces it.
+    auto m = open_pickle("\x80\x04X\x01\x00\x00\x00" "Aq\x01" "0X\x01\x00\x00\x00" "B\x94" "0h\x01."s);
+    CHECK(m.root().as_string() == "B");
+    // A far memo index is stored sparsely and still found.
+    auto sp = open_pickle("\x80\x02N" "r\xa0\x0f\x00\x00" "0j\xa0\x0f\x00\x00."s);
+    CHECK(sp.root().is_none());
+    // Integers past 4096 bytes or 4300 digits are refused (decimal text is quadratic).
+    std::string long4 = "\x80\x02\x8b"s;
+    const std::uint32_t n = 5000;
+    for (int i = 0; i < 4; ++i) long4 += static_cast<char>(n >> (8 * i));
+    long4 += std::string(n, '\x01') + ".";
+    CHECK(code_of(long4) == ptio::errc::limit_exceeded);
+    CHECK(code_of("\x80\x02L" + std::string(5000, '7') + "L\n.") == ptio::errc::limit_exceeded);
+    // 300 × 300 references to one dict holding a tensor: 90,000 names from a tiny file pass
+    // the listing budget and are refused rather than listed.
+    std::string pkl = ptio_test::tensor_dict_pickle("w", 4, 0, {4}, {1});
+    pkl.pop_back();  // drop STOP; the dict stays memoized at 0
+    pkl += "]q\x01(" + [] { std::string h; for (int i = 0; i < 300; ++i) h += "h\x00"s; return h; }() + "e";
+    pkl += "](" + [] { std::string h; for (int i = 0; i < 300; ++i) h += "h\x01"; return h; }() + "e.";
+    ptio_test::zip_builder z;
+    z.add("archive/data.pkl", pkl);
+    z.add("archive/data/0", std::string(16, '\0'));
+    try {
+        (void)ptio::checkpoint::open(z.finish(), {}, "fan.pt");
+        FAIL("listed 90,000 names");
+    } catch (const ptio::error& e) {
+        CHECK(e.code() == ptio::errc::limit_exceeded);
+    }
+}

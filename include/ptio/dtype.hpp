@@ -46,9 +46,10 @@ inline constexpr dtype all_dtypes[] = {
 /// Complex types byte-swap each half separately.
 [[nodiscard]] bool is_complex(dtype t) noexcept;
 
-/// True for the packed types whose logical element count is not the byte count
-/// (quint4x2, quint2x4, float4_e2m1fn_x2 …): their storages are sized in bytes.
-[[nodiscard]] bool is_packed(dtype t) noexcept;
+/// Logical elements per byte: 2 for quint4x2, 4 for quint2x4, else 1. For those two packed
+/// quantized types sizes and strides count logical elements while the storage holds bytes;
+/// tensor_view refuses element access on them and copies only whole contiguous bytes.
+[[nodiscard]] std::size_t elements_per_byte(dtype t) noexcept;
 
 /// From torch's canonical name or a Python alias ("float", "half", "cfloat", …).
 [[nodiscard]] std::optional<dtype> dtype_from_name(std::string_view name) noexcept;

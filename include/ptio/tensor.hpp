@@ -76,7 +76,8 @@ public:
     [[nodiscard]] std::int64_t storage_offset() const noexcept { return offset_; }
     [[nodiscard]] std::int64_t numel() const noexcept { return numel_; }
     [[nodiscard]] std::size_t element_size() const noexcept { return ptio::element_size(dtype_); }
-    /// Bytes of the elements the view shows: numel × element size.
+    /// Bytes of the elements the view shows: numel × element size (for the packed quint4x2
+    /// and quint2x4, the bytes that hold numel elements).
     [[nodiscard]] std::uint64_t nbytes() const noexcept;
     /// Row-major contiguous (torch's is_contiguous: size-1 dimensions ignore their stride).
     [[nodiscard]] bool is_contiguous() const noexcept;

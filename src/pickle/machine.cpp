@@ -168,7 +168,14 @@ private:
         return items;
     }
 
+    // Big integers are kept as digits and turned into decimal on demand, which is quadratic;
+    // checkpoints hold a few bytes' worth, so anything past these caps is refused.
+    static constexpr std::size_t max_int_bytes = 4096;
+    static constexpr std::size_t max_int_digits = 4300;  // CPython's own int(str) limit
     value make_int_from_digits(std::span<const std::byte> digits) {
+        if (digits.size() > max_int_bytes)
+            fail(errc::limit_exceeded, "an integer of " + std::to_string(digits.size()) +
+                                           " bytes, over the cap of " + std::to_string(max_int_bytes));
         std::int64_t v = 0;
         if (fits_int64(digits, v)) return value::make_int(v);
         return make_string(nodes_, std::string(reinterpret_cast<const char*>(digits.data()), digits.size()),
@@ -186,6 +193,9 @@ private:
         for (std::size_t i = (t[0] == '-' || t[0] == '+') ? 1 : 0; i < t.size(); ++i)
             if (t[i] < '0' || t[i] > '9') bad("a malformed integer literal '" + std::string(text) + "'");
         if (ec != std::errc::result_out_of_range) bad("a malformed integer literal");
+        if (t.size() > max_int_digits)
+            fail(errc::limit_exceeded, "an integer literal of " + std::to_string(t.size()) +
+                                           " digits, over the cap of " + std::to_string(max_int_digits));
         auto digits = decimal_to_twos(t);
         return make_int_from_digits({reinterpret_cast<const std::byte*>(digits.data()), digits.size()});
     }
@@ -200,18 +210,22 @@ private:
     std::string unquote(std::string_view lit);
     std::string raw_unicode_escape(std::string_view lit);
 
+    // Python's memo is a dict; torch's pickles number it densely from 0. Dense indices go to
+    // a vector, any other to a map, so a file cannot make the vector huge with a few PUTs.
     void memo_put(std::uint64_t idx, const value& v) {
-        if (idx < memo_.size() || idx < memo_.size() + 4096) {
-            if (idx >= caps_.max_memo)
-                fail(errc::limit_exceeded, "memo index " + std::to_string(idx) +
-                                               " passes the cap of " + std::to_string(caps_.max_memo));
-            if (idx >= memo_.size()) memo_.resize(static_cast<std::size_t>(idx) + 1);
+        if (idx < memo_.size()) {
+            if (!memo_[static_cast<std::size_t>(idx)].second) ++memo_count_;
             memo_[static_cast<std::size_t>(idx)] = {v, true};
-        } else {
-            if (sparse_.size() >= caps_.max_memo)
-                fail(errc::limit_exceeded, "the memo passes its cap of " + std::to_string(caps_.max_memo));
-            sparse_[idx] = v;
+            return;
         }
+        if (memo_count_ >= caps_.max_memo)
+            fail(errc::limit_exceeded, "the memo passes its cap of " + std::to_string(caps_.max_memo));
+        if (idx == memo_.size() && sparse_.empty()) {
+            memo_.emplace_back(v, true);
+            ++memo_count_;
+            return;
+        }
+        if (sparse_.insert_or_assign(idx, v).second) ++memo_count_;
     }
     value memo_get(std::uint64_t idx) {
         if (idx < memo_.size() && memo_[static_cast<std::size_t>(idx)].second)
@@ -286,6 +300,7 @@ private:
     std::vector<std::size_t> marks_;
     std::vector<std::pair<value, bool>> memo_;
     std::unordered_map<std::uint64_t, value> sparse_;
+    std::uint64_t memo_count_ = 0;  // distinct memo keys: Python's len(memo)
 };
 
 // Python's dict: a key already present keeps its place and takes the new value. Keys are
@@ -546,7 +561,7 @@ result machine::run() {
             case PUT: memo_put(memo_index_text(), top("PUT")); break;
             case BINPUT: memo_put(c_.u8("BINPUT"), top("BINPUT")); break;
             case LONG_BINPUT: memo_put(c_.u32("LONG_BINPUT"), top("LONG_BINPUT")); break;
-            case MEMOIZE: memo_put(memo_.size() + sparse_.size(), top("MEMOIZE")); break;
+            case MEMOIZE: memo_put(memo_count_, top("MEMOIZE")); break;  // len(memo), as Python
             case GET: push(memo_get(memo_index_text())); break;
             case BINGET: push(memo_get(c_.u8("BINGET"))); break;
             case LONG_BINGET: push(memo_get(c_.u32("LONG_BINGET"))); break;
@@ -586,7 +601,7 @@ result machine::run() {
                 auto cls = pop("NEWOBJ_EX");
                 if (!args.is(kind::tuple)) bad("NEWOBJ_EX arguments are not a tuple");
                 auto obj = r_.instantiate(cls, args, at_);
-                if (obj.is(kind::object) && !kwargs.is_none() && kwargs.size() > 0)
+                if (obj.is(kind::object) && kwargs.is(kind::dict) && kwargs.size() > 0)
                     arena::mut(obj).state = kwargs;
                 push(obj);
                 break;
@@ -647,6 +662,7 @@ value make_string(arena& nodes, std::string text, kind k) {
 
 value make_tuple(arena& nodes, std::vector<value> items) {
     auto& n = nodes.make(kind::tuple);
+    for (const auto& i : items) n.depth = std::max(n.depth, depth_through(i));
     n.items = std::move(items);
     return value::make_node(kind::tuple, &n);
 }
@@ -659,6 +675,7 @@ value make_object(arena& nodes, std::string_view module, std::string_view name,
     n.name = std::string(name);
     n.origin = origin;
     n.args = args;
+    n.depth = depth_through(args);
     return value::make_node(kind::object, &n);
 }
 

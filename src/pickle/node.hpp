@@ -73,6 +73,12 @@ struct node {
     std::unique_ptr<std::unordered_map<value, std::size_t, key_hash, key_equal>> index;
 };
 
+/// 1 + the nesting below a child: what a container holding it reaches.
+inline std::uint32_t depth_through(const value& child) noexcept {
+    const auto* n = child.node_ptr();
+    return (n ? n->depth : 0) + 1;
+}
+
 class arena {
 public:
     arena() = default;

@@ -160,6 +160,9 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
             fail(errc::bad_tensor, at, "the tensor's element count overflows");
     }
     const std::uint64_t esize = element_size(type);
+    std::uint64_t total_bytes = 0;  // nbytes() must not wrap (expand makes huge numel cheap)
+    if (mul_overflows(numel, esize, total_bytes))
+        fail(errc::bad_tensor, at, "the tensor's byte count overflows");
     if (numel > 0) {
         for (std::size_t d = 0; d < shape.size(); ++d) {
             std::uint64_t reach = 0;
@@ -168,7 +171,7 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
                 fail(errc::bad_tensor, at, "the tensor's extent overflows");
         }
         // Packed 4- and 2-bit quantized types count logical elements; their storage is bytes.
-        const std::uint64_t per_byte = type == dtype::quint4x2 ? 2 : type == dtype::quint2x4 ? 4 : 1;
+        const std::uint64_t per_byte = elements_per_byte(type);
         std::uint64_t end_byte = 0;
         if (mul_overflows(last / per_byte + 1, esize, end_byte) || end_byte > s.nbytes())
             throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
@@ -192,7 +195,7 @@ value rebuilder::meta_tensor(const value& type_v, const value& size_v, const val
     for (auto d : shape) {
         if (d < 0) fail(errc::bad_tensor, at, "a negative size");
         if (mul_overflows(numel, static_cast<std::uint64_t>(d), numel) ||
-            numel > static_cast<std::uint64_t>(INT64_MAX))
+            numel > static_cast<std::uint64_t>(INT64_MAX) / 16)
             fail(errc::bad_tensor, at, "the meta tensor's element count overflows");
     }
     auto& t = tensors_.emplace_back(
@@ -265,7 +268,20 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
         case known::rebuild_from_type_v2: {
             need(3, "_rebuild_from_type");
             if (!a[2].is(kind::tuple)) break;
-            value inner = reduce(a[0], a[2], at);
+            // torch loads a few of these nested in each other; each level recurses here, so
+            // the nesting is capped (a file of 100,000 levels would overflow the stack).
+            if (from_type_depth_ >= max_from_type_depth)
+                fail(errc::limit_exceeded, at, "_rebuild_from_type nested deeper than " +
+                                                   std::to_string(max_from_type_depth));
+            ++from_type_depth_;
+            value inner;
+            try {
+                inner = reduce(a[0], a[2], at);
+            } catch (...) {
+                --from_type_depth_;
+                throw;
+            }
+            --from_type_depth_;
             if (inner.is(kind::tensor) && tag_of(a[1]) == known::parameter_class)
                 return as_parameter(inner, inner.as_tensor().requires_grad(), at);
             if (inner.is(kind::tensor)) return inner;
@@ -276,6 +292,7 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
         case known::defaultdict: {
             auto& n = nodes_.make(kind::dict);
             n.name = std::string(fn.class_name());
+            if (!a.empty()) n.depth = depth_through(a[0]);  // keeps the unpickler's nesting cap honest
             if (tag_of(fn) != known::defaultdict && !a.empty()) {
                 if (a[0].is(kind::dict)) {
                     n.entries.assign(a[0].entries().begin(), a[0].entries().end());
@@ -312,8 +329,10 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
         case known::frozenset: {
             auto& n = nodes_.make(kind::set);
             n.name = std::string(fn.class_name());
-            if (!a.empty() && (a[0].is(kind::list) || a[0].is(kind::tuple) || a[0].is(kind::set)))
+            if (!a.empty() && (a[0].is(kind::list) || a[0].is(kind::tuple) || a[0].is(kind::set))) {
                 n.items.assign(a[0].items().begin(), a[0].items().end());
+                n.depth = depth_through(a[0]);
+            }
             return value::make_node(kind::set, &n);
         }
         case known::storage_ref:

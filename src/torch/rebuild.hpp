@@ -61,6 +61,8 @@ private:
     std::deque<storage>& storages_;
     std::deque<tensor>& tensors_;
     std::unordered_map<std::string, value> globals_;   // "module\nname" → its node
+    static constexpr int max_from_type_depth = 64;
+    int from_type_depth_ = 0;
     std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)
 };
 

@@ -1,6 +1,7 @@
 #include "torch/storage.hpp"
 
 #include <algorithm>
+#include <new>
 
 #include "ptio/error.hpp"
 
@@ -35,7 +36,12 @@ void storage::resolve() const {
 }
 
 std::span<const std::byte> storage::bytes() const {
-    resolve();
+    try {
+        resolve();
+    } catch (const std::bad_alloc&) {
+        throw error(errc::limit_exceeded, archive_->filename(), entry_->name, entry_->header_offset,
+                    "out of memory copying the storage (" + std::to_string(nbytes_) + " bytes)");
+    }
     return bytes_;
 }
 

@@ -306,7 +306,12 @@ std::vector<std::byte> archive::extract(const entry& e) const {
         throw error(errc::compression_error, filename_, e.name, e.header_offset,
                     "claims " + std::to_string(e.size) + " bytes from " +
                         std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
-    std::vector<std::byte> out(static_cast<std::size_t>(e.size));
+    if (e.size == 0) return {};
+    // The output grows as zlib fills it, up to the size the directory claims: a lying entry
+    // costs what it really inflates to, not what it says.
+    std::vector<std::byte> out;
+    out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(
+        e.size, std::max<std::uint64_t>(std::uint64_t{1} << 16, e.compressed_size * 4))));
     z_stream zs{};
     if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
         throw error(errc::compression_error, filename_, e.name, start, "zlib failed to start");
@@ -315,6 +320,8 @@ std::vector<std::byte> archive::extract(const entry& e) const {
     std::uint64_t out_done = 0;
     int rc = Z_OK;
     while (rc == Z_OK) {
+        if (out_done == out.size() && out.size() < e.size)
+            out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(e.size, out.size() * 2)));
         const auto in_chunk = static_cast<uInt>(std::min<std::uint64_t>(in_left, 1u << 30));
         const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(out.size() - out_done, 1u << 30));
         zs.next_in = const_cast<Bytef*>(in);
