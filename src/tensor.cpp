@@ -1,6 +1,7 @@
 #include "ptio/tensor.hpp"
 
 #include <algorithm>
+#include <bit>
 
 #include "ptio/error.hpp"
 #include "torch/storage.hpp"
@@ -188,6 +189,51 @@ std::vector<std::byte> tensor_view::to_contiguous() const {
     std::vector<std::byte> out(nbytes());
     copy_to(out);
     return out;
+}
+
+namespace {
+bool is_integer(ptio::dtype t) {
+    switch (t) {
+        case dtype::int8: case dtype::int16: case dtype::int32: case dtype::int64:
+        case dtype::uint8: case dtype::uint16: case dtype::uint32: case dtype::uint64:
+        case dtype::qint8: case dtype::quint8: case dtype::qint32:
+            return true;
+        default:
+            return false;
+    }
+}
+}  // namespace
+
+void resolve_conj_neg(std::span<std::byte> elements, ptio::dtype type, bool conj, bool neg) {
+    const std::size_t es = element_size(type);
+    if (elements.size() % es != 0)
+        throw error(errc::invalid_argument, "resolve_conj_neg: " + std::to_string(elements.size()) +
+                                                " bytes are not whole " + std::string(name(type)) +
+                                                " elements");
+    if (!conj && !neg) return;
+    const bool little = std::endian::native == std::endian::little;
+    auto flip_sign = [&](std::byte* value, std::size_t width) {  // IEEE: the top bit
+        value[little ? width - 1 : 0] ^= std::byte{0x80};
+    };
+    for (std::size_t at = 0; at < elements.size(); at += es) {
+        std::byte* e = elements.data() + at;
+        if (is_complex(type)) {
+            const std::size_t half = es / 2;
+            if (neg) flip_sign(e, half);                    // real part
+            if (conj != neg) flip_sign(e + half, half);     // imaginary: conj and neg cancel
+        } else if (neg && is_integer(type)) {
+            // Two's complement negation, byte by byte from the least significant end.
+            unsigned carry = 1;
+            for (std::size_t i = 0; i < es; ++i) {
+                const std::size_t b = little ? i : es - 1 - i;
+                const unsigned v = static_cast<unsigned>(~static_cast<unsigned>(e[b]) & 0xFFu) + carry;
+                e[b] = static_cast<std::byte>(v & 0xFFu);
+                carry = v >> 8;
+            }
+        } else if (neg && type != dtype::boolean) {
+            flip_sign(e, es);
+        }
+    }
 }
 
 }  // namespace ptio

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <ptio/ptio.hpp>
@@ -11,6 +12,7 @@
 #include "support/zip_builder.hpp"
 
 namespace fs = std::filesystem;
+using namespace std::string_literals;
 
 namespace {
 std::string floats(std::initializer_list<float> v) {
@@ -161,6 +163,41 @@ TEST_CASE("checkpoint: packed quint4x2 views copy whole bytes and refuse element
     z9.add("archive/data.pkl", p9);
     z9.add("archive/data/0", std::string("\x21\x43\x65\x07", 4));
     CHECK(code_of(z9.finish()) == ptio::errc::bad_tensor);
+}
+
+TEST_CASE("checkpoint: torch 2.x conj and neg flags are read and resolve_conj_neg applies them") {
+    // _rebuild_tensor_v2's 7th argument, {'conj': True}, as torch >= 2.0 writes for z.conj().
+    std::string p = ptio_test::tensor_dict_pickle("z", 2, 0, {2}, {1});
+    p.replace(p.find("FloatStorage"), 12, "ComplexFloatStorage");
+    p.insert(p.rfind("tRu."), "}X\x04\x00\x00\x00" "conj\x88s"s);
+    const float stored[] = {1.0f, 2.0f, -3.0f, 4.0f};  // 1+2j, -3+4j
+    ptio_test::zip_builder z;
+    z.add("archive/data.pkl", p);
+    z.add("archive/data/0", std::string(reinterpret_cast<const char*>(stored), sizeof stored));
+    auto ck = ptio::checkpoint::open(z.finish(), {}, "conj.pt");
+    const auto& t = ck.at("z");
+    CHECK(t.is_conj());
+    CHECK_FALSE(t.is_neg());
+    auto bytes = t.view().to_contiguous();  // the stored elements
+    ptio::resolve_conj_neg(bytes, t.dtype(), t.is_conj(), t.is_neg());
+    float got[4];
+    std::memcpy(got, bytes.data(), sizeof got);
+    CHECK(got[0] == 1.0f);
+    CHECK(got[1] == -2.0f);
+    CHECK(got[2] == -3.0f);
+    CHECK(got[3] == -4.0f);
+
+    std::int32_t ints[] = {5, -7, 0};
+    ptio::resolve_conj_neg(std::as_writable_bytes(std::span(ints)), ptio::dtype::int32, false, true);
+    CHECK(ints[0] == -5);
+    CHECK(ints[1] == 7);
+    CHECK(ints[2] == 0);
+    double d[] = {1.5, -0.0};
+    ptio::resolve_conj_neg(std::as_writable_bytes(std::span(d)), ptio::dtype::float64, false, true);
+    CHECK(d[0] == -1.5);
+    CHECK_FALSE(std::signbit(d[1]));
+    CHECK_THROWS_AS(ptio::resolve_conj_neg(std::as_writable_bytes(std::span(d)).first(3), ptio::dtype::float64, false, true),
+                    ptio::error);
 }
 
 TEST_CASE("checkpoint: many threads may touch a lazily located storage at once") {

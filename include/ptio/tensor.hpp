@@ -128,9 +128,16 @@ private:
 /// A tensor as torch.load would rebuild it: its view plus what the file says about it.
 class tensor {
 public:
-    tensor(tensor_view view, std::string location, bool requires_grad, bool is_parameter)
+    tensor(tensor_view view, std::string location, bool requires_grad, bool is_parameter,
+           bool conj = false, bool neg = false)
         : view_(std::move(view)), location_(std::move(location)), requires_grad_(requires_grad),
-          is_parameter_(is_parameter) {}
+          is_parameter_(is_parameter), conj_(conj), neg_(neg) {}
+
+    /// torch ≥ 2.0 saves a lazily conjugated (or negated) view as its stored elements plus a
+    /// flag. The view's bytes are the stored elements; torch's values are their conjugate
+    /// (negation). resolve_conj_neg() turns copied elements into torch's values.
+    [[nodiscard]] bool is_conj() const noexcept { return conj_; }
+    [[nodiscard]] bool is_neg() const noexcept { return neg_; }
 
     [[nodiscard]] const tensor_view& view() const noexcept { return view_; }
     /// The device tag saved with its storage: "cpu", "cuda:0", "meta", …
@@ -154,6 +161,14 @@ private:
     std::string location_;
     bool requires_grad_ = false;
     bool is_parameter_ = false;
+    bool conj_ = false;
+    bool neg_ = false;
 };
+
+/// Apply torch's lazy conjugate and negation to contiguous elements of `type` in place:
+/// conj flips the sign of each imaginary part (complex types), neg the sign of every value
+/// (floating types by their sign bit, integers by two's complement). Throws
+/// invalid_argument for a size that is not a whole number of elements.
+void resolve_conj_neg(std::span<std::byte> elements, ptio::dtype type, bool conj, bool neg);
 
 }  // namespace ptio

@@ -134,7 +134,7 @@ std::vector<std::int64_t> rebuilder::int_list(const value& v, const char* what, 
 
 value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_type,
                              const value& offset_v, const value& size_v, const value& stride_v,
-                             bool requires_grad, std::uint64_t at) {
+                             bool requires_grad, std::uint64_t at, const value* metadata) {
     if (!is_tag(ref, known::storage_ref))
         fail(errc::bad_tensor, at, "a tensor rebuilt from a " + std::string(to_string(ref.type())) +
                                        ", not from a storage");
@@ -179,9 +179,15 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
                             " dims) reaches byte " + std::to_string(end_byte) + " of a storage of " +
                             std::to_string(s.nbytes()) + " bytes");
     }
+    // torch ≥ 2.0's metadata dict: {'conj': True} / {'neg': True} for lazy views.
+    auto flag = [&](std::string_view key) {
+        if (!metadata || !metadata->is(kind::dict)) return false;
+        const value* v = metadata->get(key);
+        return v && v->is(kind::boolean) && v->as_bool();
+    };
     auto& t = tensors_.emplace_back(
         tensor_view(&s, type, shape, strides, static_cast<std::int64_t>(offset)), s.location(),
-        requires_grad, false);
+        requires_grad, false, flag("conj"), flag("neg"));
     return value::make_tensor(&t);
 }
 
@@ -248,11 +254,13 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             return tensor_from(a[0], std::nullopt, a[1], a[2], a[3], false, at);
         case known::rebuild_tensor_v2:
             need(4, "_rebuild_tensor_v2");
-            return tensor_from(a[0], std::nullopt, a[1], a[2], a[3], arg_bool(4), at);
+            return tensor_from(a[0], std::nullopt, a[1], a[2], a[3], arg_bool(4), at,
+                               a.size() > 6 ? &a[6] : nullptr);
         case known::rebuild_tensor_v3: {
             need(7, "_rebuild_tensor_v3");
             if (!is_tag(a[6], known::dtype_global)) fail(errc::bad_tensor, at, "_rebuild_tensor_v3 without a dtype");
-            return tensor_from(a[0], static_cast<dtype>(a[6].node_ptr()->aux), a[1], a[2], a[3], arg_bool(4), at);
+            return tensor_from(a[0], static_cast<dtype>(a[6].node_ptr()->aux), a[1], a[2], a[3],
+                               arg_bool(4), at, a.size() > 7 ? &a[7] : nullptr);
         }
         case known::rebuild_qtensor:
             need(6, "_rebuild_qtensor");

@@ -49,7 +49,7 @@ private:
     [[noreturn]] void fail(errc code, std::uint64_t at, const std::string& what) const;
     value tensor_from(const value& storage_ref, std::optional<dtype> explicit_type,
                       const value& offset, const value& size, const value& stride,
-                      bool requires_grad, std::uint64_t at);
+                      bool requires_grad, std::uint64_t at, const value* metadata = nullptr);
     value meta_tensor(const value& type, const value& size, const value& stride, bool rg,
                       std::uint64_t at);
     std::vector<std::int64_t> int_list(const value& v, const char* what, std::uint64_t at) const;

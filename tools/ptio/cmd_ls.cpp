@@ -84,10 +84,12 @@ std::vector<std::optional<std::string>> hash_all(std::span<const ptio::named_ten
     const auto work = [&] {
         for (std::size_t i; !failed && (i = next++) < order.size();) {
             const std::size_t slot = order[i];
-            const ptio::tensor_view& view = unique[slot]->view();
+            const ptio::tensor& tensor = *unique[slot];
+            const ptio::tensor_view& view = tensor.view();
             if (!view.has_data()) continue;
             try {
-                digests[slot] = tensor_sha256(view);
+                digests[slot] = tensor.is_conj() || tensor.is_neg() ? resolved_sha256(tensor)
+                                                                    : tensor_sha256(view);
             } catch (...) {
                 const std::lock_guard lock(error_mutex);
                 if (slot < error_slot) {
@@ -130,6 +132,9 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         w.key("storage_offset").number(view.storage_offset());
         w.key("storage").string(view.storage_key()).key("location").string(t.location());
         w.key("nbytes").number(view.nbytes()).key("requires_grad").boolean(t.requires_grad());
+        // Lazy conjugate / negative views of torch >= 2.0 (absent when false).
+        if (t.is_conj()) w.key("conj").boolean(true);
+        if (t.is_neg()) w.key("neg").boolean(true);
         if (digests != nullptr) {
             w.key("sha256");
             if (const auto& digest = (*digests)[i])

@@ -212,4 +212,12 @@ std::string tensor_sha256(const ptio::tensor_view& view) {
     return digest.hex_digest();
 }
 
+std::string resolved_sha256(const ptio::tensor& tensor) {
+    std::vector<std::byte> elements = tensor.view().to_contiguous();
+    ptio::resolve_conj_neg(elements, tensor.dtype(), tensor.is_conj(), tensor.is_neg());
+    sha256 digest;
+    digest.update(elements);
+    return digest.hex_digest();
+}
+
 }  // namespace ptio_cli

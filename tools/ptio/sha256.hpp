@@ -38,4 +38,9 @@ private:
 /// ptio::error if the storage's bytes cannot be located.
 [[nodiscard]] std::string tensor_sha256(const ptio::tensor_view& view);
 
+/// The digest of the values torch shows for a lazily conjugated or negated tensor: the
+/// elements are copied out (whole) and resolved with ptio::resolve_conj_neg. Such tensors
+/// are rare and small (complex views), so the copy is acceptable.
+[[nodiscard]] std::string resolved_sha256(const ptio::tensor& tensor);
+
 }  // namespace ptio_cli
