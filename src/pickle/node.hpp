@@ -19,24 +19,19 @@ namespace ptio::detail {
 
 class storage;
 
-/// Globals the torch layer recognises; set on object nodes at GLOBAL time so REDUCE can
-/// dispatch without comparing strings.
+/// Globals the torch layer acts on; set on object nodes at GLOBAL time so REDUCE and NEWOBJ
+/// can dispatch without comparing strings.
 enum class known : std::uint16_t {
-    none,
+    none,         // any other global: allowlisted or not, it stays an opaque object
     storage_ref,  // not a global: a storage handed out by a persistent id
     // containers and builtins
-    ordered_dict, counter, defaultdict, codecs_encode, bytes_, bytearray, set, frozenset, complex_,
+    ordered_dict, counter, defaultdict, codecs_encode, bytes_, bytearray, set, frozenset,
     // torch values
-    torch_size, torch_device, dtype_global, storage_class, layout, qscheme, get_layout,
-    torch_tensor, parameter_class,
-    // rebuild functions
+    torch_size, dtype_global, storage_class, parameter_class,
+    // rebuild functions that make tensors
     rebuild_tensor, rebuild_tensor_v2, rebuild_tensor_v3, rebuild_parameter,
     rebuild_parameter_with_state, rebuild_from_type, rebuild_from_type_v2, rebuild_qtensor,
-    rebuild_meta_tensor_no_storage, rebuild_sparse_tensor, rebuild_sparse_csr_tensor,
-    rebuild_nested_tensor, rebuild_wrapper_subclass, rebuild_device_tensor_from_numpy,
-    rebuild_device_tensor_from_cpu_tensor, rebuild_njt,
-    // numpy
-    numpy_reconstruct, numpy_ndarray, numpy_dtype, numpy_scalar,
+    rebuild_meta_tensor_no_storage,
 };
 
 struct node {

@@ -349,9 +349,7 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
     }
     // Anything else stays a call we did not make: its arguments keep inner tensors reachable.
     if (!fn.is(kind::object)) fail(errc::bad_pickle, at, "REDUCE of a " + std::string(to_string(fn.type())) + ", which is not callable");
-    value obj = pickle::make_object(nodes_, fn.module(), fn.name(), value::origin::call, args_v);
-    arena::mut(obj).tag = tag_of(fn) == known::storage_class ? known::none : tag_of(fn);
-    return obj;
+    return pickle::make_object(nodes_, fn.module(), fn.name(), value::origin::call, args_v);
 }
 
 value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t at) {
@@ -373,8 +371,7 @@ value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t 
             break;
         default: break;
     }
-    value obj = pickle::make_object(nodes_, cls.module(), cls.name(), value::origin::instance, args);
-    return obj;
+    return pickle::make_object(nodes_, cls.module(), cls.name(), value::origin::instance, args);
 }
 
 void rebuilder::build(const value& target, const value& state, std::uint64_t) {

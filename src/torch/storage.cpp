@@ -32,6 +32,7 @@ void storage::resolve() const {
         if (opts_.swap_bytes) swap_elements(copy, swap_type_);
         owned_ = std::move(copy);
         bytes_ = owned_;
+        copied_ = true;
     });
 }
 
@@ -47,7 +48,7 @@ std::span<const std::byte> storage::bytes() const {
 
 bool storage::is_copy() const {
     resolve();
-    return !owned_.empty() || (nbytes_ == 0 && entry_->method != 0);
+    return copied_;
 }
 
 }  // namespace ptio::detail

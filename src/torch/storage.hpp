@@ -66,6 +66,7 @@ private:
     mutable std::once_flag once_;
     mutable std::span<const std::byte> bytes_;
     mutable std::vector<std::byte> owned_;
+    mutable bool copied_ = false;  // the bytes are owned_ (inflated or swapped), not the file
 };
 
 /// Reverse the bytes of each element in place (complex types: each half).

@@ -93,10 +93,9 @@ void archive::read_directory(std::size_t max_records) {
     const auto disk = all.u16("end record");
     const auto cd_disk = all.u16("end record");
     std::uint64_t count = all.u16("end record");
-    const std::uint64_t count_total = all.u16("end record");
+    (void)all.u16("end record");  // entries in total (one disk: the same)
     std::uint64_t cd_size = all.u32("end record");
     std::uint64_t cd_offset = all.u32("end record");
-    (void)count_total;
     std::uint64_t cd_end_limit = eocd;  // the directory must end before this
 
     // 2. ZIP64: a locator just before the end record points at the ZIP64 end record.
@@ -165,7 +164,7 @@ void archive::read_directory(std::size_t max_records) {
         const auto name_len = cd.u16("entry");
         const auto extra_len = cd.u16("entry");
         const auto comment_len = cd.u16("entry");
-        const std::uint64_t disk_start = cd.u16("entry");
+        (void)cd.u16("entry");  // disk start (multi-disk archives are refused above)
         (void)cd.u16("entry");  // internal attributes
         (void)cd.u32("entry");  // external attributes
         e.header_offset = cd.u32("entry");
@@ -179,7 +178,6 @@ void archive::read_directory(std::size_t max_records) {
             if (e.size == u32_max) e.size = field.u64("zip64 extra: size");
             if (e.compressed_size == u32_max) e.compressed_size = field.u64("zip64 extra: compressed size");
             if (e.header_offset == u32_max) e.header_offset = field.u64("zip64 extra: header offset");
-            (void)disk_start;
         }
         (void)cd.take(comment_len, "entry comment");
         entries_.push_back(std::move(e));
