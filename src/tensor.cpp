@@ -1,6 +1,7 @@
 #include "ptio/tensor.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <bit>
 
 #include "ptio/error.hpp"
@@ -133,56 +134,114 @@ bool transpose_2d(const std::byte* src, std::int64_t rows, std::int64_t cols, st
 
 }  // namespace
 
-void tensor_view::copy_to(std::span<std::byte> out) const {
-    if (out.size() != nbytes())
-        throw error(errc::invalid_argument, "copy_to needs " + std::to_string(nbytes()) +
-                                                " bytes, got " + std::to_string(out.size()));
-    if (numel_ == 0) return;
+std::span<const std::byte> tensor_view::contiguous_bytes() const {
     if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
-    const std::byte* base = storage_->bytes().data();
-    const std::size_t es = element_size();
     if (const auto k = elements_per_byte(dtype_); k != 1) {
-        // Only whole bytes can be copied: a contiguous view starting on a byte boundary.
+        // Only whole bytes can be read: a contiguous view starting on a byte boundary.
         if (!is_contiguous() || offset_ % static_cast<std::int64_t>(k) != 0)
             throw error(errc::invalid_argument, "a " + std::string(name(dtype_)) +
                                                     " view that does not start on a byte boundary "
                                                     "or is not contiguous cannot be copied");
-        std::memcpy(out.data(), data(), out.size());
-        return;
+    } else if (!is_contiguous()) {
+        return {};
     }
-    if (is_contiguous()) {
-        std::memcpy(out.data(), base + static_cast<std::size_t>(offset_) * es, out.size());
-        return;
-    }
-    // Walk every index but the innermost one (or two, for a transposed pair whose rows are
-    // contiguous in the source); the innermost run is one memcpy when its stride is 1.
-    const auto shape = shape_.span();
-    const auto strides = strides_.span();
-    const std::size_t nd = shape.size();
+    return {data(), static_cast<std::size_t>(nbytes())};
+}
+
+void tensor_view::gather_into(std::span<std::byte> buf,
+                              const std::function<void(std::size_t)>& flush) const {
+    // Dimensions of size 1 do not move the walk; without them a transposed pair is seen
+    // whatever unit dimensions surround it.
+    std::vector<std::int64_t> shape, strides;
+    for (std::size_t d = 0; d < shape_.size(); ++d)
+        if (shape_[d] != 1) shape.push_back(shape_[d]), strides.push_back(strides_[d]);
+    const std::byte* base = storage_->bytes().data();
+    const std::size_t es = element_size();
+    const std::size_t nd = shape.size();  // >= 1: a view of one element is contiguous
     const std::int64_t inner = shape[nd - 1];
     const std::int64_t inner_stride = strides[nd - 1];
-    const bool tiled = nd >= 2 && inner_stride != 1 && strides[nd - 2] == 1 &&
-                       shape[nd - 2] > 1 && es <= 16;
+    const std::size_t row_bytes = static_cast<std::size_t>(inner) * es;
+    // A transposed trailing pair (rows contiguous in the source) is copied in tiles, whole
+    // bands of rows at a time; anything else walks every index but the innermost, whose run
+    // is one memcpy when its stride is 1.
+    const bool tiled = nd >= 2 && inner_stride != 1 && strides[nd - 2] == 1 && es <= 16 &&
+                       row_bytes <= buf.size();
     const std::size_t outer_dims = tiled ? nd - 2 : nd - 1;
-    const std::size_t block = static_cast<std::size_t>(tiled ? inner * shape[nd - 2] : inner) * es;
-    std::vector<std::int64_t> idx(nd, 0);
-    std::byte* dst = out.data();
+    std::size_t used = 0;
+    auto room = [&](std::size_t n) {
+        if (used + n > buf.size()) {
+            flush(used);
+            used = 0;
+        }
+    };
+    auto run = [&](const std::byte* src) {  // one row, in pieces that fit the buffer
+        const auto per_piece = static_cast<std::int64_t>(buf.size() / es);
+        for (std::int64_t i = 0; i < inner; i += per_piece) {
+            const std::int64_t n = std::min(per_piece, inner - i);
+            const std::size_t bytes = static_cast<std::size_t>(n) * es;
+            room(bytes);
+            const std::byte* from = src + static_cast<std::size_t>(i * inner_stride) * es;
+            if (inner_stride == 1) std::memcpy(buf.data() + used, from, bytes);
+            else gather(from, n, inner_stride, es, buf.data() + used);
+            used += bytes;
+        }
+    };
+    std::vector<std::int64_t> idx(outer_dims, 0);
     for (;;) {
         std::int64_t e = offset_;
         for (std::size_t d = 0; d < outer_dims; ++d) e += idx[d] * strides[d];
         const std::byte* src = base + static_cast<std::size_t>(e) * es;
-        if (tiled) transpose_2d(src, shape[nd - 2], inner, strides[nd - 2], inner_stride, es, dst);
-        else if (inner_stride == 1) std::memcpy(dst, src, block);
-        else gather(src, inner, inner_stride, es, dst);
-        dst += block;
+        if (tiled) {
+            const std::int64_t rows = shape[nd - 2];
+            const auto band = static_cast<std::int64_t>(buf.size() / row_bytes);
+            for (std::int64_t r = 0; r < rows; r += band) {
+                const std::int64_t n = std::min(band, rows - r);
+                room(static_cast<std::size_t>(n) * row_bytes);
+                transpose_2d(src + static_cast<std::size_t>(r * strides[nd - 2]) * es, n, inner,
+                             strides[nd - 2], inner_stride, es, buf.data() + used);
+                used += static_cast<std::size_t>(n) * row_bytes;
+            }
+        } else {
+            run(src);
+        }
         std::size_t d = outer_dims;
         for (;;) {
-            if (d == 0) return;
+            if (d == 0) {
+                flush(used);
+                return;
+            }
             --d;
             if (++idx[d] < shape[d]) break;
             idx[d] = 0;
         }
     }
+}
+
+void tensor_view::copy_to(std::span<std::byte> out) const {
+    if (out.size() != nbytes())
+        throw error(errc::invalid_argument, "copy_to needs " + std::to_string(nbytes()) +
+                                                " bytes, got " + std::to_string(out.size()));
+    if (numel_ == 0) return;
+    if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
+        std::memcpy(out.data(), bytes.data(), bytes.size());
+        return;
+    }
+    gather_into(out, [](std::size_t) {});  // the output is the buffer: it never fills up
+}
+
+void tensor_view::for_each_chunk(std::size_t chunk_bytes,
+                                 const std::function<void(std::span<const std::byte>)>& sink) const {
+    if (numel_ == 0) return;
+    const std::size_t chunk = std::max(chunk_bytes, element_size());
+    if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
+        for (std::size_t at = 0; at < bytes.size(); at += chunk)
+            sink(bytes.subspan(at, std::min(chunk, bytes.size() - at)));
+        return;
+    }
+    std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, nbytes())));
+    gather_into(buf, [&](std::size_t used) {
+        if (used) sink({buf.data(), used});
+    });
 }
 
 std::vector<std::byte> tensor_view::to_contiguous() const {

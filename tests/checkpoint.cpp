@@ -62,6 +62,31 @@ TEST_CASE("checkpoint: strided views read the right elements without copying") {
     CHECK(ex.at("e").view().at<float>({2, 11}) == 11.0f);
 }
 
+TEST_CASE("checkpoint: for_each_chunk gives the row-major bytes in bounded pieces") {
+    std::string data;
+    for (int i = 0; i < 24; ++i) data += floats({static_cast<float>(i)});
+    // A transposed 4x6 (strides 1, 4), a column slice with a unit dim, and a contiguous one.
+    const std::vector<std::vector<std::uint32_t>> geometry[] = {
+        {{6, 4}, {1, 6}}, {{4, 1, 3}, {6, 1, 2}}, {{2, 12}, {12, 1}}};
+    for (const auto& g : geometry) {
+        auto ck = ptio::checkpoint::open(ptio_test::float_checkpoint("t", 24, 0, g[0], g[1], data), {}, "t.pt");
+        const auto& v = ck.at("t").view();
+        const auto whole = v.to_contiguous();
+        for (std::size_t chunk : {std::size_t{1}, std::size_t{4}, std::size_t{12}, std::size_t{20},
+                                  std::size_t{100}, std::size_t{1} << 20}) {
+            INFO("chunk " << chunk << ", dims " << g[0].size());
+            std::vector<std::byte> got;
+            std::size_t largest = 0;
+            v.for_each_chunk(chunk, [&](std::span<const std::byte> piece) {
+                largest = std::max(largest, piece.size());
+                got.insert(got.end(), piece.begin(), piece.end());
+            });
+            CHECK(got == whole);
+            CHECK(largest <= std::max<std::size_t>(chunk, 4));
+        }
+    }
+}
+
 TEST_CASE("checkpoint: geometry past the storage is refused at open") {
     const auto data = floats({0, 1, 2, 3});
     CHECK(code_of(ptio_test::float_checkpoint("t", 4, 1, {4}, {1}, data)) == ptio::errc::bad_tensor);

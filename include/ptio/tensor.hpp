@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <initializer_list>
 #include <span>
 #include <string>
@@ -113,9 +114,20 @@ public:
     void copy_to(std::span<std::byte> out) const;
     /// The same, into new owned memory.
     [[nodiscard]] std::vector<std::byte> to_contiguous() const;
+    /// The elements in row-major order, handed to `sink` in pieces of at most `chunk_bytes`
+    /// (at least one element), for consumers that must not hold a whole copy (hashing,
+    /// writing). A contiguous view hands out spans of its storage, no copy; any other view is
+    /// gathered into one buffer of that size. Spans are valid only during the call.
+    void for_each_chunk(std::size_t chunk_bytes,
+                        const std::function<void(std::span<const std::byte>)>& sink) const;
 
 private:
     void check_element_type(std::size_t size) const;
+    // The bytes of a view that is one run of its storage, or empty for any other view.
+    [[nodiscard]] std::span<const std::byte> contiguous_bytes() const;
+    // The one strided walk: fills `buf` in row-major order, calling flush(bytes used) when
+    // the next piece would not fit and at the end. copy_to passes its output as `buf`.
+    void gather_into(std::span<std::byte> buf, const std::function<void(std::size_t)>& flush) const;
 
     const detail::storage* storage_ = nullptr;
     ptio::dtype dtype_ = ptio::dtype::float32;

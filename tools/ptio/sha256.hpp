@@ -32,10 +32,9 @@ private:
 };
 
 /// The digest of the view's elements in row-major order, each element's raw bytes — for a
-/// non-contiguous view the elements it shows, not its storage. Never copies more than a
-/// bounded block: a contiguous view is hashed straight from its bytes, any other view is
-/// walked with its innermost contiguous run as the unit. The view must have data. Throws
-/// ptio::error if the storage's bytes cannot be located.
+/// non-contiguous view the elements it shows, not its storage. Reads through
+/// tensor_view::for_each_chunk: a contiguous view straight from its bytes, any other in
+/// bounded blocks. The view must have data. Throws ptio::error if its bytes cannot be read.
 [[nodiscard]] std::string tensor_sha256(const ptio::tensor_view& view);
 
 /// The digest of the values torch shows for a lazily conjugated or negated tensor: the
