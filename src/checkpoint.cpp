@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "checkpoint_access.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/machine.hpp"
 #include "torch/rebuild.hpp"
@@ -392,3 +393,15 @@ std::size_t checkpoint::verify(const std::function<void(const error&)>& problem)
 }
 
 }  // namespace ptio
+
+namespace ptio::detail {
+
+bool checkpoint_access::maps_file_read_only(const checkpoint& ck) noexcept {
+    return ck.impl_->map.is_mapping() && !ck.impl_->options.copy_on_write;
+}
+
+bool checkpoint_access::is_copy_on_write(const checkpoint& ck) noexcept {
+    return ck.impl_->map.is_mapping() && ck.impl_->options.copy_on_write;
+}
+
+}  // namespace ptio::detail

@@ -22,6 +22,9 @@ std::string_view to_string(errc code) noexcept {
         case errc::not_found: return "not_found";
         case errc::invalid_argument: return "invalid_argument";
         case errc::cuda_unavailable: return "cuda_unavailable";
+        case errc::unknown_location: return "unknown_location";
+        case errc::out_of_memory: return "out_of_memory";
+        case errc::cancelled: return "cancelled";
     }
     return "unknown";
 }

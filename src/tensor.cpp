@@ -38,14 +38,19 @@ std::span<const std::byte> tensor_view::storage_bytes() const {
     return storage_->bytes();
 }
 
-const std::byte* tensor_view::data() const {
-    if (!storage_) return nullptr;
-    const auto bytes = storage_->bytes();
+std::uint64_t tensor_view::data_offset() const noexcept {
     // A zero-element tensor may carry any offset (torch does not check it): no element is
     // addressed, so point at the storage rather than compute an address past it.
-    if (numel_ == 0) return bytes.data();
-    return bytes.data() + static_cast<std::size_t>(offset_) / elements_per_byte(dtype_) * element_size();
+    if (numel_ == 0 || !storage_) return 0;
+    return static_cast<std::uint64_t>(offset_) / elements_per_byte(dtype_) * element_size();
 }
+
+const std::byte* tensor_view::data() const {
+    if (!storage_) return nullptr;
+    return storage_->bytes().data() + data_offset();
+}
+
+const detail::storage* detail::storage_of(const tensor_view& v) noexcept { return v.storage_; }
 
 std::string_view tensor_view::storage_key() const noexcept {
     return storage_ ? std::string_view(storage_->key()) : std::string_view();

@@ -92,7 +92,7 @@ bool contains_any(const std::string& text, const std::string& alternatives) {
 
 std::set<std::string> errc_names() {
     std::set<std::string> names;
-    for (int i = 0; i <= static_cast<int>(ptio::errc::cuda_unavailable); ++i)
+    for (int i = 0; i <= static_cast<int>(ptio::errc::cancelled); ++i)
         names.insert(std::string(ptio::to_string(static_cast<ptio::errc>(i))));
     return names;
 }

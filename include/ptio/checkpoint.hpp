@@ -31,6 +31,10 @@
 
 namespace ptio {
 
+namespace detail {
+struct checkpoint_access;
+}
+
 /// Caps on what an untrusted pickle may ask for; each is checked before allocating.
 struct limits {
     std::size_t max_stack = std::size_t{1} << 24;       ///< values on the unpickler stack
@@ -124,6 +128,7 @@ public:
     struct impl;  ///< opaque
 
 private:
+    friend struct detail::checkpoint_access;
     explicit checkpoint(std::unique_ptr<impl> p) noexcept;
     std::unique_ptr<impl> impl_;
 };

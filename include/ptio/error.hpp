@@ -34,6 +34,9 @@ enum class errc : std::uint8_t {
     not_found,           ///< a name asked for is not in the checkpoint
     invalid_argument,    ///< the caller passed something invalid
     cuda_unavailable,    ///< a CUDA destination was asked for but no CUDA device can be used
+    unknown_location,    ///< a saved location tag names a device ptio cannot restore (mps, xpu, …)
+    out_of_memory,       ///< device (or pinned host) memory could not be allocated
+    cancelled,           ///< a load was stopped by its progress callback or by cancel()
 };
 
 /// The name of a code as written in this header ("bad_zip").

@@ -5,6 +5,8 @@
 #include "ptio/device.hpp"
 #include "ptio/dtype.hpp"
 #include "ptio/error.hpp"
+#include "ptio/map_location.hpp"
+#include "ptio/staging.hpp"
 #include "ptio/tensor.hpp"
 #include "ptio/value.hpp"
 #include "ptio/version.hpp"

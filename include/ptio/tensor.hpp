@@ -28,8 +28,11 @@
 
 namespace ptio {
 
+class tensor_view;
 namespace detail {
 class storage;
+/// The storage a view looks into (nullptr without data); for ptio's own modules.
+[[nodiscard]] const storage* storage_of(const tensor_view& v) noexcept;
 
 /// A tensor's sizes or strides: up to 6 held inline (no allocation), more on the heap.
 class dim_list {
@@ -87,8 +90,11 @@ public:
 
     /// The whole storage this view looks into (may be larger than the view).
     [[nodiscard]] std::span<const std::byte> storage_bytes() const;
-    /// Address of the element at all-zero indices (storage start + offset × element size).
+    /// Address of the element at all-zero indices (storage start + data_offset()).
     [[nodiscard]] const std::byte* data() const;
+    /// Byte offset of the element at all-zero indices from the storage's start (offset ×
+    /// element size; 0 for a view without elements or data).
+    [[nodiscard]] std::uint64_t data_offset() const noexcept;
     /// The storage key the file gives ("0"; its record is data/<key>), or "" without data.
     [[nodiscard]] std::string_view storage_key() const noexcept;
     /// True when the bytes are ptio's own copy rather than the mapping (a deflated record or
@@ -122,6 +128,7 @@ public:
                         const std::function<void(std::span<const std::byte>)>& sink) const;
 
 private:
+    friend const detail::storage* detail::storage_of(const tensor_view& v) noexcept;
     void check_element_type(std::size_t size) const;
     // The bytes of a view that is one run of its storage, or empty for any other view.
     [[nodiscard]] std::span<const std::byte> contiguous_bytes() const;

@@ -1,0 +1,391 @@
+#include "staging/job.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "checkpoint_access.hpp"
+#include "ptio/error.hpp"
+#include "staging/backend.hpp"
+#include "staging/pool.hpp"
+#include "torch/storage.hpp"
+
+namespace ptio::detail {
+
+namespace {
+
+constexpr std::uint64_t device_alignment = 256;  // cudaMalloc's own alignment
+
+std::uint64_t align_up(std::uint64_t n, std::uint64_t a) { return (n + a - 1) / a * a; }
+
+const std::size_t page_size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+
+// Pages of a read-only file mapping may be dropped once copied: they come back unchanged
+// from the page cache if read again, and the process's resident memory stays near the pinned
+// pool instead of growing to the file's size.
+void drop_pages(const std::byte* lo, const std::byte* hi) noexcept {
+    auto a = align_up(reinterpret_cast<std::uintptr_t>(lo), page_size);
+    auto b = reinterpret_cast<std::uintptr_t>(hi) / page_size * page_size;
+    if (a < b) (void)madvise(reinterpret_cast<void*>(a), b - a, MADV_DONTNEED);
+}
+
+// Map a range's pages in one call (Linux ≥ 5.14) rather than a fault per 64 KiB; the copy that
+// follows then runs at memcpy speed. Older kernels refuse the advice, and the copy faults.
+void prefault(const std::byte* lo, const std::byte* hi) noexcept {
+#ifndef MADV_POPULATE_READ
+    constexpr int MADV_POPULATE_READ = 22;
+#endif
+    static const bool enabled = [] {
+        const char* e = std::getenv("PTIO_STAGING_PREFAULT");
+        return !(e && std::string_view(e) == "0");
+    }();
+    if (!enabled) return;
+    auto a = reinterpret_cast<std::uintptr_t>(lo) / page_size * page_size;
+    auto b = align_up(reinterpret_cast<std::uintptr_t>(hi), page_size);
+    (void)madvise(reinterpret_cast<void*>(a), b - a, MADV_POPULATE_READ);
+}
+
+unsigned default_threads() {
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+    return std::min(8u, hw);
+}
+
+}  // namespace
+
+load_job::load_job(const checkpoint& ck, const map_location& where, const load_options& options)
+    : file(ck.file()), options_(options) {
+    pool_ = (options.staging ? options.staging : &stager::shared())->impl_.get();
+    release_pages_ = checkpoint_access::maps_file_read_only(ck);
+    writable_views = options.cpu == cpu_placement::copy_on_write;
+    if (options.cpu == cpu_placement::copy_on_write && !checkpoint_access::is_copy_on_write(ck))
+        throw error(errc::invalid_argument, file, {}, std::nullopt,
+                    "cpu_placement::copy_on_write needs a checkpoint opened with "
+                    "open_options::copy_on_write (a private mapping of a file)");
+
+    // One slot per storage, in the order tensors first reach it (the pickle's order), so
+    // the first tensors are the first to be ready.
+    std::unordered_map<const storage*, std::size_t> by_storage;
+    for (const named_tensor& nt : ck.tensors()) {
+        const ptio::tensor* t = nt.tensor;
+        const storage* st = storage_of(t->view());
+        std::size_t index = npos;
+        if (st) {
+            auto [it, fresh] = by_storage.try_emplace(st, slots.size());
+            if (fresh) {
+                slot& s = slots.emplace_back();
+                s.st = st;
+                s.nbytes = st->nbytes();
+                s.dev = where.resolve({st->key(), st->nbytes(), st->type(), st->location()}, file);
+                if (s.dev.is_cuda()) s.dev = device::cuda(s.dev.ordinal());
+            }
+            index = it->second;
+        }
+        tensor_slots_.emplace_back(t, index);
+    }
+    std::sort(tensor_slots_.begin(), tensor_slots_.end());
+    tensor_slots_.erase(std::unique(tensor_slots_.begin(), tensor_slots_.end()),
+                        tensor_slots_.end());
+
+    // Layout: one allocation per device (or per storage) for CUDA and CPU copies.
+    const bool per_storage = options.allocation == device_allocation::per_storage;
+    std::vector<std::size_t> device_alloc;  // index by device key: 0 = cpu, 1 + ordinal = cuda
+    for (std::size_t i = 0; i < slots.size(); ++i) {
+        slot& s = slots[i];
+        const bool moves = s.dev.is_cuda() || (s.dev.is_cpu() && options.cpu == cpu_placement::copy);
+        if (!moves) continue;
+        const std::size_t key = s.dev.is_cuda() ? 1 + static_cast<std::size_t>(s.dev.ordinal()) : 0;
+        if (device_alloc.size() <= key) device_alloc.resize(key + 1, npos);
+        if (per_storage || device_alloc[key] == npos) {
+            device_alloc[key] = allocs.size();
+            allocation& a = allocs.emplace_back();
+            a.dev = s.dev.is_cuda() ? device::cuda(s.dev.ordinal()) : device::cpu();
+            a.host = !s.dev.is_cuda();
+        }
+        allocation& a = allocs[device_alloc[key]];
+        s.alloc = device_alloc[key];
+        s.offset = align_up(a.size, device_alignment);
+        a.size = s.offset + s.nbytes;
+        a.slots.push_back(i);
+        total += s.nbytes;
+    }
+
+    // Memory. A failure here leaves the job half-built; the destructor frees what was taken.
+    for (allocation& a : allocs) {
+        if (a.size == 0) continue;
+        if (a.host) {
+            const auto size = align_up(a.size, page_size);
+            a.base = static_cast<std::byte*>(std::aligned_alloc(page_size, size));
+            if (!a.base)
+                throw error(errc::out_of_memory, file, {}, std::nullopt,
+                            "out of host memory for a copy of " + std::to_string(a.size) + " bytes");
+        } else {
+            a.base = static_cast<std::byte*>(gpu::alloc_device(a.dev.ordinal(), a.size));
+        }
+    }
+    for (slot& s : slots) {
+        if (s.alloc != npos) {
+            s.dst = allocs[s.alloc].base ? allocs[s.alloc].base + s.offset : nullptr;
+        } else if (s.dev.is_cpu()) {
+            // A view: the mapping itself (locating the record reads its local header).
+            s.dst = const_cast<std::byte*>(s.st->bytes().data());
+        }
+    }
+
+    // Pieces: each allocation cut into chunk-sized runs; devices interleaved so that loads to
+    // several GPUs proceed at once.
+    const std::uint64_t chunk = pool_->options.chunk_bytes;
+    std::vector<std::vector<piece>> per_device(device_alloc.size());
+    for (std::size_t ai = 0; ai < allocs.size(); ++ai) {
+        const allocation& a = allocs[ai];
+        const std::size_t key = a.dev.is_cuda() ? 1 + static_cast<std::size_t>(a.dev.ordinal()) : 0;
+        for (std::uint64_t b = 0; b < a.size; b += chunk)
+            per_device[key].push_back({ai, b, std::min(a.size, b + chunk)});
+    }
+    for (std::size_t round = 0;; ++round) {
+        bool any = false;
+        for (const auto& list : per_device)
+            if (round < list.size()) {
+                pieces.push_back(list[round]);
+                any = true;
+            }
+        if (!any) break;
+    }
+    for (const piece& p : pieces)
+        for_each_overlap(p, [](slot& s, std::uint64_t, std::uint64_t) { ++s.remaining; });
+}
+
+template <class F>
+void load_job::for_each_overlap(const piece& p, F&& f) const {
+    const allocation& a = allocs[p.alloc];
+    auto it = std::partition_point(a.slots.begin(), a.slots.end(), [&](std::size_t i) {
+        return slots[i].offset + slots[i].nbytes <= p.begin;
+    });
+    for (; it != a.slots.end() && slots[*it].offset < p.end; ++it) {
+        slot& s = const_cast<slot&>(slots[*it]);
+        if (s.nbytes == 0) continue;
+        const std::uint64_t lo = std::max(p.begin, s.offset);
+        const std::uint64_t hi = std::min(p.end, s.offset + s.nbytes);
+        f(s, lo, hi);
+    }
+}
+
+load_job::~load_job() {
+    cancel();
+    join();
+    for (allocation& a : allocs) {
+        if (!a.base) continue;
+        if (a.host)
+            std::free(a.base);
+        else
+            gpu::free_device(a.dev.ordinal(), a.base);
+    }
+}
+
+void load_job::start() {
+    if (pieces.empty()) {
+        std::lock_guard lock(m_);
+        finished_ = true;
+        return;
+    }
+    const unsigned want = options_.threads ? options_.threads : default_threads();
+    const auto n = static_cast<unsigned>(std::min<std::size_t>(want, pieces.size()));
+    copiers_left_ = n;
+    threads_.emplace_back([this] { reap(); });  // throws before anything runs
+    unsigned started = 0;
+    try {
+        for (; started < n; ++started) threads_.emplace_back([this, started] { copier(started); });
+    } catch (const std::system_error&) {
+        // Fewer threads than asked: stop, and let the reaper drain what the others queued.
+        fail(std::current_exception());
+        std::lock_guard lock(qm_);
+        copiers_left_ -= n - started;
+        if (copiers_left_ == 0) queue_.push_back({npos, npos});
+        queued_.notify_all();
+    }
+}
+
+void load_job::fill(const piece& p, std::byte* out) const {
+    std::uint64_t at = p.begin;  // next byte of `out` to write
+    for_each_overlap(p, [&](const slot& s, std::uint64_t lo, std::uint64_t hi) {
+        if (lo > at) std::memset(out + (at - p.begin), 0, lo - at);  // alignment padding
+        const std::span<const std::byte> src = s.st->bytes();
+        const std::byte* from = src.data() + (lo - s.offset);
+        const bool mapped = release_pages_ && !s.st->is_copy();
+        if (mapped) prefault(from, from + (hi - lo));
+        std::memcpy(out + (lo - p.begin), from, hi - lo);
+        if (mapped) drop_pages(from, from + (hi - lo));
+        at = hi;
+    });
+    if (at < p.end) std::memset(out + (at - p.begin), 0, p.end - at);
+}
+
+void load_job::copier(unsigned id) {
+    try {
+        while (!stop_.load(std::memory_order_relaxed)) {
+            const std::size_t i = next_.fetch_add(1);
+            if (i >= pieces.size()) break;
+            const piece& p = pieces[i];
+            const allocation& a = allocs[p.alloc];
+            if (a.host) {
+                fill(p, a.base + p.begin);
+                complete(p);
+                continue;
+            }
+            const std::size_t c = pool_->acquire();
+            try {
+                fill(p, pool_->host(c));
+                const int dev = a.dev.ordinal();
+                gpu::copy_async(dev, a.base + p.begin, pool_->host(c), p.end - p.begin,
+                                pool_->stream(dev, id), pool_->event(c, dev));
+            } catch (...) {
+                pool_->release(c);
+                throw;
+            }
+            std::lock_guard lock(qm_);
+            queue_.push_back({c, i});
+            queued_.notify_one();
+        }
+    } catch (...) {
+        fail(std::current_exception());
+    }
+    std::lock_guard lock(qm_);
+    if (--copiers_left_ == 0) {
+        queue_.push_back({npos, npos});
+        queued_.notify_one();
+    }
+}
+
+void load_job::reap() {
+    for (;;) {
+        flight f;
+        {
+            std::unique_lock lock(qm_);
+            queued_.wait(lock, [&] { return !queue_.empty(); });
+            f = queue_.front();
+            queue_.pop_front();
+        }
+        if (f.chunk == npos) break;
+        const piece& p = pieces[f.piece];
+        bool ok = true;
+        try {
+            gpu::synchronize(allocs[p.alloc].dev.ordinal(), pool_->event(f.chunk, allocs[p.alloc].dev.ordinal()));
+        } catch (...) {
+            ok = false;
+            fail(std::current_exception());
+        }
+        pool_->release(f.chunk);
+        if (ok) complete(p);
+    }
+    std::lock_guard lock(m_);
+    finished_ = true;
+    changed_.notify_all();
+}
+
+void load_job::complete(const piece& p) {
+    std::uint64_t done = 0;
+    {
+        std::lock_guard lock(m_);
+        for_each_overlap(p, [&](slot& s, std::uint64_t lo, std::uint64_t hi) {
+            s.remaining.fetch_sub(1, std::memory_order_release);
+            done_ += hi - lo;
+        });
+        done = done_;
+    }
+    changed_.notify_all();
+    if (options_.progress) {
+        std::lock_guard lock(progress_m_);
+        bool go = true;
+        try {
+            go = options_.progress(done, total);
+        } catch (...) {
+            fail(std::current_exception());
+            return;
+        }
+        if (!go) cancel();
+    }
+}
+
+void load_job::fail(std::exception_ptr e) noexcept {
+    {
+        std::lock_guard lock(m_);
+        if (!error_) error_ = e;
+    }
+    stop_ = true;
+    changed_.notify_all();
+}
+
+void load_job::cancel() noexcept { stop_ = true; }
+
+void load_job::join() noexcept {
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    threads_.clear();
+}
+
+bool load_job::slot_ready(std::size_t i) const noexcept {
+    return i == npos || slots[i].remaining.load(std::memory_order_acquire) == 0;
+}
+
+[[noreturn]] static void throw_stopped(const std::exception_ptr& e, const std::string& file) {
+    if (e) std::rethrow_exception(e);
+    throw error(errc::cancelled, file, {}, std::nullopt,
+                "the load was cancelled before this tensor's bytes were all copied");
+}
+
+void load_job::wait_slot(std::size_t i) const {
+    if (slot_ready(i)) return;
+    std::unique_lock lock(m_);
+    changed_.wait(lock, [&] { return slot_ready(i) || finished_ || error_; });
+    if (slot_ready(i)) return;
+    throw_stopped(error_, file);
+}
+
+bool load_job::all_ready() const noexcept {
+    std::lock_guard lock(m_);
+    return finished_ && !error_ && done_ == total;
+}
+
+void load_job::wait_all() const {
+    std::unique_lock lock(m_);
+    changed_.wait(lock, [&] { return finished_; });
+    if (error_ || done_ != total) throw_stopped(error_, file);
+}
+
+device_tensor load_job::place(const ptio::tensor& t) const {
+    auto it = std::lower_bound(tensor_slots_.begin(), tensor_slots_.end(),
+                               std::pair<const ptio::tensor*, std::size_t>(&t, 0));
+    const std::size_t i = it->second;
+    if (i == npos) return device_tensor(&t, device::meta(), nullptr, 0, this, npos);
+    const slot& s = slots[i];
+    std::byte* data = s.dev.is_meta() ? nullptr : s.dst;
+    return device_tensor(&t, s.dev, data, s.dev.is_meta() ? 0 : s.nbytes, this, i);
+}
+
+std::vector<device_summary> load_job::summary(std::span<const device_tensor> placed) const {
+    std::vector<device_summary> rows;
+    auto row = [&](const device& d) -> device_summary& {
+        for (auto& r : rows)
+            if (r.device == d) return r;
+        return rows.emplace_back(device_summary{d});
+    };
+    for (const device_tensor& t : placed) ++row(t.device()).tensors;
+    for (const slot& s : slots) {
+        auto& r = row(s.dev.is_cuda() ? device::cuda(s.dev.ordinal()) : s.dev);
+        ++r.storages;
+        r.bytes += s.dev.is_meta() ? 0 : s.nbytes;
+    }
+    for (const allocation& a : allocs)
+        if (a.size) ++row(a.dev).allocations;
+    auto rank = [](const device& d) {
+        return d.is_cpu() ? -1 : d.is_meta() ? 1 << 30 : d.ordinal();
+    };
+    std::sort(rows.begin(), rows.end(),
+              [&](const auto& a, const auto& b) { return rank(a.device) < rank(b.device); });
+    return rows;
+}
+
+}  // namespace ptio::detail
