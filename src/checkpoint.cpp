@@ -400,6 +400,10 @@ bool checkpoint_access::maps_file_read_only(const checkpoint& ck) noexcept {
     return ck.impl_->map.is_mapping() && !ck.impl_->options.copy_on_write;
 }
 
+const mapped_file& checkpoint_access::mapping(const checkpoint& ck) noexcept {
+    return ck.impl_->map;
+}
+
 bool checkpoint_access::is_copy_on_write(const checkpoint& ck) noexcept {
     return ck.impl_->map.is_mapping() && ck.impl_->options.copy_on_write;
 }

@@ -36,7 +36,21 @@ device check_cuda(device d, std::string_view file, std::string_view key) {
 }  // namespace
 
 map_location::map_location(tag_map tags) {
-    for (const auto& [from, to] : tags) (void)device::parse(to);  // refuse bad values now
+    // Refuse now a value the default restore would refuse later (torch's tags: "cpu" exactly,
+    // "meta", "cuda" or "cuda:N"); whether the device exists is decided per storage.
+    for (const auto& [from, to] : tags) {
+        bool ok = to == "cpu" || to == "meta";
+        if (!ok && to.starts_with("cuda")) {
+            try {
+                ok = device::parse(to).is_cuda();
+            } catch (const error&) {
+            }
+        }
+        if (!ok || from.empty())
+            throw error(errc::invalid_argument,
+                        "bad map_location entry '" + from + "' → '" + to +
+                            "' (values are cpu, meta, cuda or cuda:N)");
+    }
     rule_ = std::move(tags);
 }
 
@@ -52,7 +66,10 @@ map_location map_location::parse(std::string_view spec) {
                         "bad map_location entry '" + std::string(item) +
                             "' (expected SAVED=DEVICE, as in cuda:1=cuda:0)");
         tags[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
-        spec = comma == std::string_view::npos ? std::string_view{} : spec.substr(comma + 1);
+        if (comma == std::string_view::npos) break;
+        spec = spec.substr(comma + 1);
+        if (spec.empty())
+            throw error(errc::invalid_argument, "bad map_location: a trailing ','");
     }
     return map_location(std::move(tags));
 }

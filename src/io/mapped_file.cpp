@@ -1,6 +1,10 @@
 #include "io/mapped_file.hpp"
 
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <boost/interprocess/file_mapping.hpp>
 #include <boost/interprocess/mapped_region.hpp>
@@ -75,6 +79,25 @@ mapped_file& mapped_file::operator=(mapped_file&& o) noexcept {
 
 mapped_file::mapped_file() = default;
 mapped_file::~mapped_file() = default;
+
+void mapped_file::read_at(std::uint64_t offset, std::span<std::byte> out) const {
+    if (!region_) throw error(errc::io_error, "read_at on bytes that are not a file");
+    const int fd = region_->file.get_mapping_handle().handle;
+    std::size_t done = 0;
+    while (done < out.size()) {
+        const ssize_t n = ::pread(fd, out.data() + done, out.size() - done,
+                                  static_cast<off_t>(offset + done));
+        if (n > 0) {
+            done += static_cast<std::size_t>(n);
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            throw error(errc::io_error, std::string(region_->file.get_name()), {}, offset + done,
+                        n == 0 ? "the file ended early (truncated while open?)"
+                               : std::string("read failed: ") + std::strerror(errno));
+        }
+    }
+}
 
 void mapped_file::advise(advice a) const noexcept {
     if (!region_) return;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <span>
@@ -35,6 +36,13 @@ public:
     [[nodiscard]] std::span<const std::byte> bytes() const noexcept { return bytes_; }
     [[nodiscard]] std::size_t size() const noexcept { return bytes_.size(); }
     [[nodiscard]] bool is_mapping() const noexcept { return region_ != nullptr; }
+
+    /// True for a file (read-only or copy-on-write), which read_at() can read.
+    [[nodiscard]] bool is_file() const noexcept { return region_ != nullptr; }
+    /// Copy `out.size()` bytes of the file at `offset` with pread(2): the page cache's bytes
+    /// without mapping a page into this process (the staging engine's fast path). Reads the
+    /// file, not a copy-on-write mapping's private changes. Throws io_error.
+    void read_at(std::uint64_t offset, std::span<std::byte> out) const;
 
     /// Page-cache advice over a byte range (no-op for memory bytes): random access while
     /// reading metadata, sequential or willneed before bulk reads.

@@ -31,6 +31,7 @@
 namespace ptio::detail {
 
 class storage;
+class mapped_file;
 
 struct load_job {
     load_job(const checkpoint& ck, const map_location& where, const load_options& options);
@@ -86,12 +87,14 @@ private:
     void complete(const piece& p);
     void fail(std::exception_ptr e) noexcept;
     void join() noexcept;
+    void free_memory() noexcept;
     template <class F>
     void for_each_overlap(const piece& p, F&& f) const;
 
     load_options options_;
     stager::impl* pool_ = nullptr;
     bool release_pages_ = false;
+    const mapped_file* file_ = nullptr;  // the checkpoint's file, when it is one
     std::vector<std::pair<const ptio::tensor*, std::size_t>> tensor_slots_;  // sorted by tensor
 
     std::atomic<std::size_t> next_{0};

@@ -26,13 +26,13 @@ const std::byte* device_tensor::data() const noexcept {
 }
 
 std::byte* device_tensor::mutable_data() const {
+    if (device_.is_meta()) throw error(errc::invalid_argument, "a meta tensor has no data");
     const bool cpu_view = device_.is_cpu() && job_->slots[slot_].alloc == detail::load_job::npos;
-    if (!storage_ || (cpu_view && !job_->writable_views))
+    if (cpu_view && !job_->writable_views)
         throw error(errc::invalid_argument,
-                    device_.is_meta() ? "a meta tensor has no data"
-                                      : "a read-only view of the file: load with "
-                                        "cpu_placement::copy_on_write or copy to write to it");
-    return storage_ + source_->view().data_offset();
+                    "a read-only view of the file: load with cpu_placement::copy_on_write or "
+                    "copy to write to it");
+    return storage_ ? storage_ + source_->view().data_offset() : nullptr;  // empty storage
 }
 
 bool device_tensor::ready() const noexcept { return job_->slot_ready(slot_); }
