@@ -21,6 +21,7 @@
 #include <iterator>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <ptio/ptio.hpp>
@@ -623,10 +624,32 @@ TEST_CASE("fixtures: every fixture opens and every tensor copies out") {
             INFO("tensor ", nt.name);
             const ptio::tensor_view& v = nt.tensor->view();
             CHECK(v.to_contiguous().size() == v.nbytes());
-            CHECK(nt.tensor->location() == "cpu");
+            if (entry.path().filename() != "cuda_tags.pt")  // the one file saved with GPU tags
+                CHECK(nt.tensor->location() == "cpu");
         }
         CHECK(ck.verify([](const ptio::error& e) { FAIL_CHECK(e.what()); }) == 0);
         ++files;
     }
-    CHECK(files >= 15);
+    CHECK(files >= 17);
+}
+
+TEST_CASE("fixtures: storages saved with CUDA location tags keep them") {
+    // make_fixtures.py's CUDA_TAGS: torch.save was told these tags while saving CPU tensors.
+    const auto ck = open_fixture("cuda_tags.pt");
+    CHECK(names(ck) == std::vector<std::string>{"w1", "w1_t", "w1_row", "w0", "c", "w1b"});
+    const std::vector<std::pair<std::string, std::string>> tags{
+        {"w1", "cuda:1"}, {"w1_t", "cuda:1"}, {"w1_row", "cuda:1"},
+        {"w0", "cuda:0"}, {"c", "cpu"},       {"w1b", "cuda:1"}};
+    for (const auto& [name, tag] : tags) {
+        INFO("tensor ", name);
+        CHECK(tensor_named(ck, name).location() == tag);
+    }
+    CHECK(tensor_named(ck, "w1_t").view().storage_key() == tensor_named(ck, "w1").view().storage_key());
+    CHECK(tensor_named(ck, "w1_row").view().storage_offset() == 4);
+    CHECK(elements<float>(tensor_named(ck, "w1_row").view()) == std::vector<float>{4, 5, 6, 7});
+    CHECK(elements<std::int64_t>(tensor_named(ck, "w0").view()) ==
+          std::vector<std::int64_t>{0, 3, 6, 9, 12});
+    CHECK(elements<double>(tensor_named(ck, "c").view()) == std::vector<double>{1.5, -2.5});
+    CHECK(elements<std::int32_t>(tensor_named(ck, "w1b").view()) ==
+          std::vector<std::int32_t>{0, 1, 2, 3, 4, 5});
 }

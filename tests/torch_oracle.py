@@ -12,11 +12,11 @@
         remove the file.
 
 Checked per tensor: path, name, dtype, shape, stride, storage_offset, requires_grad, sha256
-(elements in row-major order, raw little-endian bytes), location == "cpu", nbytes == numel x
-element size, and storage identity: tensors torch sees sharing one storage must report the same
-"storage", tensors on different storages different ones. Per file: "format" == "zip" and
-"byteorder" == "little". Prints one line per mismatch, then a summary; exits 1 on any mismatch
-or failure of ptio.
+(elements in row-major order, raw little-endian bytes), location (the saved tag: the record's
+"location", "cpu" where it has none), nbytes == numel x element size, and storage identity:
+tensors torch sees sharing one storage must report the same "storage", tensors on different
+storages different ones. Per file: "format" == "zip" and "byteorder" == "little". Prints one
+line per mismatch, then a summary; exits 1 on any mismatch or failure of ptio.
 """
 
 import argparse
@@ -89,8 +89,9 @@ def compare_file(label, expected, listing):
         for field in COMPARED_FIELDS:
             if got.get(field) != want[field]:
                 bad(f"{where}: {field} is {got.get(field)!r}, torch says {want[field]!r}")
-        if got.get("location") != "cpu":
-            bad(f"{where}: location is {got.get('location')!r}, torch says 'cpu'")
+        location = want.get("location", "cpu")  # the tag saved with the storage
+        if got.get("location") != location:
+            bad(f"{where}: location is {got.get('location')!r}, torch saved {location!r}")
         nbytes = math.prod(want["shape"]) * ELEMENT_SIZE[want["dtype"]]
         if got.get("nbytes") != nbytes:
             bad(f"{where}: nbytes is {got.get('nbytes')!r}, expected {nbytes}")

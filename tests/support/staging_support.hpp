@@ -1,0 +1,170 @@
+// staging_support — helpers shared by the CPU staging tests (tests/staging.cpp) and the GPU
+// ones (tests/gpu/): the fixture files, bytes of files and of placed tensors, what a
+// checkpoint's tensor table says about its storages, and a hand-made file with a broken
+// storage record. Test code only; needs PTIO_FIXTURE_DIR.
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <span>
+#include <string>
+#include <cstdlib>
+#include <string_view>
+#include <vector>
+
+#include <ptio/ptio.hpp>
+
+#include "zip_builder.hpp"
+
+namespace ptio_test {
+
+/// The fixtures folder: PTIO_FIXTURE_DIR from the environment (for running a carried test
+/// binary on another machine), else the build's.
+inline std::filesystem::path fixture_dir() {
+    const char* env = std::getenv("PTIO_FIXTURE_DIR");
+    return env && *env ? std::filesystem::path(env) : std::filesystem::path(PTIO_FIXTURE_DIR);
+}
+
+inline std::filesystem::path fixture(std::string_view name) { return fixture_dir() / name; }
+
+/// Every .pt file torch wrote for this run (tests/fixtures/make_fixtures.py), in name order.
+inline std::vector<std::filesystem::path> fixture_files() {
+    std::vector<std::filesystem::path> out;
+    for (const auto& entry : std::filesystem::directory_iterator(fixture_dir()))
+        if (entry.path().extension() == ".pt") out.push_back(entry.path());
+    std::sort(out.begin(), out.end());
+    REQUIRE_MESSAGE(out.size() >= 17, "run the fixtures.torch test first");
+    return out;
+}
+
+inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    REQUIRE(in.good());
+    std::vector<char> chars{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    std::vector<std::byte> out(chars.size());
+    if (!chars.empty()) std::memcpy(out.data(), chars.data(), chars.size());
+    return out;
+}
+
+inline void write_file(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    REQUIRE(out.good());
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    REQUIRE(out.good());
+}
+
+/// A placed tensor's storage bytes, copied back to the host (from the GPU for CUDA tensors).
+inline std::vector<std::byte> host_copy(const ptio::device_tensor& t) {
+    std::vector<std::byte> out(t.storage_nbytes());
+    t.copy_storage_to_host(out);
+    return out;
+}
+
+inline bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin());
+}
+
+template <class A, class B>
+bool same_dims(A a, B b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+/// The code of the ptio::error `f` throws (a test failure when it throws none).
+ptio::errc code_of(auto&& f) {
+    try {
+        f();
+    } catch (const ptio::error& e) {
+        INFO("message: ", e.what());
+        return e.code();
+    }
+    FAIL("no ptio::error");
+    return ptio::errc::not_found;
+}
+
+/// The message of the ptio::error `f` throws.
+std::string message_of(auto&& f) {
+    try {
+        f();
+    } catch (const ptio::error& e) {
+        return e.what();
+    }
+    FAIL("no ptio::error");
+    return {};
+}
+
+/// What a checkpoint's tensor table says about its storages.
+struct storage_table {
+    std::map<std::string, std::uint64_t> nbytes;  ///< by storage key
+    std::size_t distinct_tensors = 0;             ///< tensor objects (one under two names: 1)
+    std::uint64_t total = 0;                      ///< bytes of all storages
+    std::size_t nonempty = 0;                     ///< storages of at least one byte
+};
+
+inline storage_table table_of(const ptio::checkpoint& ck) {
+    storage_table t;
+    std::set<const ptio::tensor*> tensors;
+    for (const ptio::named_tensor& nt : ck.tensors()) {
+        tensors.insert(nt.tensor);
+        const ptio::tensor_view& v = nt.tensor->view();
+        if (v.has_data()) t.nbytes.emplace(std::string(v.storage_key()), v.storage_bytes().size());
+    }
+    t.distinct_tensors = tensors.size();
+    for (const auto& [key, n] : t.nbytes) {
+        t.total += n;
+        t.nonempty += n > 0 ? 1 : 0;
+    }
+    return t;
+}
+
+/// A checkpoint of {"a": float32 [a_numel] over data/0, "b": float32 [1024] over data/1}
+/// whose data/1 record has a corrupt local header (signature PK\3\4 changed to PK\3\5). Open
+/// succeeds, since records are located lazily; reading b's bytes fails with bad_zip.
+inline std::vector<std::byte> corrupt_local_header_checkpoint(std::uint32_t a_numel = 4) {
+    std::string pickle = tensor_dict_pickle("a", a_numel, 0, {a_numel}, {1});
+    // Both pickles are "\x80\x02}q\x00(" KEY VALUE "u.": put b's KEY VALUE before a's "u.".
+    const std::string second = tensor_dict_pickle("b", 1024, 0, {1024}, {1});
+    pickle.insert(pickle.size() - 2, second.substr(6, second.size() - 6 - 2));
+    // b's storage key is "0" in the template (BINUNICODE "0" after the "cpu" tag): make it "1".
+    const std::string key0("X\x01\0\0\0" "0", 6);
+    const auto first = pickle.find(key0);
+    const auto second_key = pickle.find(key0, first + 1);
+    REQUIRE(second_key != std::string::npos);
+    pickle[second_key + 5] = '1';
+    zip_builder z;
+    z.add("archive/data.pkl", pickle);
+    z.add("archive/data/0", std::string(std::size_t{4} * a_numel, '\x11'));
+    z.add("archive/data/1", std::string(4096, '\x22'));
+    z.add("archive/version", "3\n");
+    std::vector<std::byte> bytes = z.finish();
+    // data/1's local header: its name follows the 30 fixed bytes.
+    const std::string_view all(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const auto at = all.find("archive/data/1");
+    REQUIRE(at != std::string_view::npos);
+    REQUIRE(at >= 30);
+    REQUIRE(bytes[at - 30] == std::byte{'P'});
+    bytes[at - 30 + 3] = std::byte{0x05};
+    return bytes;
+}
+
+/// A placed tensor keeps the source view's geometry, and its storage's bytes equal the view's.
+inline void check_same_tensor(const ptio::device_tensor& t, const ptio::tensor_view& v) {
+    CHECK(t.dtype() == v.dtype());
+    CHECK(same_dims(t.shape(), v.shape()));
+    CHECK(same_dims(t.strides(), v.strides()));
+    CHECK(t.storage_offset() == v.storage_offset());
+    CHECK(t.nbytes() == v.nbytes());
+    CHECK(t.storage_nbytes() == v.storage_bytes().size());
+    CHECK(same_bytes(host_copy(t), v.storage_bytes()));
+}
+
+}  // namespace ptio_test
