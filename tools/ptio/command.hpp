@@ -59,5 +59,7 @@ struct command {
 const command& ls_command();
 const command& show_command();
 const command& verify_command();
+const command& load_command();
+const command& bench_command();
 
 }  // namespace ptio_cli
