@@ -7,7 +7,7 @@
 // Each storage goes to the device map_location picks (map_location.hpp). A CPU destination is
 // a zero-copy view of the file's mapping (or a copy-on-write view you may write, or an owned
 // copy, by option). A CUDA destination gets owned device memory: the storage's bytes are
-// copied by several threads from the mapping into a pool of pinned host chunks, and each chunk
+// read by several threads from the file into a pool of pinned host chunks, and each chunk
 // drains to the GPU with cudaMemcpyAsync on a non-default stream while the next fills, so
 // reading, staging and the PCIe transfer overlap. Storages of one device share one allocation
 // (each at a 256-byte aligned offset) unless options ask for one allocation per storage;

@@ -5,8 +5,8 @@
 // lays storages out in their allocations (256-byte aligned), allocates device and host
 // memory, and cuts every allocation into pieces of at most one chunk. start() runs the
 // copying threads and one reaper:
-//   copier: take the next piece → (CUDA) take a free pinned chunk → copy the piece's storage
-//           bytes out of the mapping into it → cudaMemcpyAsync + event on its own stream →
+//   copier: take the next piece → (CUDA) take a free pinned chunk → read the piece's storage
+//           bytes into it (pread from the file, or memcpy from the mapping) → cudaMemcpyAsync + event on its own stream →
 //           hand the chunk to the reaper.   (CPU copy: straight into the host allocation.)
 //   reaper: wait for the oldest chunk's event → return the chunk to the pool → count the
 //           piece done for every storage it covers; a storage whose last piece landed is ready.

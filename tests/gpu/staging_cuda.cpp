@@ -86,14 +86,7 @@ void check_on_cuda(const ptio::loaded& l, const ptio::checkpoint& ref,
         if (!fresh) CHECK(at->second == t.storage_data());  // staged once, shared
     }
     const storage_table table = table_of(ref);
-    CHECK(storage_at.size() == table.nbytes.size());
-    // Distinct storages do not overlap.
-    std::vector<std::pair<const std::byte*, std::uint64_t>> extents;
-    for (const auto& [key, p] : storage_at)
-        if (table.nbytes.at(key) > 0) extents.emplace_back(p, table.nbytes.at(key));
-    std::sort(extents.begin(), extents.end());
-    for (std::size_t i = 1; i < extents.size(); ++i)
-        CHECK(extents[i - 1].first + extents[i - 1].second <= extents[i].first);
+    check_storages_disjoint(storage_at, table);  // staged once each, no overlaps
 
     CHECK(l.bytes_to_move() == table.total);
     const auto rows = l.summary();

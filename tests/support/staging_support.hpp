@@ -167,4 +167,16 @@ inline void check_same_tensor(const ptio::device_tensor& t, const ptio::tensor_v
     CHECK(same_bytes(host_copy(t), v.storage_bytes()));
 }
 
+/// One placement per storage key in `table`, and no two non-empty storages overlap.
+inline void check_storages_disjoint(const std::map<std::string, const std::byte*>& storage_at,
+                                    const storage_table& table) {
+    CHECK(storage_at.size() == table.nbytes.size());
+    std::vector<std::pair<const std::byte*, std::uint64_t>> extents;
+    for (const auto& [key, p] : storage_at)
+        if (table.nbytes.at(key) > 0) extents.emplace_back(p, table.nbytes.at(key));
+    std::sort(extents.begin(), extents.end());
+    for (std::size_t i = 1; i < extents.size(); ++i)
+        CHECK(extents[i - 1].first + extents[i - 1].second <= extents[i].first);
+}
+
 }  // namespace ptio_test
