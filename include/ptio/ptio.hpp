@@ -8,5 +8,7 @@
 #include "ptio/map_location.hpp"
 #include "ptio/staging.hpp"
 #include "ptio/tensor.hpp"
+#include "ptio/tree.hpp"
 #include "ptio/value.hpp"
 #include "ptio/version.hpp"
+#include "ptio/writer.hpp"

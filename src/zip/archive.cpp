@@ -8,20 +8,15 @@
 
 #include "io/cursor.hpp"
 #include "ptio/error.hpp"
+#include "zip/format.hpp"
 
 namespace ptio::detail::zip {
 namespace {
 
-constexpr std::uint32_t local_sig = 0x04034b50;
-constexpr std::uint32_t central_sig = 0x02014b50;
-constexpr std::uint32_t eocd_sig = 0x06054b50;
-constexpr std::uint32_t zip64_eocd_sig = 0x06064b50;
-constexpr std::uint32_t zip64_locator_sig = 0x07064b50;
 constexpr std::size_t eocd_size = 22;
 constexpr std::size_t locator_size = 20;
 constexpr std::size_t central_size = 46;
 constexpr std::size_t local_size = 30;
-constexpr std::uint32_t u32_max = 0xFFFFFFFFu;
 // Deflate cannot expand data by more than about 1032:1; a larger claimed ratio is a lie that
 // would make us allocate for nothing.
 constexpr std::uint64_t max_inflate_ratio = 1032;

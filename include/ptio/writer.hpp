@@ -1,0 +1,68 @@
+// ptio/writer.hpp — write checkpoints that torch.load reads.
+//
+//   ptio::save(tree, "model.pt");                    // see tree.hpp for building one
+//   std::vector<std::byte> b = ptio::save(tree);     // like torch.save into io.BytesIO
+//
+// The file is torch.save's zip format (FORMAT.md §1.5–1.12, §11): a protocol-2 pickle that
+// uses only opcodes torch's weights_only unpickler accepts, tensors through
+// torch._utils._rebuild_tensor_v2 with their typed storage class (or _rebuild_tensor_v3 with an
+// UntypedStorage for the dtypes that have none: float8, uint16/32/64, …; torch ≥ 2.1 reads
+// those), every storage once under data/0, data/1, … in first-use order, payloads 64-byte
+// aligned with the FB padding field, CRC-32, data descriptors, ZIP64 where a record or an
+// offset passes 4 GiB, and the `byteorder`, `.format_version`, `.storage_alignment` and
+// `version` records. The top folder is the file's stem ("model" for model.pt), or "archive"
+// for a buffer, as torch names them.
+//
+// Whether torch.load(weights_only=True) accepts a file depends on the values in it: torch
+// 1.13's allowlist has no floats, bytes, sets, complex numbers or devices, for example; torch
+// ≥ 2.4 accepts all of those.
+//
+// A file is written to a temporary name beside the destination and renamed over it at the
+// end, so a failed save leaves no half-written checkpoint behind. Storage bytes go from their
+// source (the caller's buffer, a checkpoint's mapping, a device's copy) to the file without a
+// staging copy; the CRC-32s are computed on other threads while the bytes are written.
+//
+// Failure: ptio::error — invalid_argument (a tree that cannot be saved: a cycle, a tensor
+// outside its storage, a quantized tensor, a storage viewed with two dtypes, an unknown object
+// kind), io_error (the file cannot be created or written; names the file and the offset).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "ptio/tree.hpp"
+
+namespace ptio {
+
+struct save_options {
+    /// The archive's top folder; empty: the file's stem, or "archive" for a buffer.
+    std::string prefix{};
+    /// Payload alignment in bytes (a power of two ≤ 4096); torch uses 64.
+    std::size_t alignment = 64;
+    /// Write the CRC-32 of each record. Off writes 0, as torch ≥ 2.6 does when told to skip
+    /// it; torch never checks CRCs, zip tools do.
+    bool crc32 = true;
+    /// fsync the file before renaming it into place.
+    bool sync = false;
+    /// Threads computing CRC-32s beside the writing thread; 0: min(4, cores − 1).
+    unsigned crc_threads = 0;
+};
+
+/// What a save wrote, for tools.
+struct save_stats {
+    std::uint64_t file_bytes = 0;
+    std::uint64_t storage_bytes = 0;
+    std::size_t storages = 0;
+    std::size_t tensors = 0;
+    bool zip64 = false;
+};
+
+/// Write `root` as a checkpoint file at `path`.
+save_stats save(const tree& root, const std::filesystem::path& path, const save_options& options = {});
+/// Write `root` into memory.
+[[nodiscard]] std::vector<std::byte> save(const tree& root, const save_options& options = {});
+
+}  // namespace ptio

@@ -1,0 +1,178 @@
+#include "pickle/pickler.hpp"
+
+#include <bit>
+#include <cstring>
+
+#include "ptio/error.hpp"
+
+namespace ptio::detail::pickle {
+namespace {
+
+// Python 3 → Python 2 names, the reverse of the compat table the unpickler applies
+// (CPython's _compat_pickle.REVERSE_IMPORT_MAPPING, the entries checkpoints meet).
+std::string_view py2_module(std::string_view m) noexcept {
+    if (m == "builtins") return "__builtin__";
+    if (m == "copyreg") return "copy_reg";
+    if (m == "pickle") return "cPickle";
+    return m;
+}
+
+bool valid_utf8(std::string_view s) noexcept {
+    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+    const std::size_t n = s.size();
+    for (std::size_t i = 0; i < n;) {
+        const unsigned c = p[i];
+        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+        if (len == 0 || i + len > n || (len == 2 && c < 0xC2)) return false;
+        for (std::size_t k = 1; k < len; ++k)
+            if ((p[i + k] & 0xC0) != 0x80) return false;
+        if (len == 3) {
+            const unsigned cp = ((c & 0xF) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
+            if (cp < 0x800) return false;  // surrogates are allowed, as CPython's pickle does
+        }
+        if (len == 4) {
+            const unsigned cp = ((c & 0x7) << 18) | ((p[i + 1] & 0x3F) << 12);
+            if (cp < 0x10000 || cp > 0x10FFFF) return false;
+        }
+        i += len;
+    }
+    return true;
+}
+
+}  // namespace
+
+pickler::pickler() {
+    op(0x80);
+    op(2);
+}
+
+void pickler::le(std::uint64_t v, int n) {
+    for (int i = 0; i < n; ++i) out_.push_back(static_cast<std::byte>((v >> (8 * i)) & 0xFF));
+}
+
+void pickler::raw(std::string_view s) {
+    const auto* p = reinterpret_cast<const std::byte*>(s.data());
+    out_.insert(out_.end(), p, p + s.size());
+}
+
+void pickler::none() { op('N'); }
+void pickler::boolean(bool b) { op(b ? 0x88 : 0x89); }
+
+void pickler::integer(std::int64_t i) {
+    if (i >= 0 && i <= 0xFF) {
+        op('K');
+        le(static_cast<std::uint64_t>(i), 1);
+    } else if (i >= 0 && i <= 0xFFFF) {
+        op('M');
+        le(static_cast<std::uint64_t>(i), 2);
+    } else if (i >= INT32_MIN && i <= INT32_MAX) {
+        op('J');
+        le(static_cast<std::uint64_t>(static_cast<std::uint32_t>(static_cast<std::int32_t>(i))), 4);
+    } else {
+        std::byte b[8];
+        const auto u = static_cast<std::uint64_t>(i);
+        for (int k = 0; k < 8; ++k) b[k] = static_cast<std::byte>((u >> (8 * k)) & 0xFF);
+        long_bytes(b);
+    }
+}
+
+void pickler::long_bytes(std::span<const std::byte> v) {
+    // Python's encode_long: the shortest two's-complement form.
+    std::size_t n = v.size();
+    while (n > 1) {
+        const auto top = std::to_integer<unsigned>(v[n - 1]);
+        const auto next_sign = std::to_integer<unsigned>(v[n - 2]) & 0x80;
+        if ((top == 0x00 && next_sign == 0) || (top == 0xFF && next_sign != 0))
+            --n;
+        else
+            break;
+    }
+    if (n == 1 && std::to_integer<unsigned>(v[0]) == 0) n = 0;  // 0 is LONG1 with no bytes
+    if (n <= 0xFF) {
+        op(0x8A);
+        le(n, 1);
+    } else {
+        if (n > 0x7FFFFFFF) throw error(errc::invalid_argument, "an int too large to pickle");
+        op(0x8B);
+        le(n, 4);
+    }
+    out_.insert(out_.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void pickler::floating(double f) {
+    op('G');
+    const auto u = std::bit_cast<std::uint64_t>(f);
+    for (int k = 7; k >= 0; --k) out_.push_back(static_cast<std::byte>((u >> (8 * k)) & 0xFF));
+}
+
+void pickler::string(std::string_view s) {
+    if (!valid_utf8(s))
+        throw error(errc::invalid_argument, "a str to save is not valid UTF-8");
+    if (s.size() > 0xFFFFFFFFu) throw error(errc::invalid_argument, "a str over 4 GiB");
+    op('X');
+    le(s.size(), 4);
+    raw(s);
+}
+
+void pickler::global(std::string_view module, std::string_view name) {
+    if (module.find('\n') != std::string_view::npos || name.find('\n') != std::string_view::npos ||
+        module.empty() || name.empty())
+        throw error(errc::invalid_argument, "a global name must be non-empty and one line: '" +
+                                                std::string(module) + "." + std::string(name) + "'");
+    std::string key = std::string(py2_module(module)) + "\n" + std::string(name) + "\n";
+    if (auto it = globals_.find(key); it != globals_.end()) {
+        get(it->second);
+        return;
+    }
+    op('c');
+    raw(key);
+    globals_.emplace(std::move(key), put());
+}
+
+void pickler::mark() { op('('); }
+void pickler::empty_tuple() { op(')'); }
+void pickler::tuple_small(std::size_t n) {
+    static constexpr unsigned char ops[] = {')', 0x85, 0x86, 0x87};
+    if (n > 3) throw error(errc::invalid_argument, "tuple_small: more than 3 items");
+    op(ops[n]);
+}
+void pickler::tuple_from_mark() { op('t'); }
+void pickler::empty_list() { op(']'); }
+void pickler::append() { op('a'); }
+void pickler::appends() { op('e'); }
+void pickler::empty_dict() { op('}'); }
+void pickler::setitem() { op('s'); }
+void pickler::setitems() { op('u'); }
+void pickler::reduce() { op('R'); }
+void pickler::newobj() { op(0x81); }
+void pickler::build() { op('b'); }
+void pickler::binpersid() { op('Q'); }
+
+std::uint32_t pickler::put() {
+    const std::uint32_t i = next_memo_++;
+    if (i <= 0xFF) {
+        op('q');
+        le(i, 1);
+    } else {
+        op('r');
+        le(i, 4);
+    }
+    return i;
+}
+
+void pickler::get(std::uint32_t i) {
+    if (i <= 0xFF) {
+        op('h');
+        le(i, 1);
+    } else {
+        op('j');
+        le(i, 4);
+    }
+}
+
+std::vector<std::byte> pickler::finish() {
+    op('.');
+    return std::move(out_);
+}
+
+}  // namespace ptio::detail::pickle
