@@ -1,0 +1,220 @@
+// ptio::save and the tree it writes, in-process: what ptio's own reader sees in the result,
+// the pickle bytes of small values (beside what CPython 3.11's pickle.dumps(x, protocol=2)
+// writes for them), the zip layout, and every way a tree can be refused. Whether torch reads
+// the files is tests/writer/writer_oracle.py's job (ctest writer.torch_load, writer.roundtrip).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <ptio/ptio.hpp>
+
+#include <unistd.h>
+
+#include "pickle/pickler.hpp"
+#include "support/staging_support.hpp"
+
+namespace fs = std::filesystem;
+using ptio::dtype;
+using ptio::tree;
+using ptio_test::code_of;
+
+namespace {
+
+std::string hex(const std::vector<std::byte>& b) {
+    static const char* d = "0123456789abcdef";
+    std::string s;
+    for (auto x : b) {
+        s += d[std::to_integer<unsigned>(x) >> 4];
+        s += d[std::to_integer<unsigned>(x) & 15];
+    }
+    return s;
+}
+
+std::vector<std::byte> floats(std::initializer_list<float> v) {
+    std::vector<std::byte> b(v.size() * 4);
+    std::memcpy(b.data(), v.begin(), b.size());
+    return b;
+}
+
+struct temp_dir {
+    fs::path path = fs::temp_directory_path() / ("ptio_writer_" + std::to_string(::getpid()));
+    temp_dir() { fs::create_directories(path); }
+    ~temp_dir() { fs::remove_all(path); }
+};
+
+}  // namespace
+
+TEST_CASE("pickler: scalars as CPython's protocol-2 pickler writes them") {
+    using ptio::detail::pickle::pickler;
+    auto one = [](auto f) {
+        pickler p;
+        f(p);
+        return hex(p.finish());
+    };
+    // pickle.dumps(x, 2).hex() in CPython 3.11
+    CHECK(one([](pickler& p) { p.integer(0); }) == "80024b002e");
+    CHECK(one([](pickler& p) { p.integer(256); }) == "80024d00012e");
+    CHECK(one([](pickler& p) { p.integer(65536); }) == "80024a000001002e");
+    CHECK(one([](pickler& p) { p.integer(-1); }) == "80024affffffff2e");
+    CHECK(one([](pickler& p) { p.integer(std::int64_t{1} << 40); }) == "80028a060000000000012e");
+    CHECK(one([](pickler& p) { p.integer(INT64_MIN); }) == "80028a0800000000000000802e");
+    CHECK(one([](pickler& p) { p.floating(1.5); }) == "8002473ff80000000000002e");
+    // CPython memoises the str (a BINPUT after it); ptio memoises only globals and shared nodes.
+    CHECK(one([](pickler& p) { p.string("é"); }) == "80025802000000c3a92e");
+    CHECK(one([](pickler& p) { p.boolean(true); }) == "8002882e");
+    CHECK(one([](pickler& p) { p.global("builtins", "set"); }) == "8002635f5f6275696c74696e5f5f0a7365740a71002e");
+}
+
+TEST_CASE("save: a state_dict read back by ptio's reader, from a buffer") {
+    auto w = floats({1, 2, 3, 4, 5, 6});
+    tree sd = tree::ordered_dict();
+    sd.set("w", tree::tensor(dtype::float32, {2, 3}, w));
+    auto storage = ptio::storage_ref::borrow(w);
+    sd.set("w_t", tree::tensor(storage, dtype::float32, {3, 2}, {1, 3}, 0));
+    sd.set("tail", tree::tensor(storage, dtype::float32, {2}, {1}, 4));
+    sd.set("step", 7);
+    const auto bytes = ptio::save(sd);
+
+    auto ck = ptio::checkpoint::open(std::span<const std::byte>(bytes));
+    CHECK(ck.prefix() == "archive");
+    CHECK(ck.root().class_name() == "collections.OrderedDict");
+    REQUIRE(ck.tensors().size() == 3);
+    const auto& wt = ck.at("w_t").view();
+    CHECK(std::vector<std::int64_t>(wt.strides().begin(), wt.strides().end()) == std::vector<std::int64_t>{1, 3});
+    CHECK(wt.at<float>({2, 1}) == 6.0f);
+    CHECK(ck.at("tail").view().at<float>({1}) == 6.0f);
+    // Tensors of one storage_ref share one storage in the file; another borrow is another.
+    CHECK(ck.at("w_t").view().storage_key() == ck.at("tail").view().storage_key());
+    CHECK(ck.at("w").view().storage_key() != ck.at("tail").view().storage_key());
+    CHECK(ck.root().get("step")->as_int() == 7);
+    // Every record's CRC-32 checks out, and every payload is 64-byte aligned.
+    CHECK(ck.verify([](const ptio::error& e) { FAIL(e.what()); }) == 0);
+    for (const auto& r : ck.records()) CHECK(r.method == 0);
+}
+
+TEST_CASE("save: files are renamed into place; a failed save leaves nothing") {
+    temp_dir dir;
+    const fs::path dst = dir.path / "model.pt";
+    std::ofstream(dst) << "old contents";
+    std::vector<std::byte> b(16);
+    tree t = tree::dict();
+    t.set("x", tree::tensor(dtype::uint8, {16}, b));
+    const auto stats = ptio::save(t, dst);
+    CHECK(stats.tensors == 1);
+    CHECK(stats.storages == 1);
+    CHECK(stats.file_bytes == fs::file_size(dst));
+    auto ck = ptio::checkpoint::open(dst);
+    CHECK(ck.prefix() == "model");
+
+    // A tree that cannot be saved: the old file stays, no temporary is left.
+    tree bad = tree::dict();
+    bad.set("q", tree::tensor(ptio::storage_ref::borrow(b), dtype::qint8, {4}, {1}, 0));
+    CHECK(code_of([&] { ptio::save(bad, dst); }) == ptio::errc::invalid_argument);
+    CHECK(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator{}) == 1);
+    CHECK(ptio::checkpoint::open(dst).tensors().size() == 1);
+
+    // An unwritable place: io_error naming the file.
+    try {
+        ptio::save(t, dir.path / "no" / "such" / "dir.pt");
+        FAIL("no error");
+    } catch (const ptio::error& e) {
+        CHECK(e.code() == ptio::errc::io_error);
+        CHECK(std::string(e.what()).find("dir.pt") != std::string::npos);
+    }
+}
+
+TEST_CASE("tree: refusals") {
+    std::vector<std::byte> b(64);
+    auto s = ptio::storage_ref::borrow(b);
+    SUBCASE("views outside their storage") {
+        CHECK(code_of([&] { (void)tree::tensor(s, dtype::float32, {17}, {1}, 0); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)tree::tensor(s, dtype::float32, {4}, {1}, 13); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)tree::tensor(s, dtype::float32, {2, 2}, {-1, 1}, 4); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)tree::tensor(s, dtype::float32, {2, 2}, {1}, 0); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)tree::tensor(dtype::float32, {3}, std::span(b).first(8)); }) == ptio::errc::invalid_argument);
+        // An empty view anywhere is fine, as in torch.
+        CHECK_NOTHROW((void)tree::tensor(s, dtype::float32, {0}, {1}, 100));
+    }
+    SUBCASE("one storage seen as two dtypes") {
+        tree d = tree::dict();
+        d.set("a", tree::tensor(s, dtype::float32, {4}, {1}, 0));
+        d.set("b", tree::tensor(s, dtype::int32, {4}, {1}, 0));
+        CHECK(code_of([&] { (void)ptio::save(d); }) == ptio::errc::invalid_argument);
+    }
+    SUBCASE("a cycle") {
+        tree l = tree::list();
+        l.append(l);
+        CHECK(code_of([&] { (void)ptio::save(l); }) == ptio::errc::invalid_argument);
+    }
+    SUBCASE("a global that runs code") {
+        tree call = tree::call("os", "system", tree::tuple({"echo hi"}));
+        CHECK(code_of([&] { (void)ptio::save(call); }) == ptio::errc::unsafe_global);
+    }
+    SUBCASE("text that is not UTF-8, a bad alignment, a bad int") {
+        CHECK(code_of([&] { (void)ptio::save(tree(std::string_view("\xff\xfe"))); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)ptio::save(tree(1), {.alignment = 48}); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)tree::big_int("12a"); }) == ptio::errc::invalid_argument);
+        CHECK(code_of([&] { (void)tree::call("torch", "device", tree::list()); }) == ptio::errc::invalid_argument);
+    }
+    SUBCASE("a storage whose size is not whole elements") {
+        auto odd = ptio::storage_ref::borrow(std::span(b).first(6));
+        tree t = tree::tensor(odd, dtype::float32, {1}, {1}, 0);
+        CHECK(code_of([&] { (void)ptio::save(t); }) == ptio::errc::invalid_argument);
+    }
+}
+
+TEST_CASE("tree: ints of any size and the building helpers") {
+    CHECK(tree::big_int("-1").type() == ptio::kind::integer);
+    CHECK(tree::big_int("9223372036854775807").type() == ptio::kind::integer);
+    CHECK(tree::big_int("9223372036854775808").type() == ptio::kind::big_integer);
+    CHECK(tree(std::uint64_t{1} << 63).type() == ptio::kind::big_integer);
+    tree d = tree::dict();
+    d.set("a", 1).set("b", 2).set("a", 3);
+    REQUIRE(d.entries().size() == 2);
+    CHECK(d.get("a") != nullptr);
+    CHECK(d.erase("a"));
+    CHECK_FALSE(d.erase("a"));
+    d.rename(0, tree("c"));
+    CHECK(d.entries()[0].first.as_string() == "c");
+    // Read back through ptio's reader: values and their kinds.
+    tree v = tree::dict();
+    v.set("big", tree::big_int("-1180591620717411303424"));
+    v.set("u", std::uint64_t{18446744073709551615u});
+    v.set("neg", -5);
+    auto ck = ptio::checkpoint::open(ptio::save(v));
+    CHECK(ck.root().get("big")->int_text() == "-1180591620717411303424");
+    CHECK(ck.root().get("u")->int_text() == "18446744073709551615");
+    CHECK(ck.root().get("neg")->as_int() == -5);
+}
+
+TEST_CASE("tree::from: every torch fixture survives save and ptio's reader") {
+    for (const auto& entry : fs::directory_iterator(ptio_test::fixture_dir())) {
+        if (entry.path().extension() != ".pt" || entry.path().stem() == "quantized") continue;
+        CAPTURE(entry.path().filename().string());
+        auto src = ptio::checkpoint::open(entry.path());
+        auto copy = ptio::checkpoint::open(ptio::save(tree::from(src.root())));
+        REQUIRE(copy.tensors().size() == src.tensors().size());
+        for (std::size_t i = 0; i < src.tensors().size(); ++i) {
+            const auto& a = src.tensors()[i];
+            const auto& b = copy.tensors()[i];
+            CHECK(a.name == b.name);
+            CHECK(a.tensor->location() == b.tensor->location());
+            CHECK(a.tensor->requires_grad() == b.tensor->requires_grad());
+            CHECK(a.tensor->is_parameter() == b.tensor->is_parameter());
+            const auto& x = a.tensor->view();
+            const auto& y = b.tensor->view();
+            CHECK(x.dtype() == y.dtype());
+            CHECK(ptio_test::same_dims(x.shape(), y.shape()));
+            CHECK(ptio_test::same_dims(x.strides(), y.strides()));
+            CHECK(x.storage_offset() == y.storage_offset());
+            if (x.has_data()) CHECK(ptio_test::same_bytes(x.storage_bytes(), y.storage_bytes()));
+        }
+    }
+}
