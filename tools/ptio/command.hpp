@@ -61,5 +61,6 @@ const command& show_command();
 const command& verify_command();
 const command& load_command();
 const command& bench_command();
+const command& cp_command();
 
 }  // namespace ptio_cli

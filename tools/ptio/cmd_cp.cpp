@@ -1,0 +1,228 @@
+// tools/ptio/cmd_cp.cpp — `ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...]`: copy a
+// checkpoint through ptio::save, optionally a subset of it or with renamed keys.
+#include <fnmatch.h>
+
+#include <chrono>
+#include <optional>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "command.hpp"
+#include "json.hpp"
+#include "output.hpp"
+#include "ptio/checkpoint.hpp"
+#include "ptio/error.hpp"
+#include "ptio/tree.hpp"
+#include "ptio/writer.hpp"
+#include "units.hpp"
+
+namespace ptio_cli {
+
+namespace {
+
+constexpr std::string_view usage = R"(usage: ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...] [--sync] [--json]
+
+Copy a checkpoint through ptio's writer: the result is a torch.save file that torch.load
+reads as the same object (tensors, their storages, sharing and location tags, and every
+other value). Storage bytes go from SRC's mapping straight to DST. DST is written under a
+temporary name and renamed into place, so a failed copy leaves nothing behind.
+
+  ptio cp train.ckpt weights.pt --only 'model.*'          drop the optimizer state
+  ptio cp ddp.pt plain.pt --rename module.=               strip DataParallel's prefix
+
+options:
+  --only GLOB         keep only what GLOB matches (repeatable; a union). GLOB is matched
+                      with fnmatch against dotted names, as `ptio ls` prints them
+                      ('model.fc1.weight', 'optimizer.state.0.exp_avg', 'epoch'); '*'
+                      crosses dots. A matched name keeps everything under it; containers
+                      left empty are dropped, and list items close up.
+  --rename OLD=NEW    rename dict keys (repeatable; the first rule that matches wins): a
+                      key equal to OLD, or starting with 'OLD.', has that part replaced by
+                      NEW; with OLD ending in '.', any key starting with OLD. NEW may be
+                      empty ('module.=' strips a prefix). Applies at every depth; two keys
+                      of one dict may not end up equal.
+  --sync              fsync DST before renaming it into place
+  --json              print {"source", "destination", "tensors", "storages",
+                      "storage_bytes", "file_bytes", "zip64", "open_seconds",
+                      "write_seconds", "write_gbps"}
+  -h, --help          show this help
+
+exit status: 0 written, 2 bad usage, an unreadable SRC or an unwritable DST.
+)";
+
+constexpr option_spec options[] = {
+    {"only", '\0', true},
+    {"rename", '\0', true},
+    {"sync", '\0', false},
+    {"json", '\0', false},
+};
+
+struct rename_rule {
+    std::string from, to;
+};
+
+bool is_container(const ptio::value& v) {
+    return v.is(ptio::kind::dict) || v.is(ptio::kind::list) || v.is(ptio::kind::tuple);
+}
+
+std::string join(const std::string& prefix, const std::string& key) {
+    return prefix.empty() ? key : prefix + "." + key;
+}
+
+bool matches(const std::vector<std::string>& globs, const std::string& name) {
+    for (const auto& g : globs)
+        if (::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+    return false;
+}
+
+// The part of container `v` (named `prefix`) that the globs select, or an empty optional.
+std::optional<ptio::tree> select(const ptio::value& v, const std::string& prefix,
+                                 const std::vector<std::string>& globs) {
+    ptio::tree out = ptio::tree::from(v);
+    const bool dict = v.is(ptio::kind::dict);
+    const std::size_t n = dict ? v.entries().size() : v.items().size();
+    for (std::size_t i = n; i-- > 0;) {
+        const ptio::value& child = dict ? v.entries()[i].second : v.items()[i];
+        const std::string name = join(prefix, dict ? ptio::key_text(v.entries()[i].first) : std::to_string(i));
+        if (matches(globs, name)) continue;
+        std::optional<ptio::tree> part;
+        if (is_container(child)) part = select(child, name, globs);
+        if (part)
+            out.replace(i, *part);
+        else
+            out.remove(i);
+    }
+    if ((dict ? out.entries().size() : out.items().size()) == 0) return std::nullopt;
+    return out;
+}
+
+std::optional<std::string> renamed(const std::string& key, const std::vector<rename_rule>& rules) {
+    for (const auto& r : rules) {
+        if (key == r.from) return r.to;
+        if (r.from.back() == '.' && key.starts_with(r.from)) return r.to + key.substr(r.from.size());
+        if (key.size() > r.from.size() && key.starts_with(r.from) && key[r.from.size()] == '.')
+            return r.to.empty() ? key.substr(r.from.size() + 1) : r.to + key.substr(r.from.size());
+    }
+    return std::nullopt;
+}
+
+void apply_renames(ptio::tree t, const std::vector<rename_rule>& rules, const std::string& where,
+                   std::size_t& count, std::size_t depth = 0) {
+    if (depth > 1000) throw ptio::error(ptio::errc::limit_exceeded, "--rename: nesting deeper than 1000");
+    if (t.type() == ptio::kind::dict) {
+        std::vector<std::string> keys;
+        for (std::size_t i = 0; i < t.entries().size(); ++i) {
+            const ptio::tree& k = t.entries()[i].first;
+            if (k.type() != ptio::kind::string) continue;
+            const std::string old(k.as_string());
+            if (auto to = renamed(old, rules)) {
+                for (std::size_t j = 0; j < t.entries().size(); ++j) {
+                    const ptio::tree& other = t.entries()[j].first;
+                    if (j != i && other.type() == ptio::kind::string && other.as_string() == *to)
+                        throw ptio::error(ptio::errc::invalid_argument,
+                                          "--rename: renaming '" + old + "' to '" + *to + "' in " +
+                                              (where.empty() ? "the root" : "'" + where + "'") +
+                                              ": that key is already there");
+                }
+                t.rename(i, ptio::tree(*to));
+                ++count;
+            }
+        }
+        for (const auto& [k, v] : t.entries())
+            apply_renames(v, rules, join(where, k.type() == ptio::kind::string ? std::string(k.as_string()) : "?"),
+                          count, depth + 1);
+    } else if (t.type() == ptio::kind::list || t.type() == ptio::kind::tuple) {
+        for (std::size_t i = 0; i < t.items().size(); ++i)
+            apply_renames(t.items()[i], rules, join(where, std::to_string(i)), count, depth + 1);
+    }
+}
+
+int run(const parsed_args& args) {
+    if (args.positional.size() != 2) throw usage_error("cp takes SRC and DST");
+    const std::string& src = args.positional[0];
+    const std::string& dst = args.positional[1];
+    std::vector<std::string> globs;
+    std::vector<rename_rule> rules;
+    for (const auto& [name, val] : args.options) {
+        if (name == "only") globs.push_back(val);
+        if (name == "rename") {
+            const auto eq = val.find('=');
+            if (eq == std::string::npos || eq == 0)
+                throw usage_error("--rename wants OLD=NEW with a non-empty OLD, not '" + val + "'");
+            rules.push_back({val.substr(0, eq), val.substr(eq + 1)});
+        }
+    }
+    std::error_code ec;
+    if (std::filesystem::equivalent(src, dst, ec))
+        throw usage_error("SRC and DST are the same file");
+
+    using clock = std::chrono::steady_clock;
+    const auto t0 = clock::now();
+    const ptio::checkpoint ck = ptio::checkpoint::open(src);
+    const auto t1 = clock::now();
+
+    ptio::tree root = ptio::tree::from(ck.root());
+    if (!globs.empty()) {
+        std::string list;
+        for (const auto& g : globs) list += (list.empty() ? "'" : ", '") + g + "'";
+        if (!is_container(ck.root()))
+            throw ptio::error(ptio::errc::invalid_argument,
+                              "--only: the root of " + src + " is a " +
+                                  std::string(ptio::to_string(ck.root().type())) + ", not a container");
+        auto part = select(ck.root(), "", globs);
+        if (!part) throw ptio::error(ptio::errc::invalid_argument, "--only " + list + " matches nothing in " + src);
+        root = *part;
+    }
+    std::size_t renames = 0;
+    if (!rules.empty()) {
+        apply_renames(root, rules, "", renames);
+        if (renames == 0) throw ptio::error(ptio::errc::invalid_argument, "--rename: no key matches any rule");
+    }
+
+    const auto t2 = clock::now();
+    ptio::save_options how;
+    how.sync = args.has("sync");
+    const ptio::save_stats stats = ptio::save(root, dst, how);
+    const auto t3 = clock::now();
+    const double open_s = std::chrono::duration<double>(t1 - t0).count();
+    const double write_s = std::chrono::duration<double>(t3 - t2).count();
+    const double rate = gbps(stats.file_bytes, write_s);
+
+    output out;
+    std::string& s = out.text();
+    if (args.has("json")) {
+        json::writer w(s);
+        w.begin_object().key("source").string(src).key("destination").string(dst);
+        w.key("tensors").number(std::uint64_t{stats.tensors});
+        w.key("storages").number(std::uint64_t{stats.storages});
+        w.key("storage_bytes").number(stats.storage_bytes);
+        w.key("file_bytes").number(stats.file_bytes);
+        w.key("zip64").boolean(stats.zip64);
+        w.key("open_seconds");
+        write_double(w, open_s);
+        w.key("write_seconds");
+        write_double(w, write_s);
+        w.key("write_gbps");
+        write_double(w, rate);
+        w.end_object();
+        s += '\n';
+    } else {
+        s += "wrote " + dst + ": " + plural(stats.tensors, "tensor", "tensors") + ", " +
+             plural(stats.storages, "storage", "storages") + ", " + human_bytes(stats.file_bytes) +
+             (renames ? ", " + plural(renames, "key", "keys") + " renamed" : std::string()) + " in " +
+             human_seconds(write_s) + " (" + human_rate(write_s > 0 ? static_cast<double>(stats.file_bytes) / write_s : 0) +
+             ")\n";
+    }
+    return 0;
+}
+
+}  // namespace
+
+const command& cp_command() {
+    static const command c{"cp", "copy a checkpoint through ptio's writer, a subset or renamed", usage,
+                           options, run};
+    return c;
+}
+
+}  // namespace ptio_cli
