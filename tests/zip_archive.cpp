@@ -84,3 +84,23 @@ TEST_CASE("zip archive: structural errors name the file and offset") {
     bad_local[0] = std::byte{0};  // local header signature
     CHECK(code_of(bad_local) == ptio::errc::bad_zip);
 }
+
+TEST_CASE("crc32: the carry-less multiplication path equals zlib at every length and offset") {
+    std::vector<std::byte> data(5000);
+    std::uint64_t x = 88172645463325252ull;
+    for (auto& b : data) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        b = static_cast<std::byte>(x);
+    }
+    for (std::size_t offset : {0, 1, 3, 8, 15}) {
+        for (std::size_t n = 0; n + offset <= 1200; n += (n < 300 ? 1 : 37)) {
+            const auto s = std::span<const std::byte>(data).subspan(offset, n);
+            CHECK(ptio::detail::zip::crc32(s) == ptio::detail::zip::crc32_reference(s));
+        }
+    }
+    const auto all = std::span<const std::byte>(data);
+    CHECK(ptio::detail::zip::crc32_update(ptio::detail::zip::crc32(all.first(1000)), all.subspan(1000)) ==
+          ptio::detail::zip::crc32_reference(all));
+}

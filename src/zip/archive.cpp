@@ -42,19 +42,6 @@ bool looks_like_zip(std::span<const std::byte> bytes) noexcept {
     return bytes.size() >= 4 && load_u32(bytes.data()) == local_sig;
 }
 
-std::uint32_t crc32(std::span<const std::byte> bytes) noexcept {
-    uLong crc = ::crc32(0L, Z_NULL, 0);
-    const auto* p = reinterpret_cast<const Bytef*>(bytes.data());
-    std::size_t left = bytes.size();
-    while (left > 0) {  // zlib takes uInt lengths
-        const auto n = static_cast<uInt>(std::min<std::size_t>(left, 1u << 30));
-        crc = ::crc32(crc, p, n);
-        p += n;
-        left -= n;
-    }
-    return static_cast<std::uint32_t>(crc);
-}
-
 archive::archive(std::span<const std::byte> file, std::string filename, std::size_t max_records)
     : file_(file), filename_(std::move(filename)) {
     read_directory(max_records);

@@ -72,7 +72,12 @@ private:
     std::unordered_map<std::string_view, std::size_t> by_record_;
 };
 
-/// CRC-32 (zip polynomial) of bytes.
+/// CRC-32 (zip polynomial) of bytes (crc32.cpp): carry-less multiplication where the CPU has
+/// it, zlib otherwise.
 [[nodiscard]] std::uint32_t crc32(std::span<const std::byte> bytes) noexcept;
+/// The CRC-32 of earlier bytes continued over these.
+[[nodiscard]] std::uint32_t crc32_update(std::uint32_t crc, std::span<const std::byte> bytes) noexcept;
+/// zlib's CRC-32 alone, for tests.
+[[nodiscard]] std::uint32_t crc32_reference(std::span<const std::byte> bytes) noexcept;
 
 }  // namespace ptio::detail::zip
