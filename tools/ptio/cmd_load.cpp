@@ -46,11 +46,14 @@ options:
 )";
 
 constexpr std::string_view usage_tail =
-    R"(  --json             print one JSON object {"file", "map_location", "cpu", "options",
+    R"(  --check            after the load, copy every placed storage back to the host and
+                     compare it with the file's bytes; exit 1 on any difference
+  --json             print one JSON object {"file", "map_location", "cpu", "options",
                      "devices": [{"device", "tensors", "storages", "bytes",
                      "allocations"}], "bytes_moved", "pinned_bytes", "open_seconds",
                      "place_seconds", "seconds", "gbps", "tensors": [{"path", "name",
-                     "device", "dtype", "shape"}]}; gbps is null when nothing moved
+                     "device", "dtype", "shape"}], "check": {"storages", "bytes",
+                     "mismatches"} or null}; gbps is null when nothing moved
   -h, --help         show this help
 )";
 
@@ -58,6 +61,7 @@ constexpr option_spec own_options[] = {
     {"map-location", '\0', true},
     {"cpu", '\0', true},
     {"json", '\0', false},
+    {"check", '\0', false},
 };
 constexpr auto options = with_staging_options(own_options);
 
@@ -80,6 +84,35 @@ ptio::map_location parse_where(const parsed_args& args) {
     return ptio::map_location::parse(*spec);  // invalid_argument names the bad text
 }
 
+struct check_result {
+    bool done = false;
+    std::size_t storages = 0;
+    std::uint64_t bytes = 0;
+    std::vector<std::string> mismatches;  // tensor names whose storage differs
+};
+
+// Every placed storage (once per storage) copied back and compared with the file's bytes.
+check_result check_bytes(const ptio::loaded& m) {
+    check_result r;
+    r.done = true;
+    std::vector<const std::byte*> seen;
+    std::vector<std::byte> host;
+    for (const ptio::named_device_tensor& named : m.tensors()) {
+        const ptio::device_tensor& t = *named.tensor;
+        if (t.device().is_meta() || !t.source().view().has_data()) continue;
+        if (std::find(seen.begin(), seen.end(), t.storage_data()) != seen.end()) continue;
+        seen.push_back(t.storage_data());
+        const auto want = t.source().view().storage_bytes();
+        host.resize(static_cast<std::size_t>(t.storage_nbytes()));
+        t.copy_storage_to_host(host);
+        ++r.storages;
+        r.bytes += host.size();
+        if (host.size() != want.size() || !std::equal(host.begin(), host.end(), want.begin()))
+            r.mismatches.push_back(named.name);
+    }
+    return r;
+}
+
 struct timings {
     double open = 0;
     double place = 0;
@@ -88,7 +121,7 @@ struct timings {
 
 void print_json(const ptio::loaded& m, const std::string& file, const ptio::map_location& where,
                 ptio::cpu_placement cpu, const staging_args& s, const ptio::stager& pool,
-                const timings& t) {
+                const timings& t, const check_result& check) {
     output out;
     json::writer w(out.text());
     w.begin_object(true).key("file").string(file).key("map_location").string(where.str());
@@ -129,12 +162,22 @@ void print_json(const ptio::loaded& m, const std::string& file, const ptio::map_
         w.end_object();
         out.maybe_flush();
     }
-    w.end_array().end_object();
+    w.end_array().key("check");
+    if (check.done) {
+        w.begin_object().key("storages").number(std::uint64_t{check.storages});
+        w.key("bytes").number(check.bytes).key("mismatches").begin_array();
+        for (const auto& name : check.mismatches) w.string(name);
+        w.end_array().end_object();
+    } else {
+        w.null();
+    }
+    w.end_object();
     out.text() += '\n';
 }
 
 void print_text(const ptio::loaded& m, const std::string& file, const ptio::map_location& where,
-                ptio::cpu_placement cpu, const ptio::stager& pool, const timings& t) {
+                ptio::cpu_placement cpu, const ptio::stager& pool, const timings& t,
+                const check_result& check) {
     const auto rows = m.summary();
     struct cells {
         std::string device, tensors, storages, bytes, allocations;
@@ -182,6 +225,15 @@ void print_text(const ptio::loaded& m, const std::string& file, const ptio::map_
     if (moved > 0) s += ": " + human_rate(static_cast<double>(moved) / t.total());
     s += '\n';
     if (pool.pinned_bytes() > 0) s += "pinned pool " + human_bytes(pool.pinned_bytes()) + '\n';
+    if (check.done) {
+        s += "check: " + plural(check.storages, "storage", "storages") + ", " + human_bytes(check.bytes) +
+             " copied back: ";
+        if (check.mismatches.empty()) {
+            s += "every byte equals the file's\n";
+        } else {
+            s += std::to_string(check.mismatches.size()) + " differ (first: " + check.mismatches.front() + ")\n";
+        }
+    }
 }
 
 int run(const parsed_args& args) {
@@ -210,11 +262,12 @@ int run(const parsed_args& args) {
     const auto t2 = clock::now();
     const timings t{seconds(t1 - t0), seconds(t2 - t1)};
 
+    const check_result check = args.has("check") ? check_bytes(m) : check_result{};
     if (args.has("json"))
-        print_json(m, file, where, cpu, s, pool, t);
+        print_json(m, file, where, cpu, s, pool, t, check);
     else
-        print_text(m, file, where, cpu, pool, t);
-    return 0;
+        print_text(m, file, where, cpu, pool, t, check);
+    return check.mismatches.empty() ? 0 : 1;
 }
 
 }  // namespace

@@ -62,5 +62,7 @@ const command& verify_command();
 const command& load_command();
 const command& bench_command();
 const command& cp_command();
+const command& devices_command();
+const command& sample_command();
 
 }  // namespace ptio_cli
