@@ -16,7 +16,7 @@ namespace ptio {
 
 /// What kind of failure an error reports. Stable: tests and callers switch on these.
 enum class errc : std::uint8_t {
-    io_error,            ///< the file could not be opened, sized or mapped (or is a directory)
+    io_error,            ///< the file could not be opened, sized or mapped (or is a directory); on save, created or written
     not_a_checkpoint,    ///< the bytes are no format ptio knows (HTML, Git LFS pointer, empty, …)
     unsupported_format,  ///< a known format ptio does not read (yet): legacy, tar, TorchScript, …
     truncated,           ///< a structure runs past the end of the file or of its record
@@ -26,7 +26,7 @@ enum class errc : std::uint8_t {
     crc_mismatch,        ///< a record's CRC-32 differs from the one its directory entry gives
     bad_pickle,          ///< the pickle stream is malformed (stack underflow, bad argument, …)
     unknown_opcode,      ///< the pickle uses an opcode ptio does not run (unknown, EXT*, buffers)
-    unsafe_global,       ///< the pickle names a callable that can run code (os.system, eval, …)
+    unsafe_global,       ///< the pickle names a callable that can run code (os.system, eval, …), or a tree to save does
     forbidden_global,    ///< weights_only mode: a global outside torch's weights_only allowlist
     bad_storage,         ///< a storage reference is malformed or disagrees with its record
     bad_tensor,          ///< a tensor's dtype, shape, strides or offset are invalid for its storage
