@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -216,5 +217,29 @@ TEST_CASE("tree::from: every torch fixture survives save and ptio's reader") {
             CHECK(x.storage_offset() == y.storage_offset());
             if (x.has_data()) CHECK(ptio_test::same_bytes(x.storage_bytes(), y.storage_bytes()));
         }
+    }
+}
+
+TEST_CASE("tree::tensor of placed tensors: CPU copies save with their bytes and sharing") {
+    const auto path = ptio_test::fixture("views.pt");
+    ptio::load_options o;
+    o.cpu = ptio::cpu_placement::copy;
+    const ptio::loaded m = ptio::load(path, ptio::device::cpu(), o);
+    ptio::tree root = ptio::tree::dict();
+    for (const auto& t : m.tensors()) root.set(t.name, ptio::tree::tensor(*t.tensor));
+    auto src = ptio::checkpoint::open(path);
+    auto copy = ptio::checkpoint::open(ptio::save(root));
+    REQUIRE(copy.tensors().size() == src.tensors().size());
+    std::map<std::string, std::string> key_of;  // source storage key → copy's
+    for (std::size_t i = 0; i < src.tensors().size(); ++i) {
+        const auto& a = src.tensors()[i].tensor->view();
+        const auto& b = copy.tensors()[i].tensor->view();
+        CHECK(copy.tensors()[i].tensor->location() == "cpu");
+        CHECK(ptio_test::same_dims(a.strides(), b.strides()));
+        CHECK(a.storage_offset() == b.storage_offset());
+        CHECK(ptio_test::same_bytes(a.storage_bytes(), b.storage_bytes()));
+        // Tensors sharing a storage in the file still share one after the round trip.
+        const auto it = key_of.emplace(std::string(a.storage_key()), std::string(b.storage_key())).first;
+        CHECK(it->second == b.storage_key());
     }
 }

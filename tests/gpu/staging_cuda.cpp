@@ -417,3 +417,22 @@ TEST_CASE("gpu: a cuda load with CPU copies and progress in one job") {
     CHECK(rows[1].device == cuda0);
     CHECK(rows[1].allocations == 1);
 }
+
+TEST_CASE("gpu: tensors loaded onto cuda:0 save with their cuda:0 tags and bytes") {
+    for (const fs::path& path : fixture_files()) {
+        if (path.stem() == "quantized") continue;  // the writer refuses quantized tensors
+        CAPTURE(path.filename().string());
+        const ptio::loaded m = ptio::load(path, "cuda:0");
+        ptio::tree root = ptio::tree::list();
+        for (const ptio::named_device_tensor& t : m.tensors()) root.append(ptio::tree::tensor(*t.tensor));
+        const auto copy = ptio::checkpoint::open(ptio::save(root));
+        REQUIRE(copy.tensors().size() == m.tensors().size());
+        for (std::size_t i = 0; i < m.tensors().size(); ++i) {
+            const ptio::device_tensor& dt = *m.tensors()[i].tensor;
+            const ptio::tensor& saved = *copy.tensors()[i].tensor;
+            if (!dt.source().view().has_data()) continue;
+            CHECK(saved.location() == "cuda:0");
+            check_same_tensor(dt, saved.view());
+        }
+    }
+}
