@@ -30,6 +30,8 @@ void destroy_event(int device, event e) noexcept;
 void copy_async(int device, void* dst, const void* src, std::size_t bytes, stream s, event done);
 /// Block until `e` has happened.
 void synchronize(int device, event e);
+/// Whether `e` has happened, without blocking.
+[[nodiscard]] bool query(int device, event e);
 /// Synchronous device-to-host copy (checks, not the fast path).
 void copy_to_host(int device, void* dst, const void* src, std::size_t bytes);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 
 #include <sys/mman.h>
@@ -211,18 +212,20 @@ void load_job::start() {
     }
     const unsigned want = options_.threads ? options_.threads : default_threads();
     const auto n = static_cast<unsigned>(std::min<std::size_t>(want, pieces.size()));
+    // Each thread's share of the pool; a thread that cannot get one more chunk reuses its own.
+    const std::size_t share = std::max<std::size_t>(1, pool_->options.chunks / n);
     copiers_left_ = n;
-    threads_.emplace_back([this] { reap(); });  // throws before anything runs
     unsigned started = 0;
     try {
-        for (; started < n; ++started) threads_.emplace_back([this, started] { copier(started); });
+        for (; started < n; ++started)
+            threads_.emplace_back([this, started, share] { copier(started, share); });
     } catch (const std::system_error&) {
-        // Fewer threads than asked: stop, and let the reaper drain what the others queued.
+        // Fewer threads than asked: stop, and let the ones running finish their copies.
         fail(std::current_exception());
-        std::lock_guard lock(qm_);
+        std::lock_guard lock(m_);
         copiers_left_ -= n - started;
-        if (copiers_left_ == 0) queue_.push_back({npos, npos});
-        queued_.notify_all();
+        if (copiers_left_ == 0) finished_ = true;
+        changed_.notify_all();
     }
 }
 
@@ -274,9 +277,31 @@ void load_job::fill(const piece& p, std::byte* out) const {
     }
 }
 
-void load_job::copier(unsigned id) {
+void load_job::copier(unsigned id, std::size_t share) {
+    struct flight {
+        std::size_t chunk, piece;
+        int device;
+        gpu::event done;
+    };
+    std::deque<flight> busy;         // this thread's copies in flight, oldest first
+    std::vector<std::size_t> idle;   // its chunks with no copy in flight
+    std::vector<gpu::stream> streams;  // its stream per device ordinal, once asked for
+    // Count the oldest copy's piece once it has landed (waiting for it, or only looking).
+    const auto land = [&](bool wait) {
+        const flight f = busy.front();
+        if (wait)
+            gpu::synchronize(f.device, f.done);
+        else if (!gpu::query(f.device, f.done))
+            return false;
+        busy.pop_front();
+        idle.push_back(f.chunk);
+        complete(pieces[f.piece]);
+        return true;
+    };
     try {
         while (!stop_.load(std::memory_order_relaxed)) {
+            while (!busy.empty() && land(false)) {
+            }
             const std::size_t i = next_.fetch_add(1);
             if (i >= pieces.size()) break;
             const piece& p = pieces[i];
@@ -286,54 +311,50 @@ void load_job::copier(unsigned id) {
                 complete(p);
                 continue;
             }
-            const std::size_t c = pool_->acquire();
-            try {
-                fill(p, pool_->host(c));
-                const int dev = a.dev.ordinal();
-                gpu::copy_async(dev, a.base + p.begin, pool_->host(c), p.end - p.begin,
-                                pool_->stream(dev, id), pool_->event(c, dev));
-            } catch (...) {
-                pool_->release(c);
-                throw;
+            if (idle.empty()) {
+                std::optional<std::size_t> c;
+                if (busy.size() < share) c = pool_->try_acquire();
+                if (c)
+                    idle.push_back(*c);
+                else if (busy.empty())
+                    idle.push_back(pool_->acquire());  // the whole pool is held: wait
+                else
+                    land(true);
             }
-            std::lock_guard lock(qm_);
-            queue_.push_back({c, i});
-            queued_.notify_one();
+            const std::size_t c = idle.back();
+            fill(p, pool_->host(c));
+            const int dev = a.dev.ordinal();
+            const auto d = static_cast<std::size_t>(dev);
+            if (streams.size() <= d) streams.resize(d + 1, nullptr);
+            if (!streams[d]) streams[d] = pool_->stream(dev, id);
+            const gpu::event done = pool_->event(c, dev);
+            gpu::copy_async(dev, a.base + p.begin, pool_->host(c), p.end - p.begin, streams[d], done);
+            idle.pop_back();
+            busy.push_back({c, i, dev, done});
         }
+        while (!busy.empty()) land(true);
     } catch (...) {
         fail(std::current_exception());
     }
-    std::lock_guard lock(qm_);
-    if (--copiers_left_ == 0) {
-        queue_.push_back({npos, npos});
-        queued_.notify_one();
-    }
-}
-
-void load_job::reap() {
-    for (;;) {
-        flight f;
-        {
-            std::unique_lock lock(qm_);
-            queued_.wait(lock, [&] { return !queue_.empty(); });
-            f = queue_.front();
-            queue_.pop_front();
-        }
-        if (f.chunk == npos) break;
-        const piece& p = pieces[f.piece];
-        bool ok = true;
+    // After a failure, copies may still read from this thread's chunks: let them finish
+    // before the chunks go back to the pool.
+    for (const flight& f : busy) {
         try {
-            gpu::synchronize(allocs[p.alloc].dev.ordinal(), pool_->event(f.chunk, allocs[p.alloc].dev.ordinal()));
+            gpu::synchronize(f.device, f.done);
         } catch (...) {
-            ok = false;
-            fail(std::current_exception());
         }
         pool_->release(f.chunk);
-        if (ok) complete(p);
     }
+    for (const std::size_t c : idle) pool_->release(c);
+    copier_done();
+}
+
+void load_job::copier_done() noexcept {
     std::lock_guard lock(m_);
-    finished_ = true;
-    changed_.notify_all();
+    if (--copiers_left_ == 0) {
+        finished_ = true;
+        changed_.notify_all();
+    }
 }
 
 void load_job::complete(const piece& p) {
@@ -342,15 +363,16 @@ void load_job::complete(const piece& p) {
     std::unique_lock<std::mutex> in_order;
     if (options_.progress) in_order = std::unique_lock(progress_m_);
     std::uint64_t done = 0;
+    bool landed = false;  // a storage became ready: wake its waiters
     {
         std::lock_guard lock(m_);
         for_each_overlap(p, [&](slot& s, std::uint64_t lo, std::uint64_t hi) {
-            s.remaining.fetch_sub(1, std::memory_order_release);
+            if (s.remaining.fetch_sub(1, std::memory_order_release) == 1) landed = true;
             done_ += hi - lo;
         });
         done = done_;
     }
-    changed_.notify_all();
+    if (landed) changed_.notify_all();
     if (!options_.progress) return;
     bool go = true;
     try {

@@ -4,14 +4,17 @@
 // Planning (the constructor, on the caller's thread) resolves map_location per storage,
 // lays storages out in their allocations (256-byte aligned), allocates device and host
 // memory, and cuts every allocation into pieces of at most one chunk. start() runs the
-// copying threads and one reaper:
-//   copier: take the next piece → (CUDA) take a free pinned chunk → read the piece's storage
-//           bytes into it (pread from the file, or memcpy from the mapping) → cudaMemcpyAsync + event on its own stream →
-//           hand the chunk to the reaper.   (CPU copy: straight into the host allocation.)
-//   reaper: wait for the oldest chunk's event → return the chunk to the pool → count the
-//           piece done for every storage it covers; a storage whose last piece landed is ready.
-// Cancelling stops new pieces; pieces in flight still land. The destructor cancels, joins the
-// threads (so no copy is in flight) and frees every allocation.
+// copying threads; each holds a few pinned chunks of the pool for the whole load:
+//   take the next piece → (CUDA) take one of its chunks that is idle, else one more from the
+//   pool while under its share, else wait for its own oldest copy → read the piece's storage
+//   bytes into the chunk (pread from the file, or memcpy from the mapping) → cudaMemcpyAsync +
+//   event on its own stream.   (CPU copy: straight into the host allocation.)
+// Before each piece a thread counts its copies that have landed (cudaEventQuery), so a
+// storage whose last piece landed is ready at once; at the end it waits for the rest and
+// returns its chunks. No thread waits behind another's copy, and no hand-off sits between
+// a copy landing and its chunk's reuse. Cancelling stops new pieces; pieces in flight still
+// land. The destructor cancels, joins the threads (so no copy is in flight) and frees every
+// allocation.
 #pragma once
 
 #include <atomic>
@@ -81,8 +84,8 @@ struct load_job {
     bool writable_views = false;  // CPU views of a private mapping (cpu_placement::copy_on_write)
 
 private:
-    void copier(unsigned id);
-    void reap();
+    void copier(unsigned id, std::size_t share);
+    void copier_done() noexcept;
     void fill(const piece& p, std::byte* out) const;
     void complete(const piece& p);
     void fail(std::exception_ptr e) noexcept;
@@ -99,20 +102,13 @@ private:
 
     std::atomic<std::size_t> next_{0};
     std::atomic<bool> stop_{false};
-    mutable std::mutex m_;  // done_, finished_, error_; slot readiness changes
+    mutable std::mutex m_;  // done_, finished_, error_, copiers_left_; slot readiness changes
     mutable std::condition_variable changed_;
     std::uint64_t done_ = 0;
     bool finished_ = false;
     std::exception_ptr error_;
-    std::mutex progress_m_;
-
-    struct flight {
-        std::size_t chunk, piece;
-    };
-    std::mutex qm_;
-    std::condition_variable queued_;
-    std::deque<flight> queue_;
     unsigned copiers_left_ = 0;
+    std::mutex progress_m_;
     std::vector<std::thread> threads_;
 };
 

@@ -31,6 +31,7 @@ event create_event(int) { unavailable(); }
 void destroy_event(int, event) noexcept {}
 void copy_async(int, void*, const void*, std::size_t, stream, event) { unavailable(); }
 void synchronize(int, event) { unavailable(); }
+bool query(int, event) { unavailable(); }
 void copy_to_host(int, void*, const void*, std::size_t) { unavailable(); }
 }  // namespace detail::gpu
 

@@ -26,8 +26,7 @@ stager::impl::~impl() {
             if (s) detail::gpu::destroy_stream(static_cast<int>(d), s);
 }
 
-std::size_t stager::impl::acquire() {
-    std::unique_lock lock(m_);
+std::optional<std::size_t> stager::impl::take() {
     if (free_.empty() && chunks_.size() < options.chunks) {
         // Allocated under the lock: pinning takes milliseconds, but a pool grows only during
         // its first loads, and the lock keeps the count within the cap.
@@ -37,10 +36,22 @@ std::size_t stager::impl::acquire() {
         pinned_bytes += options.chunk_bytes;
         return chunks_.size() - 1;
     }
-    freed_.wait(lock, [&] { return !free_.empty(); });
+    if (free_.empty()) return std::nullopt;
     const std::size_t i = free_.front();
     free_.pop_front();
     return i;
+}
+
+std::size_t stager::impl::acquire() {
+    std::unique_lock lock(m_);
+    std::optional<std::size_t> c;
+    freed_.wait(lock, [&] { return (c = take()).has_value(); });
+    return *c;
+}
+
+std::optional<std::size_t> stager::impl::try_acquire() {
+    std::lock_guard lock(m_);
+    return take();
 }
 
 void stager::impl::release(std::size_t chunk) noexcept {

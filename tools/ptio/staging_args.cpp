@@ -27,8 +27,8 @@ staging_args parse_staging_args(const parsed_args& args) {
     staging_args s;
     s.threads = static_cast<unsigned>(number_option(args, "threads", 1, 256, 0));
     s.stager.chunk_bytes =
-        static_cast<std::size_t>(number_option(args, "chunk-mb", 1, 1024, 2)) << 20;
-    s.stager.chunks = static_cast<std::size_t>(number_option(args, "chunks", 1, 1024, 64));
+        static_cast<std::size_t>(number_option(args, "chunk-mb", 1, 1024, 4)) << 20;
+    s.stager.chunks = static_cast<std::size_t>(number_option(args, "chunks", 1, 1024, 32));
     if (const auto p = args.value("pinning")) {
         if (*p == "alloc")
             s.stager.pin = ptio::pinning::host_alloc;

@@ -41,8 +41,8 @@ inline constexpr std::string_view staging_option_help =
     R"(  --threads N        threads copying out of the file (default: the number of
                      cores, at most 12)
   --chunk-mb N       MiB in one pinned staging chunk, one cudaMemcpyAsync each
-                     (default 2); also the piece size of CPU copies
-  --chunks N         pinned chunks in the pool (default 64): the pool holds at most
+                     (default 4); also the piece size of CPU copies
+  --chunks N         pinned chunks in the pool (default 32): the pool holds at most
                      chunks x chunk-mb of pinned host memory
   --pinning alloc|register
                      pin chunks with cudaHostAlloc (alloc, the default) or register

@@ -209,6 +209,13 @@ void synchronize(int device, event e) {
     check(cudaEventSynchronize(static_cast<cudaEvent_t>(e)), "cudaEventSynchronize", device);
 }
 
+bool query(int device, event e) {
+    const cudaError_t rc = cudaEventQuery(static_cast<cudaEvent_t>(e));
+    if (rc == cudaErrorNotReady) return false;
+    check(rc, "cudaEventQuery", device);
+    return true;
+}
+
 void copy_to_host(int device, void* dst, const void* src, std::size_t bytes) {
     use(device);
     check(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost), "cudaMemcpy", device);
