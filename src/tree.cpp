@@ -245,7 +245,10 @@ tree tree::tensor(const device_tensor& src) {
         return t;
     }
     auto ss = std::make_shared<detail::save_storage>();
-    ss->identity = src.storage_data();
+    // Placed tensors share device memory exactly when they share a storage of the file; the
+    // file's storage is the identity (empty storages may share one device address).
+    const detail::storage* of_file = detail::storage_of(src.source().view());
+    ss->identity = of_file != nullptr ? static_cast<const void*>(of_file) : src.storage_data();
     ss->nbytes = src.storage_nbytes();
     ss->location = src.device().str();
     ss->device = &src;
