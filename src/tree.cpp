@@ -386,6 +386,21 @@ bool same_key(const tree& a, const tree& b) {
 
 tree& tree::set(tree key, tree v) {
     auto& n = mut(kind::dict, "set");
+    if (key.type() == kind::string) {
+        if (!n.str_keys_valid) {
+            n.str_keys.clear();
+            for (std::size_t i = 0; i < n.entries.size(); ++i)
+                if (n.entries[i].first.type() == kind::string)
+                    n.str_keys.emplace(n.entries[i].first.node().text, i);
+            n.str_keys_valid = true;
+        }
+        const auto [it, fresh] = n.str_keys.emplace(key.node().text, n.entries.size());
+        if (!fresh)
+            n.entries[it->second].second = std::move(v);
+        else
+            n.entries.emplace_back(std::move(key), std::move(v));
+        return *this;
+    }
     for (auto& [k, val] : n.entries)
         if (same_key(k, key)) {
             val = std::move(v);
@@ -407,6 +422,7 @@ bool tree::erase(std::string_view key) {
     });
     if (it == n.entries.end()) return false;
     n.entries.erase(it);
+    n.str_keys_valid = false;
     return true;
 }
 
@@ -442,6 +458,7 @@ void tree::rename(std::size_t i, tree key) {
     auto& n = mut(kind::dict, "rename");
     if (i >= n.entries.size()) invalid("tree::rename: no entry " + std::to_string(i));
     n.entries[i].first = std::move(key);
+    n.str_keys_valid = false;
 }
 
 void tree::replace(std::size_t i, tree v) {
@@ -459,6 +476,7 @@ void tree::remove(std::size_t i) {
     auto& n = *node_;
     if (n.type == kind::dict && i < n.entries.size()) {
         n.entries.erase(n.entries.begin() + static_cast<std::ptrdiff_t>(i));
+        n.str_keys_valid = false;
     } else if ((n.type == kind::list || n.type == kind::tuple || n.type == kind::set) && i < n.items.size()) {
         n.items.erase(n.items.begin() + static_cast<std::ptrdiff_t>(i));
     } else {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct tree_node {
     dict_class dict = dict_class::dict;
     std::vector<tree> items;                   // list, tuple, set; an object's APPENDs
     std::vector<std::pair<tree, tree>> entries;  // dict; an object's SETITEMs
+    // dict: where each str key sits in entries, so set() stays O(1) on large state_dicts.
+    // Built by the first set(); anything else that edits the keys drops it.
+    std::unordered_map<std::string, std::size_t> str_keys;
+    bool str_keys_valid = false;
     std::shared_ptr<tree_node> state;          // BUILD after the items, or null
 
     // object

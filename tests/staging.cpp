@@ -648,31 +648,14 @@ TEST_CASE("staging: cancel() of a load started with wait=false") {
 
     // The first progress call holds its loading thread until the test has cancelled, so the
     // cancel lands half-way whatever the timing.
-    std::mutex m;
-    std::condition_variable cv;
-    bool first_seen = false, cancelled = false;
+    progress_gate gate;
     ptio::load_options o;
     o.cpu = ptio::cpu_placement::copy;
     o.staging = &small;
     o.wait = false;
-    o.progress = [&](std::uint64_t, std::uint64_t) {
-        std::unique_lock lock(m);
-        first_seen = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return cancelled; });
-        return true;
-    };
+    o.progress = gate.callback();
     std::optional<ptio::loaded> l(ptio::load(file, "cpu", o));
-    {
-        std::unique_lock lock(m);
-        cv.wait(lock, [&] { return first_seen; });
-    }
-    l->cancel();
-    {
-        std::lock_guard lock(m);
-        cancelled = true;
-    }
-    cv.notify_all();
+    gate.cancel_and_release(*l);
 
     CHECK(code_of([&] { l->wait(); }) == ptio::errc::cancelled);
     CHECK_FALSE(l->ready());

@@ -252,33 +252,16 @@ TEST_CASE("gpu: cancelling half-way gives the device memory back") {
         check_back_to(baseline);
     }
 
-    // wait=false, then cancel() while the first progress call holds the reaper.
+    // wait=false, then cancel() while the first progress call holds its copy thread.
     const ptio::checkpoint ref = ptio::checkpoint::open(file);
-    std::mutex m;
-    std::condition_variable cv;
-    bool first_seen = false, cancelled = false;
+    progress_gate gate;
     ptio::load_options o;
     o.staging = &small;
     o.wait = false;
-    o.progress = [&](std::uint64_t, std::uint64_t) {
-        std::unique_lock lock(m);
-        first_seen = true;
-        cv.notify_all();
-        cv.wait(lock, [&] { return cancelled; });
-        return true;
-    };
+    o.progress = gate.callback();
     {
         ptio::loaded l = ptio::load(file, "cuda:0", o);
-        {
-            std::unique_lock lock(m);
-            cv.wait(lock, [&] { return first_seen; });
-        }
-        l.cancel();
-        {
-            std::lock_guard lock(m);
-            cancelled = true;
-        }
-        cv.notify_all();
+        gate.cancel_and_release(l);
         CHECK(code_of([&] { l.wait(); }) == ptio::errc::cancelled);
         std::size_t unready = 0;
         for (const ptio::named_tensor& nt : ref.tensors()) {

@@ -7,13 +7,16 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <mutex>
 #include <set>
 #include <span>
 #include <string>
@@ -78,6 +81,40 @@ template <class A, class B>
 bool same_dims(A a, B b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());
 }
+
+/// A progress callback whose first call holds its loading thread until cancel_and_release():
+/// a cancel then lands half-way through a load whatever the timing.
+class progress_gate {
+public:
+    [[nodiscard]] std::function<bool(std::uint64_t, std::uint64_t)> callback() {
+        return [this](std::uint64_t, std::uint64_t) {
+            std::unique_lock lock(m_);
+            first_seen_ = true;
+            cv_.notify_all();
+            cv_.wait(lock, [&] { return released_; });
+            return true;
+        };
+    }
+    /// Wait for the first progress call, cancel `l` while it is held, then let it go.
+    template <class Loaded>
+    void cancel_and_release(Loaded& l) {
+        {
+            std::unique_lock lock(m_);
+            cv_.wait(lock, [&] { return first_seen_; });
+        }
+        l.cancel();
+        {
+            std::lock_guard lock(m_);
+            released_ = true;
+        }
+        cv_.notify_all();
+    }
+
+private:
+    std::mutex m_;
+    std::condition_variable cv_;
+    bool first_seen_ = false, released_ = false;
+};
 
 /// The code of the ptio::error `f` throws (a test failure when it throws none).
 ptio::errc code_of(auto&& f) {

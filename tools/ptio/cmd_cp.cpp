@@ -6,6 +6,7 @@
 #include <optional>
 #include <filesystem>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "command.hpp"
@@ -111,20 +112,22 @@ void apply_renames(ptio::tree t, const std::vector<rename_rule>& rules, const st
                    std::size_t& count, std::size_t depth = 0) {
     if (depth > 1000) throw ptio::error(ptio::errc::limit_exceeded, "--rename: nesting deeper than 1000");
     if (t.type() == ptio::kind::dict) {
-        std::vector<std::string> keys;
+        std::unordered_map<std::string, std::size_t> at;  // the dict's str keys as they stand now
+        for (std::size_t i = 0; i < t.entries().size(); ++i)
+            if (t.entries()[i].first.type() == ptio::kind::string)
+                at.emplace(std::string(t.entries()[i].first.as_string()), i);
         for (std::size_t i = 0; i < t.entries().size(); ++i) {
             const ptio::tree& k = t.entries()[i].first;
             if (k.type() != ptio::kind::string) continue;
             const std::string old(k.as_string());
             if (auto to = renamed(old, rules)) {
-                for (std::size_t j = 0; j < t.entries().size(); ++j) {
-                    const ptio::tree& other = t.entries()[j].first;
-                    if (j != i && other.type() == ptio::kind::string && other.as_string() == *to)
-                        throw ptio::error(ptio::errc::invalid_argument,
-                                          "--rename: renaming '" + old + "' to '" + *to + "' in " +
-                                              (where.empty() ? "the root" : "'" + where + "'") +
-                                              ": that key is already there");
-                }
+                if (auto hit = at.find(*to); hit != at.end() && hit->second != i)
+                    throw ptio::error(ptio::errc::invalid_argument,
+                                      "--rename: renaming '" + old + "' to '" + *to + "' in " +
+                                          (where.empty() ? "the root" : "'" + where + "'") +
+                                          ": that key is already there");
+                at.erase(old);
+                at[*to] = i;
                 t.rename(i, ptio::tree(*to));
                 ++count;
             }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "command.hpp"
@@ -95,13 +96,12 @@ struct check_result {
 check_result check_bytes(const ptio::loaded& m) {
     check_result r;
     r.done = true;
-    std::vector<const std::byte*> seen;
+    std::unordered_set<const std::byte*> seen;
     std::vector<std::byte> host;
     for (const ptio::named_device_tensor& named : m.tensors()) {
         const ptio::device_tensor& t = *named.tensor;
         if (t.device().is_meta() || !t.source().view().has_data()) continue;
-        if (std::find(seen.begin(), seen.end(), t.storage_data()) != seen.end()) continue;
-        seen.push_back(t.storage_data());
+        if (!seen.insert(t.storage_data()).second) continue;
         const auto want = t.source().view().storage_bytes();
         host.resize(static_cast<std::size_t>(t.storage_nbytes()));
         t.copy_storage_to_host(host);
