@@ -31,6 +31,7 @@ struct checkpoint::impl {
     mutable std::once_flag by_name_once;
     mutable std::unordered_map<std::string_view, std::size_t> by_name;
     std::string byteorder = "little";
+    std::string format = "zip";  // what format() reports
     mutable std::once_flag records_once;
     mutable std::vector<record_info> records;
 };
@@ -357,7 +358,7 @@ const tensor& checkpoint::at(std::string_view name) const {
 }
 
 const std::string& checkpoint::file() const noexcept { return impl_->file; }
-std::string_view checkpoint::format() const noexcept { return "zip"; }
+std::string_view checkpoint::format() const noexcept { return impl_->format; }
 std::string_view checkpoint::byteorder() const noexcept { return impl_->byteorder; }
 std::string_view checkpoint::prefix() const noexcept { return impl_->zip->prefix(); }
 std::span<const record_info> checkpoint::records() const {

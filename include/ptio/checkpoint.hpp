@@ -111,7 +111,8 @@ public:
 
     /// The file name given to open (or the name given with the bytes).
     [[nodiscard]] const std::string& file() const noexcept;
-    /// "zip" for now; later formats add their names.
+    /// The file's format: "zip" (torch.save ≥ 1.6), "legacy" (the magic-number format),
+    /// "tar" (torch ≤ 0.1.9), "torchscript" (torch.jit.save), "sharded" (a Hugging Face index).
     [[nodiscard]] std::string_view format() const noexcept;
     /// "little" or "big": the byte order the file says its storages have.
     [[nodiscard]] std::string_view byteorder() const noexcept;
