@@ -10,6 +10,7 @@
 #include "checkpoint_access.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/machine.hpp"
+#include "torch/legacy.hpp"
 #include "torch/rebuild.hpp"
 #include "torch/storage.hpp"
 #include "zip/archive.hpp"
@@ -79,20 +80,6 @@ std::string hex_prefix(std::span<const std::byte> b) {
              "a pre-release PyTorch 1.0 container ('PYTORCH1'), which torch.load refuses too");
     if (b.size() >= 8 && std::memcmp(b.data() + 4, "PTMF", 4) == 0)
         fail(errc::unsupported_format, "a mobile flatbuffer module (.ptl), not a torch.save file");
-    if (b.size() > 262 && std::memcmp(b.data() + 257, "ustar", 5) == 0)
-        fail(errc::unsupported_format,
-             "the tar format of torch ≤ 0.1.9, which ptio does not read yet");
-    // The legacy format starts with the pickled magic number 0x1950a86a20f9469cfc6c.
-    static constexpr unsigned char magic[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
-    const auto* raw = reinterpret_cast<const unsigned char*>(b.data());
-    const std::size_t scan = std::min<std::size_t>(b.size(), 64);
-    for (std::size_t i = 0; i + sizeof magic <= scan; ++i)
-        if (std::memcmp(raw + i, magic, sizeof magic) == 0)
-            fail(errc::unsupported_format,
-                 "the legacy torch.save format (torch < 1.6, or _use_new_zipfile_serialization="
-                 "False), which ptio does not read yet");
-    if (starts_with(b, "L119547037146038801333356"))
-        fail(errc::unsupported_format, "the legacy torch.save format (protocol 0), which ptio does not read yet");
     if (b.size() >= 9 && b[8] == std::byte{'{'})
         fail(errc::not_a_checkpoint, "this looks like a safetensors file, not a torch.save file");
     refuse(errc::not_a_checkpoint, file,
@@ -149,7 +136,7 @@ public:
             case kind::object: {
                 auto& n = arena::mut(slot);
                 if (n.tag == detail::known::storage_ref) {  // a storage saved on its own
-                    slot = rb_.storage_tensor(*n.storage_ptr);
+                    slot = rb_.storage_tensor(slot);
                     add(slot.as_tensor());
                     return;
                 }
@@ -275,6 +262,22 @@ void open_zip(checkpoint::impl& ck) {
     namer(ck, rb, pkl->name).walk(ck.root, 0);
 }
 
+// The formats before the zip archive (FORMAT.md §3, §4): storages are spans of the file.
+void open_pre_zip(checkpoint::impl& ck, detail::torch::id_style ids) {
+    using detail::torch::id_style;
+    ck.format = ids == id_style::legacy ? "legacy" : "tar";
+    detail::torch::rebuild_context ctx;
+    ctx.ids = ids;
+    ctx.where = {ck.file, "pickle", 0};
+    ctx.options = ck.options;
+    ctx.swap_bytes = std::endian::native != std::endian::little;  // blobs are little-endian
+    detail::torch::rebuilder rb(ctx, ck.nodes, ck.storages, ck.tensor_store);
+    const auto bytes = ck.map.bytes();
+    ck.root = ids == id_style::legacy ? detail::torch::read_legacy(bytes, rb, ck.nodes, ck.options.caps)
+                                      : detail::torch::read_tar(bytes, rb, ck.nodes, ck.options.caps);
+    namer(ck, rb, "pickle").walk(ck.root, 0);
+}
+
 }  // namespace
 
 checkpoint::checkpoint(std::unique_ptr<impl> p) noexcept : impl_(std::move(p)) {}
@@ -302,8 +305,10 @@ void finish_checked(checkpoint::impl& ck) {
     // ahead as far as the device's read_ahead_kb (megabytes on some disks).
     ck.map.advise(detail::mapped_file::advice::random);
     const auto bytes = ck.map.bytes();
-    if (!detail::zip::looks_like_zip(bytes)) refuse_non_zip(ck.file, bytes);
-    open_zip(ck);
+    if (detail::zip::looks_like_zip(bytes)) open_zip(ck);
+    else if (detail::torch::looks_like_tar(bytes)) open_pre_zip(ck, detail::torch::id_style::tar);
+    else if (detail::torch::looks_like_legacy(bytes)) open_pre_zip(ck, detail::torch::id_style::legacy);
+    else refuse_non_zip(ck.file, bytes);
     ck.map.advise(detail::mapped_file::advice::normal);
 }
 }  // namespace
@@ -360,9 +365,12 @@ const tensor& checkpoint::at(std::string_view name) const {
 const std::string& checkpoint::file() const noexcept { return impl_->file; }
 std::string_view checkpoint::format() const noexcept { return impl_->format; }
 std::string_view checkpoint::byteorder() const noexcept { return impl_->byteorder; }
-std::string_view checkpoint::prefix() const noexcept { return impl_->zip->prefix(); }
+std::string_view checkpoint::prefix() const noexcept {
+    return impl_->zip ? impl_->zip->prefix() : std::string_view{};
+}
 std::span<const record_info> checkpoint::records() const {
     std::call_once(impl_->records_once, [&ck = *impl_] {
+        if (!ck.zip) return;  // the legacy and tar formats have no records
         const auto& z = *ck.zip;
         ck.records.reserve(z.entries().size());
         for (const auto& e : z.entries())
@@ -378,6 +386,7 @@ std::size_t checkpoint::verify(const std::function<void(const error&)>& problem)
         ++count;
         if (problem) problem(e);
     };
+    if (!impl_->zip) return 0;  // no CRCs outside zip archives
     const auto& z = *impl_->zip;
     for (const auto& e : z.entries()) {
         try {

@@ -2,6 +2,7 @@
 
 #include "torch/globals.hpp"
 
+#include <charconv>
 #include <cstdint>
 
 namespace ptio::detail::torch {
@@ -63,6 +64,124 @@ value rebuilder::global(std::string_view module, std::string_view name, std::uin
 }
 
 value rebuilder::persistent(const value& pid, std::uint64_t at) {
+    switch (ctx_.ids) {
+        case id_style::legacy: return legacy_persistent(pid, at);
+        case id_style::tar: return tar_persistent(pid, at);
+        case id_style::zip: break;
+    }
+    return zip_persistent(pid, at);
+}
+
+namespace {
+// A storage key as text: str, bytes (Python 2 pickles) or int.
+bool key_text(const value& v, std::string& out) {
+    if (v.is(kind::string) || v.is(kind::bytes)) out = std::string(v.as_string());
+    else if (v.is(kind::integer)) out = std::to_string(v.as_int());
+    else return false;
+    return true;
+}
+}  // namespace
+
+value rebuilder::span_storage(std::string key, std::string location, dtype type,
+                              std::uint64_t numel, std::uint64_t at) {
+    std::uint64_t nbytes = 0;
+    if (mul_overflows(numel, element_size(type), nbytes) || nbytes > (std::uint64_t{1} << 62))
+        fail(errc::bad_storage, at, "storage '" + key + "' claims " + std::to_string(numel) +
+                                        " elements, more than any file holds");
+    auto& s = storages_.emplace_back(std::string(ctx_.where.file), "storage " + key, key,
+                                     std::move(location), type, nbytes,
+                                     storage::options{ctx_.swap_bytes, ctx_.options.verify_crc});
+    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call);
+    auto& n = arena::mut(ref);
+    n.tag = known::storage_ref;
+    n.storage_ptr = &s;
+    return ref;
+}
+
+value rebuilder::storage_view(const value& root, std::string key, std::uint64_t offset,
+                              std::uint64_t numel, std::uint64_t at) {
+    const storage& s = *root.node_ptr()->storage_ptr;
+    const std::uint64_t esize = element_size(s.type());
+    const std::uint64_t count = s.nbytes() / esize;
+    std::uint64_t end = 0;
+    if (add_overflows(offset, numel, end) || end > count)
+        fail(errc::bad_storage, at, "storage '" + key + "' views elements " + std::to_string(offset) +
+                                        "…" + std::to_string(offset + numel) + " of storage '" + s.key() +
+                                        "', which has " + std::to_string(count));
+    // torch gives the view a storage of its own over the root's bytes; so does ptio.
+    value ref = span_storage(std::move(key), s.location(), s.type(), numel, at);
+    views_.push_back({ref.node_ptr()->storage_ptr, &s, offset * esize});
+    return ref;
+}
+
+void rebuilder::locate_views() {
+    for (const auto& v : views_) {
+        auto& view = const_cast<storage&>(*v.view);
+        if (view.located()) continue;
+        const auto root = v.root->located_span();  // the file's bytes: the view aligns its own
+        view.locate(root.subspan(static_cast<std::size_t>(v.byte_offset), static_cast<std::size_t>(view.nbytes())),
+                    v.root->offset() + v.byte_offset);
+    }
+}
+
+value rebuilder::legacy_persistent(const value& pid, std::uint64_t at) {
+    if (!pid.is(kind::tuple) || pid.size() < 1)
+        fail(errc::bad_storage, at, "a persistent id that is not a tuple");
+    const auto f = pid.items();
+    std::string tag;
+    if (!key_text(f[0], tag)) fail(errc::bad_storage, at, "a persistent id without a type name");
+    if (tag == "module") {  // (module, class, source file, source): the class itself
+        if (f.size() < 2) fail(errc::bad_storage, at, "a module persistent id without its class");
+        return f[1];
+    }
+    if (tag != "storage" || f.size() < 6)
+        fail(errc::bad_storage, at, "a persistent id that is not a ('storage', class, key, location, "
+                                    "numel, view) tuple");
+    const value& cls = f[1];
+    if (!is_tag(cls, known::storage_class) || cls.node_ptr()->aux == 0xFFFF)
+        fail(errc::bad_storage, at, "a persistent id whose storage class is not a torch storage class");
+    const auto type = static_cast<dtype>(cls.node_ptr()->aux);
+    std::string key, location;
+    if (!key_text(f[2], key)) fail(errc::bad_storage, at, "a storage key that is neither text nor an integer");
+    if (!key_text(f[3], location)) fail(errc::bad_storage, at, "a storage location that is not text");
+    if (!f[4].is(kind::integer) || f[4].as_int() < 0)
+        fail(errc::bad_storage, at, "a storage size that is not a non-negative integer");
+    // The first reference to a root key decides its element type (FORMAT.md §3.2).
+    auto [it, fresh] = by_key_.try_emplace(key);
+    if (fresh) it->second = span_storage(key, location, type, static_cast<std::uint64_t>(f[4].as_int()), at);
+    const value& root = it->second;
+    if (f[5].is_none()) return root;
+    const auto v = f[5].items();
+    std::string view_key;
+    if (!f[5].is(kind::tuple) || v.size() != 3 || !key_text(v[0], view_key) || !v[1].is(kind::integer) ||
+        !v[2].is(kind::integer) || v[1].as_int() < 0 || v[2].as_int() < 0)
+        fail(errc::bad_storage, at, "storage view metadata that is not (key, offset, size)");
+    // torch caches a view by its key: every reference to it shares one storage.
+    auto [view, first] = view_by_key_.try_emplace(view_key);
+    if (first)
+        view->second = storage_view(root, view_key, static_cast<std::uint64_t>(v[1].as_int()),
+                                    static_cast<std::uint64_t>(v[2].as_int()), at);
+    return view->second;
+}
+
+value rebuilder::tar_persistent(const value& pid, std::uint64_t at) {
+    if (pid.is(kind::tuple)) {  // (class, source file, source) of a module class
+        if (pid.size() < 1) fail(errc::bad_storage, at, "an empty persistent id");
+        return pid.items()[0];
+    }
+    std::string text;
+    if (!key_text(pid, text)) fail(errc::bad_storage, at, "a persistent id that is neither a key nor a tuple");
+    std::int64_t key = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), key);
+    if (ec != std::errc{} || end != text.data() + text.size())
+        fail(errc::bad_storage, at, "a persistent id '" + text + "' that is not a decimal key");
+    if (const value* v = tar_object(key)) return *v;
+    fail(errc::missing_record, at, "persistent id " + text +
+                                       " names no storage or tensor of the tar's storages and "
+                                       "tensors members");
+}
+
+value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
     if (!pid.is(kind::tuple))
         fail(errc::bad_storage, at,
              "a persistent id that is a " + std::string(to_string(pid.type())) +
@@ -138,20 +257,44 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
     if (!is_tag(ref, known::storage_ref))
         fail(errc::bad_tensor, at, "a tensor rebuilt from a " + std::string(to_string(ref.type())) +
                                        ", not from a storage");
-    const storage& s = *ref.node_ptr()->storage_ptr;
-    const dtype type = explicit_type.value_or(s.type());
-    if (explicit_type && element_size(s.type()) == 1)  // an UntypedStorage: learn the width
-        const_cast<storage&>(s).note_view_type(*explicit_type);
     if (!offset_v.is(kind::integer) || offset_v.as_int() < 0)
         fail(errc::bad_tensor, at, "a tensor storage offset that is not a non-negative integer");
     const auto shape = int_list(size_v, "size", at);
     const auto strides = int_list(stride_v, "stride", at);
+    // torch ≥ 2.0's metadata dict: {'conj': True} / {'neg': True} for lazy views.
+    auto flag = [&](std::string_view key) {
+        if (!metadata || !metadata->is(kind::dict)) return false;
+        const value* v = metadata->get(key);
+        return v && v->is(kind::boolean) && v->as_bool();
+    };
+    return checked_tensor(ref, explicit_type, offset_v.as_int(), shape, strides, at,
+                          {requires_grad, flag("conj"), flag("neg")});
+}
+
+value rebuilder::tensor_over(const value& ref, std::int64_t offset, std::span<const std::int64_t> shape,
+                             std::span<const std::int64_t> strides, std::uint64_t at) {
+    if (!is_tag(ref, known::storage_ref)) fail(errc::bad_tensor, at, "a tensor over something that is not a storage");
+    if (offset < 0) fail(errc::bad_tensor, at, "a negative storage offset");
+    if (shape.size() > ctx_.options.caps.max_dims)
+        fail(errc::limit_exceeded, at, "a tensor of " + std::to_string(shape.size()) +
+                                           " dimensions, over the cap of " + std::to_string(ctx_.options.caps.max_dims));
+    return checked_tensor(ref, std::nullopt, offset, shape, strides, at);
+}
+
+// Every reachable element must lie inside the storage, or inside the storage view the
+// reference names (FORMAT.md §2.7, §3.2).
+value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_type, std::int64_t offset_in,
+                                std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
+                                std::uint64_t at, tensor_flags flags) {
+    const storage& s = *ref.node_ptr()->storage_ptr;
+    const dtype type = explicit_type.value_or(s.type());
+    if (explicit_type && element_size(s.type()) == 1)  // an UntypedStorage: learn the width
+        const_cast<storage&>(s).note_view_type(*explicit_type);
     if (shape.size() != strides.size())
         fail(errc::bad_tensor, at, "a tensor with " + std::to_string(shape.size()) + " sizes but " +
                                        std::to_string(strides.size()) + " strides");
-    // Every reachable element must lie inside the storage (FORMAT.md §2.7).
-    const auto offset = static_cast<std::uint64_t>(offset_v.as_int());
-    std::uint64_t numel = 1, last = offset;
+    const std::uint64_t limit_bytes = s.nbytes();
+    std::uint64_t numel = 1, last = static_cast<std::uint64_t>(offset_in);
     for (std::size_t d = 0; d < shape.size(); ++d) {
         if (shape[d] < 0) fail(errc::bad_tensor, at, "a negative size in dimension " + std::to_string(d));
         if (strides[d] < 0) fail(errc::bad_tensor, at, "a negative stride in dimension " + std::to_string(d));
@@ -173,21 +316,13 @@ value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_typ
         // Packed 4- and 2-bit quantized types count logical elements; their storage is bytes.
         const std::uint64_t per_byte = elements_per_byte(type);
         std::uint64_t end_byte = 0;
-        if (mul_overflows(last / per_byte + 1, esize, end_byte) || end_byte > s.nbytes())
+        if (mul_overflows(last / per_byte + 1, esize, end_byte) || end_byte > limit_bytes)
             throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
-                        "the tensor (offset " + std::to_string(offset) + ", " + std::to_string(shape.size()) +
-                            " dims) reaches byte " + std::to_string(end_byte) + " of a storage of " +
-                            std::to_string(s.nbytes()) + " bytes");
+                        "the tensor (offset " + std::to_string(offset_in) + ", " + std::to_string(shape.size()) +
+                            " dims) reaches byte " + std::to_string(end_byte) + " of a storage of " + std::to_string(limit_bytes) + " bytes");
     }
-    // torch ≥ 2.0's metadata dict: {'conj': True} / {'neg': True} for lazy views.
-    auto flag = [&](std::string_view key) {
-        if (!metadata || !metadata->is(kind::dict)) return false;
-        const value* v = metadata->get(key);
-        return v && v->is(kind::boolean) && v->as_bool();
-    };
-    auto& t = tensors_.emplace_back(
-        tensor_view(&s, type, shape, strides, static_cast<std::int64_t>(offset)), s.location(),
-        requires_grad, false, flag("conj"), flag("neg"));
+    auto& t = tensors_.emplace_back(tensor_view(&s, type, shape, strides, offset_in), s.location(),
+                                    flags.requires_grad, false, flags.conj, flags.neg);
     return value::make_tensor(&t);
 }
 
@@ -210,7 +345,8 @@ value rebuilder::meta_tensor(const value& type_v, const value& size_v, const val
     return value::make_tensor(&t);
 }
 
-value rebuilder::storage_tensor(const storage& s) {
+value rebuilder::storage_tensor(const value& ref) {
+    const storage& s = *ref.node_ptr()->storage_ptr;
     const auto n = static_cast<std::int64_t>(s.nbytes() / element_size(s.type()));
     const std::int64_t shape[] = {n}, strides[] = {1};
     auto& t = tensors_.emplace_back(tensor_view(&s, s.type(), shape, strides, 0), s.location(), false, false);

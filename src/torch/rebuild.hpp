@@ -20,12 +20,25 @@
 
 namespace ptio::detail::torch {
 
+/// How persistent ids name storages (FORMAT.md §2.3, §3.2, §4).
+enum class id_style {
+    zip,     ///< ('storage', class, key, location, numel): record <record_dir><key>
+    legacy,  ///< ('storage', class, root_key, location, numel, view_metadata); blobs follow
+    tar,     ///< a decimal key into the tables of the tar's storages and tensors members
+};
+
 struct rebuild_context {
-    const zip::archive* archive = nullptr;
+    const zip::archive* archive = nullptr;  // zip ids only
+    id_style ids = id_style::zip;
     std::string record_dir = "data/";  // where persistent ids' keys point
     source where;                      // data.pkl, for messages
     open_options options;
     bool swap_bytes = false;
+};
+
+/// What a rebuild call says about a tensor besides its geometry.
+struct tensor_flags {
+    bool requires_grad = false, conj = false, neg = false;
 };
 
 class rebuilder final : public pickle::resolver {
@@ -33,7 +46,7 @@ public:
     rebuilder(rebuild_context ctx, arena& nodes, std::deque<storage>& storages,
               std::deque<tensor>& tensors)
         : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors) {
-        by_entry_.resize(ctx_.archive->entries().size());
+        if (ctx_.archive) by_entry_.resize(ctx_.archive->entries().size());
     }
 
     value global(std::string_view module, std::string_view name, std::uint64_t at) override;
@@ -42,14 +55,46 @@ public:
     value instantiate(const value& cls, const value& args, std::uint64_t at) override;
     void build(const value& target, const value& state, std::uint64_t at) override;
 
-    /// A 1-D tensor over a whole storage (a storage saved on its own).
-    value storage_tensor(const storage& s);
+    /// A 1-D tensor over a storage saved on its own (a storage_ref value; for a legacy
+    /// view, over the view's elements).
+    value storage_tensor(const value& ref);
+
+    // The legacy and tar formats locate storages outside the object pickle.
+    /// A storage whose bytes are located later (storage::locate) or at once.
+    value span_storage(std::string key, std::string location, dtype type, std::uint64_t numel,
+                       std::uint64_t at);
+    /// A storage `key` over `numel` elements at element `offset` of a root storage_ref
+    /// (legacy view metadata, the tar's storage views), as torch makes one; its bytes are
+    /// located by locate_views() once the root's are.
+    value storage_view(const value& root, std::string key, std::uint64_t offset, std::uint64_t numel,
+                       std::uint64_t at);
+    void locate_views();
+    /// A tensor over a storage_ref, checked like a pickled one.
+    value tensor_over(const value& ref, std::int64_t offset, std::span<const std::int64_t> shape,
+                      std::span<const std::int64_t> strides, std::uint64_t at);
+    /// Legacy: the storages the object pickle referenced, by root key.
+    [[nodiscard]] const std::unordered_map<std::string, value>& legacy_storages() const noexcept {
+        return by_key_;
+    }
+    /// Tar: what a persistent id's key stands for.
+    void add_tar_object(std::int64_t key, value v) { tar_objects_[key] = v; }
+    [[nodiscard]] const value* tar_object(std::int64_t key) const {
+        auto it = tar_objects_.find(key);
+        return it == tar_objects_.end() ? nullptr : &it->second;
+    }
+    [[nodiscard]] const rebuild_context& context() const noexcept { return ctx_; }
 
 private:
+    value zip_persistent(const value& pid, std::uint64_t at);
+    value legacy_persistent(const value& pid, std::uint64_t at);
+    value tar_persistent(const value& pid, std::uint64_t at);
     [[noreturn]] void fail(errc code, std::uint64_t at, const std::string& what) const;
     value tensor_from(const value& storage_ref, std::optional<dtype> explicit_type,
                       const value& offset, const value& size, const value& stride,
                       bool requires_grad, std::uint64_t at, const value* metadata = nullptr);
+    value checked_tensor(const value& ref, std::optional<dtype> explicit_type, std::int64_t offset,
+                         std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
+                         std::uint64_t at, tensor_flags flags = {});
     value meta_tensor(const value& type, const value& size, const value& stride, bool rg,
                       std::uint64_t at);
     std::vector<std::int64_t> int_list(const value& v, const char* what, std::uint64_t at) const;
@@ -64,6 +109,15 @@ private:
     static constexpr int max_from_type_depth = 64;
     int from_type_depth_ = 0;
     std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)
+    std::unordered_map<std::string, value> by_key_;       // legacy: storage ref per root key
+    std::unordered_map<std::string, value> view_by_key_;  // legacy: storage ref per view key
+    struct pending_view {
+        const storage* view;
+        const storage* root;
+        std::uint64_t byte_offset;
+    };
+    std::vector<pending_view> views_;
+    std::unordered_map<std::int64_t, value> tar_objects_;  // tar: storages and tensors by key
 };
 
 }  // namespace ptio::detail::torch

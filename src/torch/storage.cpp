@@ -16,8 +16,38 @@ void swap_elements(std::span<std::byte> bytes, dtype type) noexcept {
                      bytes.begin() + static_cast<std::ptrdiff_t>(i + width));
 }
 
+namespace {
+// The alignment an element's loads need: a complex number's is its parts'.
+std::size_t element_alignment(dtype type) noexcept {
+    std::size_t a = element_size(type);
+    if (is_complex(type)) a /= 2;
+    return std::max<std::size_t>(a, 1);
+}
+}  // namespace
+
+void storage::resolve_span() const {
+    if (!located_)
+        throw error(errc::bad_storage, file_, record_, std::nullopt,
+                    "storage '" + key_ + "' has no bytes in the file");
+    const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
+    const bool misaligned =
+        reinterpret_cast<std::uintptr_t>(span_.data()) % element_alignment(swap_type_) != 0;
+    if (!swap && !misaligned) {
+        bytes_ = span_.first(static_cast<std::size_t>(nbytes_));
+        return;
+    }
+    owned_.assign(span_.begin(), span_.begin() + static_cast<std::ptrdiff_t>(nbytes_));
+    if (swap) swap_elements(owned_, swap_type_);
+    bytes_ = owned_;
+    copied_ = true;
+}
+
 void storage::resolve() const {
     std::call_once(once_, [this] {
+        if (!archive_) {
+            resolve_span();
+            return;
+        }
         const bool stored = entry_->method == 0;
         const bool needs_copy = !stored || (opts_.swap_bytes && element_size(swap_type_) > 1);
         if (!needs_copy) {
@@ -40,7 +70,7 @@ std::span<const std::byte> storage::bytes() const {
     try {
         resolve();
     } catch (const std::bad_alloc&) {
-        throw error(errc::limit_exceeded, archive_->filename(), entry_->name, entry_->header_offset,
+        throw error(errc::limit_exceeded, archive_ ? archive_->filename() : file_, record(), offset(),
                     "out of memory copying the storage (" + std::to_string(nbytes_) + " bytes)");
     }
     return bytes_;

@@ -1,10 +1,14 @@
-// storage — one storage record of a checkpoint, located lazily.
+// storage — one storage of a checkpoint, located lazily.
 //
-// Open reads only the central directory entry of a storage record. The first call to bytes()
-// reads its local header and hands out the mapping's span (stored record), or inflates it
-// (deflated) or byte-swaps a copy (foreign byte order) into memory the storage owns. That
-// first access is serialised with std::call_once, so bytes() is safe from many threads; if
-// it throws, the next call tries again and throws again.
+// Two sources. A zip record (torch.save ≥ 1.6, TorchScript): open reads only its central
+// directory entry; the first call to bytes() reads its local header and hands out the
+// mapping's span (stored record), or inflates it (deflated) or byte-swaps a copy (foreign
+// byte order) into memory the storage owns. A span of bytes already located (a blob of the
+// legacy or tar format, the raw bytes of a numpy array inside data.pkl): handed out as is,
+// or copied when its address is not aligned for the element type (the legacy format packs
+// blobs with no padding) or its byte order is foreign. That first access is serialised
+// with std::call_once, so bytes() is safe from many threads; if it throws, the next call
+// tries again and throws again.
 #pragma once
 
 #include <cstddef>
@@ -26,18 +30,46 @@ public:
         bool verify_crc = false;
     };
 
+    /// A zip record.
     storage(const zip::archive& archive, const zip::entry& entry, std::string key,
             std::string location, dtype type, std::uint64_t nbytes, options opts)
         : archive_(&archive), entry_(&entry), key_(std::move(key)),
           location_(std::move(location)), dtype_(type), swap_type_(type), nbytes_(nbytes),
           opts_(opts) {}
 
+    /// Bytes at a known place; `record` names it in messages ("storage 9412…", "data.pkl").
+    /// The span may be set later with locate() (the legacy format puts blobs after the
+    /// pickle that references them), always before the first access.
+    storage(std::string file, std::string record, std::string key, std::string location,
+            dtype type, std::uint64_t nbytes, options opts)
+        : file_(std::move(file)), record_(std::move(record)), key_(std::move(key)),
+          location_(std::move(location)), dtype_(type), swap_type_(type), nbytes_(nbytes),
+          opts_(opts) {}
+
+    /// Set the bytes of a span storage: `bytes` must hold nbytes(); `offset` is its absolute
+    /// offset, for messages.
+    void locate(std::span<const std::byte> bytes, std::uint64_t offset) noexcept {
+        span_ = bytes;
+        offset_ = offset;
+        located_ = true;
+    }
+    [[nodiscard]] bool located() const noexcept { return archive_ != nullptr || located_; }
+    /// The bytes a span storage was located at, before any copy (empty for zip records).
+    [[nodiscard]] std::span<const std::byte> located_span() const noexcept { return span_; }
+    /// Absolute offset of the first byte in the file (span storages; zip records: the local
+    /// header's offset).
+    [[nodiscard]] std::uint64_t offset() const noexcept {
+        return archive_ ? entry_->header_offset : offset_;
+    }
+
     [[nodiscard]] std::span<const std::byte> bytes() const;
     [[nodiscard]] bool is_copy() const;
 
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
     [[nodiscard]] const std::string& location() const noexcept { return location_; }
-    [[nodiscard]] const std::string& record() const noexcept { return entry_->name; }
+    [[nodiscard]] const std::string& record() const noexcept {
+        return archive_ ? entry_->name : record_;
+    }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
 
     /// An untyped storage (v3 tensors) learns its element width from the first tensor that
@@ -53,9 +85,15 @@ public:
 
 private:
     void resolve() const;
+    void resolve_span() const;
 
-    const zip::archive* archive_;
-    const zip::entry* entry_;
+    const zip::archive* archive_ = nullptr;  // a zip record, or
+    const zip::entry* entry_ = nullptr;
+    std::string file_;                       // a span of bytes
+    std::string record_;
+    std::span<const std::byte> span_;
+    std::uint64_t offset_ = 0;
+    bool located_ = false;
     std::string key_;
     std::string location_;
     dtype dtype_;

@@ -41,6 +41,7 @@ Other files in OUTDIR that the C++ test uses by name (not in cases.tsv):
   from_type_chain_deep.pt  the same nested 100000 deep: limit_exceeded, no stack overflow
 """
 
+import importlib.util
 import io
 import os
 import random
@@ -256,6 +257,14 @@ def replace_in_record(b, record, old, new):
 # --------------------------------------------------------------------------------------------
 
 
+def fix_tar_checksum(b, header):
+    """Recompute the checksum of the tar header at offset header."""
+    h = bytearray(b[header:header + 512])
+    h[148:156] = b" " * 8
+    h[148:156] = b"%06o\x00 " % sum(h)
+    return b[:header] + bytes(h) + b[header + 512:]
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: make_malformed.py OUTDIR")
@@ -328,11 +337,61 @@ def main():
          "decides zip by the first 4 bytes and would not read it as zip",
          patch(base, 3, b"\x05"))
 
-    legacy = io.BytesIO()
-    torch.save(sd, legacy, _use_new_zipfile_serialization=False)
-    case("legacy_format.pt", "unsupported_format", "",
-         "torch.save(..., _use_new_zipfile_serialization=False): the legacy magic-number format "
-         "(unsupported until the legacy reader lands)", legacy.getvalue())
+    # ---- the legacy magic-number format (FORMAT.md section 3) ------------------------------
+    legacy_buf = io.BytesIO()
+    torch.save(sd, legacy_buf, _use_new_zipfile_serialization=False)
+    legacy = legacy_buf.getvalue()
+    write("valid_legacy.pt", legacy)
+    w_blob = legacy.find(u64(6) + W_BYTES)
+    b_blob = legacy.find(u64(3) + B_BYTES)
+    assert w_blob > 0 and b_blob > 0, "torch's legacy blobs: u64 element count, then the bytes"
+    first_blob = min(w_blob, b_blob)
+    case("legacy_cut_in_blob.pt", "truncated", "storage",
+         "valid_legacy.pt without its last 5 bytes: the last storage blob ends early",
+         legacy[:-5])
+    case("legacy_cut_before_keys.pt", "truncated", "",
+         "valid_legacy.pt cut where the storage blobs start minus 3 bytes: the key list pickle "
+         "has no STOP", legacy[:first_blob - 3])
+    case("legacy_count_mismatch.pt", "bad_storage", "elements",
+         "valid_legacy.pt with the float storage's element count changed from 6 to 7; torch "
+         "checks it against the persistent id (storage has wrong byte size)",
+         patch(legacy, w_blob, u64(7)))
+    proto = legacy.find(b"\x4d\xe9\x03")  # BININT2 1001, the second pickle
+    assert 0 < proto < 32
+    case("legacy_protocol_1002.pt", "unsupported_format", "1001",
+         "valid_legacy.pt with its protocol version pickle changed from 1001 to 1002",
+         patch(legacy, proto + 1, b"\xea\x03"))
+
+    # ---- the tar format (FORMAT.md section 4), written as tests/fixtures/make_tar.py does ---
+    spec = importlib.util.spec_from_file_location(
+        "make_tar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "make_tar.py"))
+    mt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mt)
+
+    def tar_bytes(**how):
+        path = os.path.join(out, "tmp.tar")
+        mt.write_tar(path, *mt.case_state(), **how)
+        with open(path, "rb") as f:
+            data = f.read()
+        os.remove(path)
+        return data
+
+    tar = tar_bytes()
+    write("valid_tar.tar", tar)
+    # torch reads tar files only from a real file at offset 0, never from a buffer.
+    assert torch.load(os.path.join(out, "valid_tar.tar"))["weight"].shape == (3, 4)
+    case("tar_bad_checksum.tar", "bad_zip", "checksum",
+         "valid_tar.tar with a byte of its first member's name changed, so its header checksum "
+         "no longer matches (bad_zip: the container is inconsistent, as for a zip header)",
+         patch(tar, 0, b"S"))
+    member = tar.find(b"tensors\x00")
+    assert member > 0
+    case("tar_no_tensors_member.tar", "missing_record", "tensors",
+         "valid_tar.tar with its 'tensors' member renamed 'tensorz' (checksum fixed): torch "
+         "would fail with KeyError too", fix_tar_checksum(patch(tar, member, b"tensorz"), member))
+    case("tar_cut.tar", "truncated", "",
+         "valid_tar.tar cut in the middle of its last member's data",
+         tar[:tar.find(b"storages\x00") + 512 + 40])
 
     # ---- truncations at each structure boundary (torch file) --------------------------------
     # The rule used throughout: a file whose end records are missing or cut short (it starts

@@ -1,0 +1,102 @@
+// The formats before the zip archive: storages located in place in the mapping.
+//
+// tests/malformed/make_malformed.py writes valid_legacy.pt (torch.save with
+// _use_new_zipfile_serialization=False of OrderedDict(w=arange(6) float32 2x3, b=ones(3)
+// int64)) and valid_tar.tar (tests/fixtures/make_tar.py's state case, which torch.load
+// reads). Their bytes against torch are checked by the oracles (oracle.legacy, oracle.tar);
+// these cases check the zero-copy contract: a storage whose bytes in the file are aligned
+// for its element type is a span of the mapping, any other is an owned copy, flagged.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <filesystem>
+
+#include "checkpoint_access.hpp"
+#include "ptio/checkpoint.hpp"
+#include "ptio/tensor.hpp"
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path malformed_dir{PTIO_MALFORMED_DIR};
+
+bool aligned(const std::byte* p, ptio::dtype t) {
+    std::size_t a = ptio::element_size(t);
+    if (ptio::is_complex(t)) a /= 2;
+    return reinterpret_cast<std::uintptr_t>(p) % std::max<std::size_t>(a, 1) == 0;
+}
+
+// Every tensor: a copy exactly when the file's bytes are misaligned; a non-copy lies in the
+// mapping. Returns how many were copies.
+int check_in_place(const ptio::checkpoint& ck) {
+    const auto file = ptio::detail::checkpoint_access::mapping(ck).bytes();
+    int copies = 0;
+    for (const auto& nt : ck.tensors()) {
+        const auto& v = nt.tensor->view();
+        CAPTURE(nt.name);
+        const auto bytes = v.storage_bytes();
+        const bool in_file = bytes.data() >= file.data() && bytes.data() + bytes.size() <= file.data() + file.size();
+        CHECK(v.is_copy() == !in_file);
+        if (v.is_copy()) {
+            ++copies;
+            CHECK(aligned(bytes.data(), v.dtype()));
+        } else {
+            CHECK(aligned(bytes.data(), v.dtype()));
+        }
+    }
+    return copies;
+}
+
+}  // namespace
+
+TEST_CASE("legacy: storages are spans of the mapping where aligned, flagged copies otherwise") {
+    const auto path = malformed_dir / "valid_legacy.pt";
+    if (!fs::exists(path)) {
+        MESSAGE("skipped: run ctest (fixtures.malformed writes " << path << ")");
+        return;
+    }
+    auto ck = ptio::checkpoint::open(path);
+    CHECK(ck.format() == "legacy");
+    CHECK(ck.records().empty());
+    REQUIRE(ck.tensors().size() == 2);
+    (void)check_in_place(ck);
+    CHECK(ck.at("w").view().at<float>({1, 2}) == 5.0f);
+    CHECK(ck.at("b").view().at<std::int64_t>({2}) == 1);
+    // Copy-on-write opens see the same bytes.
+    ptio::open_options cow;
+    cow.copy_on_write = true;
+    auto ck2 = ptio::checkpoint::open(path, cow);
+    CHECK(ck2.at("w").view().at<float>({0, 1}) == 1.0f);
+}
+
+TEST_CASE("legacy: a blob at an odd offset is copied, and the copy holds the file's bytes") {
+    const auto path = malformed_dir / "valid_legacy.pt";
+    if (!fs::exists(path)) return;
+    // Shift the whole file by one byte inside a buffer: every multi-byte blob is misaligned.
+    std::vector<std::byte> shifted(fs::file_size(path) + 1);
+    {
+        auto ck = ptio::checkpoint::open(path);
+        const auto file = ptio::detail::checkpoint_access::mapping(ck).bytes();
+        std::copy(file.begin(), file.end(), shifted.begin() + 1);
+    }
+    const std::span<const std::byte> odd(shifted.data() + 1, shifted.size() - 1);
+    auto ck = ptio::checkpoint::open(odd, {}, "shifted legacy");
+    int copies = 0;
+    for (const auto& nt : ck.tensors()) copies += nt.tensor->view().is_copy() ? 1 : 0;
+    CHECK(copies >= 1);
+    CHECK(ck.at("w").view().at<float>({1, 2}) == 5.0f);
+    CHECK(ck.at("b").view().at<std::int64_t>({0}) == 1);
+}
+
+TEST_CASE("tar: tensors over storages in the storages member, views shared") {
+    const auto path = malformed_dir / "valid_tar.tar";
+    if (!fs::exists(path)) return;
+    auto ck = ptio::checkpoint::open(path);
+    CHECK(ck.format() == "tar");
+    REQUIRE(ck.tensors().size() == 6);
+    (void)check_in_place(ck);
+    // weight and its transpose share one storage, so one set of bytes.
+    CHECK(ck.at("weight").view().storage_bytes().data() == ck.at("weight_t").view().storage_bytes().data());
+    CHECK(ck.at("weight_t").view().at<float>({3, 2}) == ck.at("weight").view().at<float>({2, 3}));
+}
