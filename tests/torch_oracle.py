@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Compare `ptio ls --json --hash` with what real torch reports about the same files.
 
-    torch_oracle.py --ptio PTIO FIXTURE_DIR
+    torch_oracle.py --ptio PTIO [--format FORMAT] FIXTURE_DIR
         For every fixture in FIXTURE_DIR/manifest.json (written by fixtures/make_fixtures.py
         with torch.save, described after torch.load), run `PTIO ls --json --hash FILE` and
-        compare each tensor field by field.
+        compare each tensor field by field. FORMAT is the "format" ptio must report: zip (the
+        default), or legacy for FIXTURE_DIR/legacy.
 
     torch_oracle.py --ptio PTIO --zip64 WORKDIR
         Write with torch a checkpoint over 4 GiB (ZIP64 sizes and offsets), describe what torch
@@ -15,7 +16,7 @@ Checked per tensor: path, name, dtype, shape, stride, storage_offset, requires_g
 (elements in row-major order, raw little-endian bytes), location (the saved tag: the record's
 "location", "cpu" where it has none), nbytes == numel x element size, and storage identity:
 tensors torch sees sharing one storage must report the same "storage", tensors on different
-storages different ones. Per file: "format" == "zip" and "byteorder" == "little". Prints one
+storages different ones. Per file: "format" == FORMAT and "byteorder" == "little". Prints one
 line per mismatch, then a summary; exits 1 on any mismatch or failure of ptio.
 """
 
@@ -64,14 +65,14 @@ def run_ptio(ptio, path, timeout):
         return None, f"output is not JSON ({e}): {head!r}"
 
 
-def compare_file(label, expected, listing):
+def compare_file(label, expected, listing, file_format="zip"):
     """Mismatch lines between torch's tensor records and ptio's listing of one file."""
     problems = []
 
     def bad(what):
         problems.append(f"{label}: {what}")
 
-    for field, want in (("format", "zip"), ("byteorder", "little")):
+    for field, want in (("format", file_format), ("byteorder", "little")):
         if listing.get(field) != want:
             bad(f'"{field}" is {listing.get(field)!r}, torch file is {want!r}')
     actual = listing.get("tensors")
@@ -112,7 +113,7 @@ def compare_file(label, expected, listing):
     return problems
 
 
-def check_fixtures(ptio, fixture_dir):
+def check_fixtures(ptio, fixture_dir, file_format="zip"):
     with open(os.path.join(fixture_dir, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
     problems = []
@@ -123,13 +124,13 @@ def check_fixtures(ptio, fixture_dir):
         if failure:
             problems.append(f"{entry['file']}: ptio failed: {failure}")
             continue
-        problems += compare_file(entry["file"], entry["tensors"], listing)
+        problems += compare_file(entry["file"], entry["tensors"], listing, file_format)
         tensors += len(entry["tensors"])
     for line in problems:
         print(line)
     files = len(manifest["fixtures"])
     verdict = "FAIL" if problems else "ok"
-    print(f"oracle: {verdict}: {files} fixtures, {tensors} tensors from torch "
+    print(f"oracle: {verdict}: {files} {file_format} fixtures, {tensors} tensors from torch "
           f"{manifest.get('torch', '?')}, {len(problems)} mismatches")
     return not problems
 
@@ -176,12 +177,14 @@ def main():
     parser.add_argument("--ptio", required=True, help="the ptio command-line tool")
     parser.add_argument("--zip64", metavar="WORKDIR",
                         help="check a torch file over 4 GiB written into WORKDIR")
+    parser.add_argument("--format", default="zip", dest="file_format",
+                        help='the "format" ptio must report for the fixtures (default zip)')
     parser.add_argument("fixture_dir", nargs="?", help="directory with manifest.json")
     args = parser.parse_args()
     if args.zip64:
         ok = check_zip64(args.ptio, args.zip64)
     elif args.fixture_dir:
-        ok = check_fixtures(args.ptio, args.fixture_dir)
+        ok = check_fixtures(args.ptio, args.fixture_dir, args.file_format)
     else:
         parser.error("give FIXTURE_DIR or --zip64 WORKDIR")
     return 0 if ok else 1
