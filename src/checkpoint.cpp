@@ -10,6 +10,8 @@
 #include "checkpoint_access.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/machine.hpp"
+#include "state_dict.hpp"
+#include "tensor_lister.hpp"
 #include "torch/legacy.hpp"
 #include "torch/rebuild.hpp"
 #include "torch/storage.hpp"
@@ -31,6 +33,9 @@ struct checkpoint::impl {
     // Built on first use (many callers never look a name up): views named[i].name.
     mutable std::once_flag by_name_once;
     mutable std::unordered_map<std::string_view, std::size_t> by_name;
+    std::string pickle_record;  // names the pickle in errors found after open
+    mutable std::once_flag state_dict_once;
+    mutable std::vector<named_tensor> state_dict;
     std::string byteorder = "little";
     std::string format = "zip";  // what format() reports
     mutable std::once_flag records_once;
@@ -96,68 +101,48 @@ std::string small_record(const detail::zip::archive& z, const detail::zip::entry
     return s;
 }
 
-// Depth-first walk that names tensors (DESIGN.md "Tensor names"). A container shared under
-// two keys is walked under both, as torch.load would hand it out twice; a container already
-// on the current path (a cycle) is not entered again. Hostile sharing can make the paths
-// exponential, so the walk has a budget of container visits and depth is capped.
+// Depth-first walk that names tensors by their tree paths (DESIGN.md "Tensor names"); the
+// lister keeps the path, stops at cycles and holds the budget. It also turns a storage saved on
+// its own into a tensor, in place.
 class namer {
 public:
     namer(checkpoint::impl& ck, detail::torch::rebuilder& rb, std::string record)
-        : ck_(ck), rb_(rb), record_(std::move(record)) {}
+        : rb_(rb), list_(ck.named, ck.file, std::move(record), ck.nodes.size(),
+                         ck.options.caps.max_depth) {}
 
     void walk(value& slot, std::size_t depth) {
-        if (depth > ck_.options.caps.max_depth)
-            throw error(errc::limit_exceeded, ck_.file, record_, std::nullopt,
-                        "the object tree nests deeper than the cap of " +
-                            std::to_string(ck_.options.caps.max_depth));
+        list_.check_depth(depth);
         switch (slot.type()) {
-            case kind::tensor: add(slot.as_tensor()); return;
+            case kind::tensor: list_.add(slot.as_tensor()); return;
             case kind::list: case kind::tuple: case kind::set: {
-                if (!enter(slot)) return;
-                scope guard{*this, slot.node_ptr()};
-                auto& items = arena::mut(slot).items;
-                for (std::size_t i = 0; i < items.size(); ++i) {
-                    path_.push_back(std::to_string(i));
-                    walk(items[i], depth + 1);
-                    path_.pop_back();
-                }
+                if (!list_.enter(slot.node_ptr())) return;
+                detail::tensor_lister::scope guard{list_, slot.node_ptr()};
+                walk_items(arena::mut(slot).items, depth);
                 return;
             }
             case kind::dict: {
-                if (!enter(slot)) return;
-                scope guard{*this, slot.node_ptr()};
-                for (auto& [k, v] : arena::mut(slot).entries) {
-                    path_.push_back(key_text(k));
-                    walk(v, depth + 1);
-                    path_.pop_back();
-                }
+                if (!list_.enter(slot.node_ptr())) return;
+                detail::tensor_lister::scope guard{list_, slot.node_ptr()};
+                walk_entries(arena::mut(slot).entries, depth);
                 return;
             }
             case kind::object: {
                 auto& n = arena::mut(slot);
                 if (n.tag == detail::known::storage_ref) {  // a storage saved on its own
                     slot = rb_.storage_tensor(slot);
-                    add(slot.as_tensor());
+                    list_.add(slot.as_tensor());
                     return;
                 }
-                if (!enter(slot)) return;
-                scope guard{*this, slot.node_ptr()};
+                if (!list_.enter(slot.node_ptr())) return;
+                detail::tensor_lister::scope guard{list_, slot.node_ptr()};
                 if (!n.args.is_none()) {
-                    path_.push_back("__args__");
+                    list_.push("__args__");
                     walk(n.args, depth + 1);
-                    path_.pop_back();
+                    list_.pop();
                 }
                 walk(n.state, depth + 1);
-                for (std::size_t i = 0; i < n.items.size(); ++i) {
-                    path_.push_back(std::to_string(i));
-                    walk(n.items[i], depth + 1);
-                    path_.pop_back();
-                }
-                for (auto& [k, v] : n.entries) {
-                    path_.push_back(key_text(k));
-                    walk(v, depth + 1);
-                    path_.pop_back();
-                }
+                walk_items(n.items, depth);
+                walk_entries(n.entries, depth);
                 return;
             }
             default: return;
@@ -165,45 +150,23 @@ public:
     }
 
 private:
-    struct scope {  // marks a container as on the current path while it is walked
-        namer& w;
-        const detail::node* n;
-        ~scope() { w.on_path_.erase(n); }
-    };
-    bool enter(const value& v) {
-        if (++visits_ > budget_)
-            throw error(errc::limit_exceeded, ck_.file, record_, std::nullopt,
-                        "shared containers expand to more than " + std::to_string(budget_) +
-                            " container visits");
-        return on_path_.insert(v.node_ptr()).second;
-    }
-    void add(const tensor& t) {
-        // Listing copies the path, so it is charged too: shared containers and long keys
-        // would otherwise let a small file list millions of long names.
-        std::size_t cost = 1 + path_.size();
-        for (const auto& p : path_) cost += p.size() / 64;
-        visits_ += cost;
-        if (visits_ > budget_)
-            throw error(errc::limit_exceeded, ck_.file, record_, std::nullopt,
-                        "the tensor names (with shared containers expanded) pass the listing "
-                        "budget of " + std::to_string(budget_));
-        named_tensor nt;
-        nt.path = path_;
-        for (std::size_t i = 0; i < path_.size(); ++i) {
-            if (i) nt.name += '.';
-            nt.name += path_[i];
+    void walk_items(std::vector<value>& items, std::size_t depth) {
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            list_.push(std::to_string(i));
+            walk(items[i], depth + 1);
+            list_.pop();
         }
-        nt.tensor = &t;
-        ck_.named.push_back(std::move(nt));
+    }
+    void walk_entries(std::vector<value::entry>& entries, std::size_t depth) {
+        for (auto& [k, v] : entries) {
+            list_.push(key_text(k));
+            walk(v, depth + 1);
+            list_.pop();
+        }
     }
 
-    checkpoint::impl& ck_;
     detail::torch::rebuilder& rb_;
-    std::string record_;
-    std::vector<std::string> path_;
-    std::unordered_set<const detail::node*> on_path_;
-    std::size_t visits_ = 0;
-    std::size_t budget_ = std::max<std::size_t>(std::size_t{1} << 16, 4 * ck_.nodes.size());
+    detail::tensor_lister list_;
 };
 
 void open_zip(checkpoint::impl& ck) {
@@ -259,6 +222,7 @@ void open_zip(checkpoint::impl& ck) {
     auto res = detail::pickle::run(c, ck.nodes, rb, ck.options.caps);
     ck.root = res.root;
 
+    ck.pickle_record = pkl->name;
     namer(ck, rb, pkl->name).walk(ck.root, 0);
 }
 
@@ -275,7 +239,8 @@ void open_pre_zip(checkpoint::impl& ck, detail::torch::id_style ids) {
     const auto bytes = ck.map.bytes();
     ck.root = ids == id_style::legacy ? detail::torch::read_legacy(bytes, rb, ck.nodes, ck.options.caps)
                                       : detail::torch::read_tar(bytes, rb, ck.nodes, ck.options.caps);
-    namer(ck, rb, "pickle").walk(ck.root, 0);
+    ck.pickle_record = "pickle";
+    namer(ck, rb, ck.pickle_record).walk(ck.root, 0);
 }
 
 }  // namespace
@@ -346,6 +311,18 @@ checkpoint checkpoint::open(std::vector<std::byte>&& bytes, const open_options& 
 
 const value& checkpoint::root() const noexcept { return impl_->root; }
 std::span<const named_tensor> checkpoint::tensors() const noexcept { return impl_->named; }
+
+std::span<const named_tensor> checkpoint::state_dict() const {
+    // A failed build (a cap passed) throws and leaves the flag unset, so a later call retries.
+    std::call_once(impl_->state_dict_once, [&ck = *impl_] {
+        std::vector<named_tensor> out;
+        detail::tensor_lister lister(out, ck.file, ck.pickle_record, ck.nodes.size(),
+                                     ck.options.caps.max_depth);
+        detail::list_state_dict(ck.root, lister);
+        ck.state_dict = std::move(out);
+    });
+    return impl_->state_dict;
+}
 
 const named_tensor* checkpoint::find(std::string_view name) const {
     std::call_once(impl_->by_name_once, [&ck = *impl_] {

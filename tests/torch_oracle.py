@@ -7,6 +7,10 @@
         compare each tensor field by field. FORMAT is the "format" ptio must report: zip (the
         default), or legacy for FIXTURE_DIR/legacy.
 
+    torch_oracle.py --ptio PTIO --state-dict FIXTURE_DIR
+        The same with `PTIO ls --state-dict --json --hash FILE`, for the whole pickled modules
+        and optimizers of fixtures/make_state_dict_fixtures.py (names as state_dict() gives).
+
     torch_oracle.py --ptio PTIO --zip64 WORKDIR
         Write with torch a checkpoint over 4 GiB (ZIP64 sizes and offsets), describe what torch
         saved, free torch's tensors, list and hash the file with ptio, compare, and always
@@ -46,9 +50,9 @@ COMPARED_FIELDS = ("path", "name", "dtype", "shape", "stride", "storage_offset",
                    "requires_grad", "sha256")
 
 
-def run_ptio(ptio, path, timeout):
+def run_ptio(ptio, path, timeout, state_dict=False):
     """ptio's listing of path as parsed JSON, or (None, reason)."""
-    command = [ptio, "ls", "--json", "--hash", path]
+    command = [ptio, "ls", "--json", "--hash"] + (["--state-dict"] if state_dict else []) + [path]
     try:
         done = subprocess.run(command, capture_output=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -113,14 +117,14 @@ def compare_file(label, expected, listing, file_format="zip"):
     return problems
 
 
-def check_fixtures(ptio, fixture_dir, file_format="zip"):
+def check_fixtures(ptio, fixture_dir, file_format="zip", state_dict=False):
     with open(os.path.join(fixture_dir, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
     problems = []
     tensors = 0
     for entry in manifest["fixtures"]:
         path = os.path.join(fixture_dir, entry["file"])
-        listing, failure = run_ptio(ptio, path, timeout=120)
+        listing, failure = run_ptio(ptio, path, timeout=120, state_dict=state_dict)
         if failure:
             problems.append(f"{entry['file']}: ptio failed: {failure}")
             continue
@@ -179,12 +183,14 @@ def main():
                         help="check a torch file over 4 GiB written into WORKDIR")
     parser.add_argument("--format", default="zip", dest="file_format",
                         help='the "format" ptio must report for the fixtures (default zip)')
+    parser.add_argument("--state-dict", action="store_true",
+                        help="list with ls --state-dict (state_dict() names)")
     parser.add_argument("fixture_dir", nargs="?", help="directory with manifest.json")
     args = parser.parse_args()
     if args.zip64:
         ok = check_zip64(args.ptio, args.zip64)
     elif args.fixture_dir:
-        ok = check_fixtures(args.ptio, args.fixture_dir, args.file_format)
+        ok = check_fixtures(args.ptio, args.fixture_dir, args.file_format, state_dict=args.state_dict)
     else:
         parser.error("give FIXTURE_DIR or --zip64 WORKDIR")
     return 0 if ok else 1

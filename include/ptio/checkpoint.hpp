@@ -104,6 +104,26 @@ public:
     /// Every tensor reachable from the root, depth-first in container order. A tensor object
     /// reached under two keys is listed under both.
     [[nodiscard]] std::span<const named_tensor> tensors() const noexcept;
+    /// Tensors named as model.state_dict() / optimizer.state_dict() would name them, for
+    /// files that pickle whole objects (torch.save(model), torch.save(optimizer), or dicts
+    /// holding them). Read from the objects' saved __dict__, never by calling a class:
+    /// - an object whose state holds `_parameters`, `_buffers` and `_modules` (nn.Module):
+    ///   its non-None parameters, its non-None buffers not in `_non_persistent_buffers_set`,
+    ///   then each non-None child under "child." — a submodule shared under two names is
+    ///   listed under both, as torch does;
+    /// - an object whose state holds `state` and `param_groups` (torch.optim.Optimizer):
+    ///   "state.<i>.<key>", i the parameter's position in the concatenated param_groups'
+    ///   params lists (matched by object, else by storage, offset, shape and strides), then
+    ///   any tensor in the groups' other settings as "param_groups.<g>.<key>";
+    /// - any other object with a dict state (plain classes, TorchScript objects): its
+    ///   attributes, as dict entries;
+    /// - dicts, lists, tuples and everything else: as tensors() names them, so for a file
+    ///   without such objects state_dict() lists what tensors() lists.
+    /// `path` holds the components ("fc", "weight"). Not reproduced: custom state_dict hooks,
+    /// _save_to_state_dict overrides (quantized modules) and get_extra_state().
+    /// Built on first call (thread-safe); throws errc::limit_exceeded where the listing
+    /// budget or depth cap of open is passed (a later call tries again).
+    [[nodiscard]] std::span<const named_tensor> state_dict() const;
     /// The tensor with this name, or nullptr. The first call builds the name index.
     [[nodiscard]] const named_tensor* find(std::string_view name) const;
     /// The tensor with this name; throws errc::not_found.

@@ -1,4 +1,5 @@
-// libFuzzer target: any bytes through checkpoint::open, then every tensor's bytes read out.
+// libFuzzer target: any bytes through checkpoint::open, then every tensor's bytes read out
+// and the state_dict() names built.
 // The contract under test: a ptio::error or success, never a crash, a sanitizer report,
 // a hang or an out-of-memory. Build with -DPTIO_BUILD_FUZZERS=ON and clang; see README.
 #include <cstddef>
@@ -18,6 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             std::vector<std::byte> out(static_cast<std::size_t>(v.nbytes()));
             v.copy_to(out);
         }
+        (void)ck.state_dict();
         (void)ck.verify(nullptr);
     } catch (const ptio::error&) {
     }

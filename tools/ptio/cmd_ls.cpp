@@ -1,10 +1,12 @@
-// tools/ptio/cmd_ls.cpp — `ptio ls FILE [--json] [--hash]`: every tensor of a checkpoint.
+// tools/ptio/cmd_ls.cpp — `ptio ls FILE [--json] [--hash] [--state-dict]`: every tensor of a
+// checkpoint.
 #include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -23,7 +25,7 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio ls FILE [--json] [--hash] [-j N]
+constexpr std::string_view usage = R"(usage: ptio ls FILE [--json] [--hash] [--state-dict] [-j N]
 
 List every tensor of a checkpoint, depth-first in pickle order: name, dtype and shape.
 A tensor's name is its path of keys from the root joined with '.'; a tensor saved
@@ -36,6 +38,9 @@ options:
   --hash        add the SHA-256 of each tensor's elements in row-major order, each
                 element's little-endian bytes (the elements a view shows, not its
                 storage); "-" (null in JSON) for tensors without data
+  --state-dict  name tensors as model.state_dict() / optimizer.state_dict() would for
+                pickled modules and optimizers (torch.save(model)): "fc.weight", not
+                "_modules.fc._parameters.weight"; non-persistent buffers are left out
   -j, --jobs N  hash on N threads (default: the number of cores, at most 8)
   -h, --help    show this help
 )";
@@ -43,6 +48,7 @@ options:
 constexpr option_spec options[] = {
     {"json", '\0', false},
     {"hash", '\0', false},
+    {"state-dict", '\0', false},
     {"jobs", 'j', true},
 };
 
@@ -114,12 +120,12 @@ std::vector<std::optional<std::string>> hash_all(std::span<const ptio::named_ten
 }
 
 void print_json(const ptio::checkpoint& ck, std::string_view file,
+                std::span<const ptio::named_tensor> listed,
                 const std::vector<std::optional<std::string>>* digests) {
     output out;
     json::writer w(out.text());
     w.begin_object().key("file").string(file).key("format").string(ck.format());
     w.key("byteorder").string(ck.byteorder()).key("tensors").begin_array(true);
-    const auto listed = ck.tensors();
     for (std::size_t i = 0; i < listed.size(); ++i) {
         const ptio::named_tensor& named = listed[i];
         const ptio::tensor& t = *named.tensor;
@@ -149,9 +155,8 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     out.text() += '\n';
 }
 
-void print_text(const ptio::checkpoint& ck,
+void print_text(std::span<const ptio::named_tensor> listed,
                 const std::vector<std::optional<std::string>>* digests) {
-    const auto listed = ck.tensors();
     std::vector<std::string> names(listed.size());
     std::vector<std::string> shapes(listed.size());
     std::size_t name_width = 0;
@@ -190,12 +195,13 @@ int run(const parsed_args& args) {
     const unsigned jobs = job_count(args);
     const ptio::checkpoint ck = ptio::checkpoint::open(file);
     std::optional<std::vector<std::optional<std::string>>> digests;
-    if (args.has("hash")) digests = hash_all(ck.tensors(), jobs);
+    const auto listed = args.has("state-dict") ? ck.state_dict() : ck.tensors();
+    if (args.has("hash")) digests = hash_all(listed, jobs);
     const auto* digest_list = digests ? &*digests : nullptr;
     if (args.has("json"))
-        print_json(ck, file, digest_list);
+        print_json(ck, file, listed, digest_list);
     else
-        print_text(ck, digest_list);
+        print_text(listed, digest_list);
     return 0;
 }
 

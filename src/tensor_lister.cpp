@@ -1,0 +1,59 @@
+#include "tensor_lister.hpp"
+
+#include <algorithm>
+#include <optional>
+
+namespace ptio::detail {
+
+tensor_lister::tensor_lister(std::vector<named_tensor>& out, std::string file, std::string record,
+                             std::size_t nodes, std::size_t max_depth)
+    : out_(out),
+      file_(std::move(file)),
+      record_(std::move(record)),
+      budget_(std::max<std::size_t>(std::size_t{1} << 16, 4 * nodes)),
+      max_depth_(max_depth) {}
+
+void tensor_lister::check_depth(std::size_t depth) const {
+    if (depth > max_depth_)
+        throw error(errc::limit_exceeded, file_, record_, std::nullopt,
+                    "the object tree nests deeper than the cap of " + std::to_string(max_depth_));
+}
+
+void tensor_lister::over_budget(const std::string& what) const {
+    throw error(errc::limit_exceeded, file_, record_, std::nullopt, what);
+}
+
+bool tensor_lister::enter(const node* n) {
+    if (++visits_ > budget_)
+        over_budget("shared containers expand to more than " + std::to_string(budget_) +
+                    " container visits");
+    return on_path_.insert(n).second;
+}
+
+void tensor_lister::charge(std::size_t cost) {
+    visits_ += cost;
+    if (visits_ > budget_)
+        over_budget("naming the tensors takes more than the budget of " +
+                    std::to_string(budget_) + " steps");
+}
+
+void tensor_lister::add(const tensor& t) {
+    // Listing copies the path, so it is charged too: shared containers and long keys would
+    // otherwise let a small file list millions of long names.
+    std::size_t cost = 1 + path_.size();
+    for (const auto& p : path_) cost += p.size() / 64;
+    visits_ += cost;
+    if (visits_ > budget_)
+        over_budget("the tensor names (with shared containers expanded) pass the listing "
+                    "budget of " + std::to_string(budget_));
+    named_tensor nt;
+    nt.path = path_;
+    for (std::size_t i = 0; i < path_.size(); ++i) {
+        if (i) nt.name += '.';
+        nt.name += path_[i];
+    }
+    nt.tensor = &t;
+    out_.push_back(std::move(nt));
+}
+
+}  // namespace ptio::detail

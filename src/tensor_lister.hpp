@@ -1,0 +1,63 @@
+// tensor_lister — what every walk that names tensors shares (DESIGN.md "Tensor names"): the path
+// of keys from the root, the containers on it, and one budget for the whole listing.
+//
+// A container shared under two keys is listed under both, as torch hands it out twice; one
+// already on the current path (a cycle) is not entered again. Hostile sharing can make the
+// paths exponential, so container visits and listed names (charged by their length) draw on
+// one budget, and depth is capped. Used by the namer at open (tree paths) and by
+// checkpoint::state_dict() (module and optimizer names).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "ptio/checkpoint.hpp"
+
+namespace ptio::detail {
+
+struct node;
+
+class tensor_lister {
+public:
+    /// `file` and `record` name the pickle in errors; `nodes` is the tree's node count.
+    tensor_lister(std::vector<named_tensor>& out, std::string file, std::string record,
+                  std::size_t nodes, std::size_t max_depth);
+
+    /// Throws errc::limit_exceeded past the depth cap.
+    void check_depth(std::size_t depth) const;
+    /// Charges a visit; false when `n` is on the current path already (do not walk it).
+    [[nodiscard]] bool enter(const node* n);
+    /// Charges `cost` visits (work that is not a container visit, e.g. a lookup by scan).
+    void charge(std::size_t cost);
+    /// Lists `t` under the current path.
+    void add(const tensor& t);
+
+    void push(std::string key) { path_.push_back(std::move(key)); }
+    void pop() { path_.pop_back(); }
+
+    /// Marks a container entered with enter() as on the current path while it is walked.
+    struct scope {
+        tensor_lister& lister;
+        const node* n;
+        scope(tensor_lister& l, const node* entered) : lister(l), n(entered) {}
+        scope(const scope&) = delete;
+        scope& operator=(const scope&) = delete;
+        ~scope() { lister.on_path_.erase(n); }
+    };
+
+private:
+    [[noreturn]] void over_budget(const std::string& what) const;
+
+    std::vector<named_tensor>& out_;
+    std::string file_;
+    std::string record_;
+    std::vector<std::string> path_;
+    std::unordered_set<const node*> on_path_;
+    std::size_t visits_ = 0;
+    std::size_t budget_;
+    std::size_t max_depth_;
+};
+
+}  // namespace ptio::detail
