@@ -24,7 +24,6 @@ struct checkpoint::impl {
     open_options options;
     detail::mapped_file map;
     std::unique_ptr<detail::zip::archive> zip;
-    std::vector<std::byte> pickle_copy;  // data.pkl when it is deflated
     detail::arena nodes;
     std::deque<detail::storage> storages;
     std::deque<tensor> tensor_store;
@@ -110,6 +109,13 @@ public:
         : rb_(rb), list_(ck.named, ck.file, std::move(record), ck.nodes.size(),
                          ck.options.caps.max_depth) {}
 
+    /// Walks `slot` as if it were reached by `path` (the constants: CONSTANTS.c0, …).
+    void walk_under(const std::vector<std::string>& path, value& slot) {
+        for (const auto& part : path) list_.push(part);
+        walk(slot, 0);
+        for (std::size_t i = 0; i < path.size(); ++i) list_.pop();
+    }
+
     void walk(value& slot, std::size_t depth) {
         list_.check_depth(depth);
         switch (slot.type()) {
@@ -169,6 +175,42 @@ private:
     detail::tensor_lister list_;
 };
 
+// Unpickles one pickle record (data.pkl, constants.pkl) whose storages live under
+// record_dir, then names its tensors with `name`. Nodes, storages and tensors go into ck;
+// each record gets its own rebuilder, as keys restart in each tensor folder.
+template <class Name>
+value unpickle(checkpoint::impl& ck, const detail::zip::entry& pkl, std::string record_dir,
+               bool swap, Name&& name) {
+    const auto& z = *ck.zip;
+    if (pkl.size > ck.options.caps.max_pickle_bytes)
+        throw error(errc::limit_exceeded, ck.file, pkl.name, pkl.header_offset,
+                    std::string(z.relative_name(pkl)) + " is " + std::to_string(pkl.size) +
+                        " bytes, over the cap of " + std::to_string(ck.options.caps.max_pickle_bytes));
+    std::span<const std::byte> pickle_bytes;
+    std::vector<std::byte> copy;  // when the record is deflated
+    const std::uint64_t pickle_base = pkl.method == 0 ? z.payload_offset(pkl) : 0;
+    if (pkl.method == 0) {
+        pickle_bytes = z.stored(pkl);
+    } else {
+        copy = z.extract(pkl);
+        pickle_bytes = copy;
+    }
+    if (ck.options.verify_crc) z.check_crc(pkl, pickle_bytes);
+
+    detail::torch::rebuild_context ctx;
+    ctx.archive = &z;
+    ctx.record_dir = std::move(record_dir);
+    ctx.where = {ck.file, pkl.name, pickle_base};
+    ctx.options = ck.options;
+    ctx.swap_bytes = swap;
+    detail::torch::rebuilder rb(ctx, ck.nodes, ck.storages, ck.tensor_store);
+    detail::cursor c(pickle_bytes, {ck.file, pkl.name, pickle_base});
+    value root = detail::pickle::run(c, ck.nodes, rb, ck.options.caps).root;
+    namer walker(ck, rb, pkl.name);
+    name(walker, root);
+    return root;
+}
+
 void open_zip(checkpoint::impl& ck) {
     const auto bytes = ck.map.bytes();
     ck.zip = std::make_unique<detail::zip::archive>(bytes, ck.file, ck.options.caps.max_records);
@@ -176,18 +218,21 @@ void open_zip(checkpoint::impl& ck) {
 
     const auto* pkl = z.find("data.pkl");
     if (!pkl) {
-        if (z.find("constants.pkl") || z.find("model.json"))
+        if (z.find("model.json"))
             throw error(errc::unsupported_format, ck.file, {}, std::nullopt,
-                        "a TorchScript archive (torch.jit.save), which ptio does not read yet");
+                        "a TorchScript archive from torch < 1.3 (model.json, no data.pkl), which "
+                        "torch >= 1.13 cannot read either (torch.jit.load: \"Legacy model format "
+                        "is not supported on mobile\")");
         if (z.find(".data/extern_modules"))
             throw error(errc::unsupported_format, ck.file, {}, std::nullopt,
                         "a torch.package archive, which torch.load does not read either");
         throw error(errc::missing_record, ck.file, std::string(z.prefix()) + "/data.pkl",
                     std::nullopt, "the archive has no data.pkl record: not a torch.save file");
     }
-    if (z.find("constants.pkl"))
-        throw error(errc::unsupported_format, ck.file, {}, std::nullopt,
-                    "a TorchScript archive (torch.jit.save), which ptio does not read yet");
+    // torch.load tells TorchScript by constants.pkl (FORMAT.md §5); a mobile .ptl always has
+    // one too, bytecode.pkl is checked only so a stripped one still reads as TorchScript.
+    const auto* constants = z.find("constants.pkl");
+    if (constants || z.find("bytecode.pkl")) ck.format = "torchscript";
 
     if (const auto* bo = z.find("byteorder")) {
         ck.byteorder = small_record(z, *bo);
@@ -198,32 +243,21 @@ void open_zip(checkpoint::impl& ck) {
     const bool host_little = std::endian::native == std::endian::little;
     const bool swap = (ck.byteorder == "little") != host_little;
 
-    if (pkl->size > ck.options.caps.max_pickle_bytes)
-        throw error(errc::limit_exceeded, ck.file, pkl->name, pkl->header_offset,
-                    "data.pkl is " + std::to_string(pkl->size) + " bytes, over the cap of " +
-                        std::to_string(ck.options.caps.max_pickle_bytes));
-    std::span<const std::byte> pickle_bytes;
-    const std::uint64_t pickle_base = pkl->method == 0 ? z.payload_offset(*pkl) : 0;
-    if (pkl->method == 0) {
-        pickle_bytes = z.stored(*pkl);
-    } else {
-        ck.pickle_copy = z.extract(*pkl);
-        pickle_bytes = ck.pickle_copy;
-    }
-    if (ck.options.verify_crc) z.check_crc(*pkl, pickle_bytes);
-
-    detail::torch::rebuild_context ctx;
-    ctx.archive = &z;
-    ctx.where = {ck.file, pkl->name, pickle_base};
-    ctx.options = ck.options;
-    ctx.swap_bytes = swap;
-    detail::torch::rebuilder rb(ctx, ck.nodes, ck.storages, ck.tensor_store);
-    detail::cursor c(pickle_bytes, {ck.file, pkl->name, pickle_base});
-    auto res = detail::pickle::run(c, ck.nodes, rb, ck.options.caps);
-    ck.root = res.root;
-
+    // data.pkl: the saved object, or a TorchScript module whose attribute names (its BUILD
+    // state) name the tensors as state_dict() does: "fc.weight", "layers.0.bias".
     ck.pickle_record = pkl->name;
-    namer(ck, rb, pkl->name).walk(ck.root, 0);
+    ck.root = unpickle(ck, *pkl, "data/", swap, [&](namer& n, value& root) { n.walk(root, 0); });
+    if (!constants) return;
+    // constants.pkl: the tuple the code's CONSTANTS.c0, c1, … index, storages in constants/.
+    (void)unpickle(ck, *constants, "constants/", swap, [&](namer& n, value& root) {
+        if (!root.is(kind::tuple))
+            throw error(errc::bad_pickle, ck.file, constants->name, std::nullopt,
+                        "constants.pkl holds a " + std::string(to_string(root.type())) +
+                            ", not the tuple torch.jit.load needs");
+        auto& items = detail::arena::mut(root).items;
+        for (std::size_t i = 0; i < items.size(); ++i)
+            n.walk_under({"CONSTANTS", "c" + std::to_string(i)}, items[i]);
+    });
 }
 
 // The formats before the zip archive (FORMAT.md §3, §4): storages are spans of the file.
@@ -355,6 +389,33 @@ std::span<const record_info> checkpoint::records() const {
                                   e.compressed_size, e.method, e.crc32});
     });
     return impl_->records;
+}
+
+namespace {
+constexpr std::string_view extra_dir = "extra/";
+}
+
+std::vector<std::string> checkpoint::extra_files() const {
+    std::vector<std::string> names;
+    if (!impl_->zip) return names;  // only zip archives carry extra files
+    const auto& z = *impl_->zip;
+    for (const auto& e : z.entries()) {
+        const auto rel = z.relative_name(e);
+        if (rel.size() > extra_dir.size() && rel.starts_with(extra_dir))
+            names.emplace_back(rel.substr(extra_dir.size()));
+    }
+    return names;
+}
+
+std::vector<std::byte> checkpoint::extra_file(std::string_view name) const {
+    const detail::zip::entry* e = nullptr;
+    if (impl_->zip && !name.empty()) e = impl_->zip->find(std::string(extra_dir) + std::string(name));
+    if (e == nullptr)
+        throw error(errc::not_found, impl_->file, {}, std::nullopt,
+                    "no extra file named '" + std::string(name) + "'");
+    auto bytes = impl_->zip->extract(*e);
+    impl_->zip->check_crc(*e, bytes);  // small, and read whole anyway: always checked, as torch does
+    return bytes;
 }
 
 std::size_t checkpoint::verify(const std::function<void(const error&)>& problem) const {

@@ -283,3 +283,115 @@ TEST_CASE("checkpoint: open reads no page of a storage record") {
     ::close(fd);
     fs::remove(path);
 }
+
+namespace {
+// Pickle pieces for hand-made TorchScript archives (FORMAT.md §5.2, §5.3).
+std::string bin_str(std::string_view s) {
+    std::string p = "X";
+    for (int i = 0; i < 4; ++i) p += static_cast<char>(s.size() >> (8 * i));
+    return p += s;
+}
+// A 1-D float32 tensor of n elements over storage `key` (the C++ pickler's encoding).
+std::string jit_tensor(std::string_view key, char n) {
+    std::string p = "ctorch._utils\n_rebuild_tensor_v2\n((" + bin_str("storage") +
+                    "ctorch\nFloatStorage\n" + bin_str(key) + bin_str("cpu");
+    p += 'K';
+    p += n;
+    p += "tQ";
+    p += std::string("K\x00", 2);  // offset 0
+    p += "(K";
+    p += n;
+    p += "t(K\x01t\x88" "ccollections\nOrderedDict\n)RtR";  // size, stride, requires_grad
+    return p;
+}
+}  // namespace
+
+TEST_CASE("checkpoint: a TorchScript archive lists attributes, typed lists and constants") {
+    // __torch__.M with a parameter, a build_intlist, a restore_type_tag dict and a
+    // build_tensorlist, and a submodule; constants.pkl holds one tensor over constants/0.
+    std::string data = "\x80\x02" "c__torch__\nM\n)\x81}(" + bin_str("weight") + jit_tensor("0", 2) +
+                       bin_str("ints") + "ctorch.jit._pickle\nbuild_intlist\n](K\x01K\x02" "e\x85R" +
+                       bin_str("d") + "ctorch.jit._pickle\nrestore_type_tag\n}(" + bin_str("k") +
+                       jit_tensor("1", 1) + "u" + bin_str("Dict[str, Tensor]") + "\x86R" +
+                       bin_str("pool") + "ctorch.jit._pickle\nbuild_tensorlist\n](" +
+                       jit_tensor("1", 1) + "e\x85R" + bin_str("sub") +
+                       "c__torch__.torch.nn.modules.linear\nLinear\n)\x81}(" + bin_str("bias") +
+                       jit_tensor("2", 1) + "ub" + "ub.";
+    std::string constants = "\x80\x02(" + jit_tensor("0", 3) + "t.";
+    ptio_test::zip_builder z;
+    z.add("m/extra/info.txt", "hello");
+    z.add("m/data/0", floats({1, 2}));
+    z.add("m/data/1", floats({3}));
+    z.add("m/data/2", floats({4}));
+    z.add("m/data.pkl", data);
+    z.add("m/code/__torch__.py", "class M(Module):\n  pass\n");
+    z.add("m/constants/0", floats({5, 6, 7}));
+    z.add("m/constants.pkl", constants);
+    z.add("m/.data/version", "10\n");  // written instead of version by newer features
+    const auto ck = ptio::checkpoint::open(z.finish(), {}, "m.pt");
+    CHECK(ck.format() == "torchscript");
+    CHECK(ck.root().class_name() == "__torch__.M");
+    std::vector<std::string> names;
+    for (const auto& t : ck.tensors()) names.push_back(t.name);
+    CHECK(names == std::vector<std::string>{"weight", "d.k", "pool.0", "sub.bias", "CONSTANTS.c0"});
+    CHECK(ck.at("pool.0").view().at<float>({0}) == 3.0f);
+    CHECK(ck.at("sub.bias").view().at<float>({0}) == 4.0f);
+    CHECK(ck.at("CONSTANTS.c0").view().at<float>({2}) == 7.0f);
+    // Keys restart in constants/: the constant's storage is not data/0.
+    CHECK(ck.at("CONSTANTS.c0").view().storage_key() == "constants/0");
+    CHECK(ck.at("weight").view().storage_key() == "0");
+    CHECK(ck.extra_files() == std::vector<std::string>{"info.txt"});
+    const auto info = ck.extra_file("info.txt");
+    CHECK(std::string(reinterpret_cast<const char*>(info.data()), info.size()) == "hello");
+    try {
+        (void)ck.extra_file("missing.txt");
+        FAIL("no error");
+    } catch (const ptio::error& e) {
+        CHECK(e.code() == ptio::errc::not_found);
+    }
+}
+
+TEST_CASE("checkpoint: TorchScript archives ptio cannot read fail with the record named") {
+    SUBCASE("the pre-1.3 model.json layout") {
+        ptio_test::zip_builder z;
+        z.add("foo/version", "1\n");
+        z.add("foo/code/foo.py", "op_version_set = 0\n");
+        z.add("foo/tensors/0", floats({1}));
+        z.add("foo/model.json", "{\"protoVersion\": \"6\"}");
+        try {
+            (void)ptio::checkpoint::open(z.finish(), {}, "foo.pt");
+            FAIL("no error");
+        } catch (const ptio::error& e) {
+            CHECK(e.code() == ptio::errc::unsupported_format);
+            CHECK(std::string(e.what()).find("Legacy model format is not supported") != std::string::npos);
+        }
+    }
+    SUBCASE("a constants.pkl storage whose constants/ record is missing") {
+        ptio_test::zip_builder z;
+        z.add("m/data.pkl", "\x80\x02" "c__torch__\nM\n)\x81}b.");
+        z.add("m/data/0", floats({1, 2, 3}));  // a data/ record of that key does not stand in
+        z.add("m/constants.pkl", "\x80\x02(" + jit_tensor("0", 3) + "t.");
+        z.add("m/version", "3\n");
+        try {
+            (void)ptio::checkpoint::open(z.finish(), {}, "m.pt");
+            FAIL("no error");
+        } catch (const ptio::error& e) {
+            CHECK(e.code() == ptio::errc::missing_record);
+            CHECK(e.record() == "m/constants.pkl");
+            CHECK(std::string(e.what()).find("constants/0") != std::string::npos);
+        }
+    }
+    SUBCASE("a data.pkl storage whose data/ record is missing") {
+        ptio_test::zip_builder z;
+        z.add("m/data.pkl", "\x80\x02" "c__torch__\nM\n)\x81}(" + bin_str("w") + jit_tensor("0", 3) + "ub.");
+        z.add("m/constants/0", floats({1, 2, 3}));
+        z.add("m/constants.pkl", "\x80\x02).");
+        CHECK(code_of(z.finish()) == ptio::errc::missing_record);
+    }
+    SUBCASE("constants.pkl that is not a tuple") {
+        ptio_test::zip_builder z;
+        z.add("m/data.pkl", "\x80\x02" "c__torch__\nM\n)\x81}b.");
+        z.add("m/constants.pkl", "\x80\x02].");
+        CHECK(code_of(z.finish()) == ptio::errc::bad_pickle);
+    }
+}

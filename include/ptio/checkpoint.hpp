@@ -5,6 +5,10 @@
 //       std::cout << t.name << ' ' << ptio::name(t.tensor->dtype()) << '\n';
 //   const ptio::tensor_view& w = ck.at("fc.weight").view();
 //
+// TorchScript archives (torch.jit.save, mobile .ptl) open too: the root is the module object,
+// its tensors are named by attribute path as state_dict() names them ("fc.weight"), and the
+// tensors of constants.pkl follow as "CONSTANTS.c0", "CONSTANTS.c1", …; code is never run.
+//
 // Opening maps the file, reads the zip directory and data.pkl, rebuilds the object tree with
 // an unpickler that never calls anything, and checks every tensor against its storage record.
 // It reads no page of any storage record: a storage's bytes are located on first access.
@@ -140,6 +144,14 @@ public:
     [[nodiscard]] std::string_view prefix() const noexcept;
     /// Every record of the archive, in central-directory order (built on first call).
     [[nodiscard]] std::span<const record_info> records() const;
+
+    /// The names of the archive's extra files (the records under extra/, which
+    /// torch.jit.save(..., _extra_files=…) writes), in central-directory order; empty for
+    /// a file without any.
+    [[nodiscard]] std::vector<std::string> extra_files() const;
+    /// The bytes of the extra file `name` (inflated when deflated, CRC-32 checked); throws
+    /// errc::not_found when the archive has no such extra file.
+    [[nodiscard]] std::vector<std::byte> extra_file(std::string_view name) const;
 
     /// Check everything open deferred: locate every record's bytes (local headers), inflate
     /// deflated records and compare every CRC-32. Calls `problem` once per problem found and

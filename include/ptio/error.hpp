@@ -18,7 +18,7 @@ namespace ptio {
 enum class errc : std::uint8_t {
     io_error,            ///< the file could not be opened, sized or mapped (or is a directory); on save, created or written
     not_a_checkpoint,    ///< the bytes are no format ptio knows (HTML, Git LFS pointer, empty, …)
-    unsupported_format,  ///< a known format ptio does not read (yet): legacy, tar, TorchScript, …
+    unsupported_format,  ///< a known format ptio does not read (yet): legacy, tar, pre-1.3 TorchScript, …
     truncated,           ///< a structure runs past the end of the file or of its record
     bad_zip,             ///< the zip container is inconsistent: signatures, offsets, overlaps, names
     missing_record,      ///< a record the format requires (data.pkl, data/<key>) is absent

@@ -96,6 +96,7 @@ public:
     /// element size; 0 for a view without elements or data).
     [[nodiscard]] std::uint64_t data_offset() const noexcept;
     /// The storage key the file gives ("0"; its record is data/<key>), or "" without data.
+    /// Storages of TorchScript constants carry their folder: "constants/0".
     [[nodiscard]] std::string_view storage_key() const noexcept;
     /// True when the bytes are ptio's own copy rather than the mapping (a deflated record or
     /// a foreign byte order).

@@ -32,6 +32,9 @@ enum class known : std::uint16_t {
     rebuild_tensor, rebuild_tensor_v2, rebuild_tensor_v3, rebuild_parameter,
     rebuild_parameter_with_state, rebuild_from_type, rebuild_from_type_v2, rebuild_qtensor,
     rebuild_meta_tensor_no_storage,
+    // torch.jit._pickle build_intlist & co. and restore_type_tag: typed containers whose
+    // value is their first argument (FORMAT.md §5.3)
+    jit_container,
 };
 
 struct node {

@@ -43,7 +43,7 @@ struct known_row {
     known tag;
     bool weights_only;
 };
-constexpr std::array<known_row, 38> known_rows{{
+constexpr std::array<known_row, 43> known_rows{{
     {"builtins", "bytes", known::bytes_, false},
     {"collections", "OrderedDict", known::ordered_dict, true},
     {"collections", "Counter", known::counter, true},
@@ -82,6 +82,12 @@ constexpr std::array<known_row, 38> known_rows{{
     {"numpy", "dtype", known::none, false},
     {"torch", "TypedStorage", known::storage_class, true},
     {"torch", "UntypedStorage", known::storage_class, true},
+    // TorchScript pickles (FORMAT.md §5.3); torch.load's weights_only refuses TorchScript.
+    {"torch.jit._pickle", "build_intlist", known::jit_container, false},
+    {"torch.jit._pickle", "build_tensorlist", known::jit_container, false},
+    {"torch.jit._pickle", "build_doublelist", known::jit_container, false},
+    {"torch.jit._pickle", "build_boollist", known::jit_container, false},
+    {"torch.jit._pickle", "restore_type_tag", known::jit_container, false},
 }};
 
 constexpr std::array<std::string_view, 5> qschemes{{

@@ -222,7 +222,10 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
                     "the storage needs " + std::to_string(f[4].as_int()) + " × " +
                         std::to_string(element_size(type)) + " bytes but its record holds " +
                         std::to_string(e->size));
-    auto& s = storages_.emplace_back(*ctx_.archive, *e, std::string(key), std::string(f[3].as_string()), type,
+    // Keys restart in each tensor folder (TorchScript's constants/): outside data/ the key
+    // names its folder too, so "0" and "constants/0" stay two storages to the caller.
+    std::string storage_key = ctx_.record_dir == "data/" ? std::string(key) : record;
+    auto& s = storages_.emplace_back(*ctx_.archive, *e, std::move(storage_key), std::string(f[3].as_string()), type,
                                      nbytes,
                                      storage::options{ctx_.swap_bytes, ctx_.options.verify_crc});
     value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call, pid);
@@ -479,6 +482,9 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             }
             return value::make_node(kind::set, &n);
         }
+        case known::jit_container:  // (list,) or (container, 'Dict[str, float]'): the container
+            if (!a.empty()) return a[0];
+            break;
         case known::storage_ref:
             fail(errc::bad_pickle, at, "a storage called as a function");
         default: break;

@@ -164,6 +164,12 @@ int run(const parsed_args& args) {
     const auto t0 = clock::now();
     const ptio::checkpoint ck = ptio::checkpoint::open(src);
     const auto t1 = clock::now();
+    // A copy of a TorchScript module would name __torch__ classes torch.load cannot import,
+    // and would drop the code and its constants: refuse rather than write such a file.
+    if (ck.format() == "torchscript")
+        throw ptio::error(ptio::errc::invalid_argument,
+                          src + " is a TorchScript archive; cp writes torch.save files, which "
+                                "cannot hold a TorchScript module");
 
     ptio::tree root = ptio::tree::from(ck.root());
     if (!globs.empty()) {

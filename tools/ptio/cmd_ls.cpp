@@ -29,12 +29,15 @@ constexpr std::string_view usage = R"(usage: ptio ls FILE [--json] [--hash] [--s
 
 List every tensor of a checkpoint, depth-first in pickle order: name, dtype and shape.
 A tensor's name is its path of keys from the root joined with '.'; a tensor saved
-at the root is shown as (root).
+at the root is shown as (root). In a TorchScript archive the path is the module's
+attribute path, as state_dict() names it (layers.0.weight), and the tensors the code
+holds as constants follow as CONSTANTS.c0, CONSTANTS.c1, ...
 
 options:
   --json        print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
                 "name", "dtype", "shape", "stride", "storage_offset", "storage",
-                "location", "nbytes", "requires_grad", "sha256"?}]}
+                "location", "nbytes", "requires_grad", "sha256"?}], "extra_files"?: [names]}
+                ("extra_files" when the archive has any: see ptio extra)
   --hash        add the SHA-256 of each tensor's elements in row-major order, each
                 element's little-endian bytes (the elements a view shows, not its
                 storage); "-" (null in JSON) for tensors without data
@@ -151,7 +154,13 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         w.end_object();
         out.maybe_flush();
     }
-    w.end_array().end_object();
+    w.end_array();
+    if (const auto extra = ck.extra_files(); !extra.empty()) {  // TorchScript _extra_files
+        w.key("extra_files").begin_array();
+        for (const std::string& name : extra) w.string(name);
+        w.end_array();
+    }
+    w.end_object();
     out.text() += '\n';
 }
 

@@ -64,5 +64,6 @@ const command& bench_command();
 const command& cp_command();
 const command& devices_command();
 const command& sample_command();
+const command& extra_command();
 
 }  // namespace ptio_cli

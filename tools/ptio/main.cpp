@@ -35,10 +35,10 @@ exit status: 0 success, 1 problems found (verify), 2 bad usage or an unreadable 
 3 an internal error.
 )";
 
-std::array<const command*, 8> all_commands() {
+std::array<const command*, 9> all_commands() {
     return {&ptio_cli::ls_command(), &ptio_cli::show_command(), &ptio_cli::verify_command(),
             &ptio_cli::load_command(), &ptio_cli::bench_command(), &ptio_cli::cp_command(),
-            &ptio_cli::devices_command(), &ptio_cli::sample_command()};
+            &ptio_cli::devices_command(), &ptio_cli::sample_command(), &ptio_cli::extra_command()};
 }
 
 const command* find_command(std::string_view name) {

@@ -1,0 +1,63 @@
+// tools/ptio/cmd_extra.cpp — `ptio extra FILE [NAME]`: the extra files of a TorchScript archive.
+#include <cstdint>
+#include <string>
+
+#include "command.hpp"
+#include "output.hpp"
+#include "ptio/checkpoint.hpp"
+#include "pyformat.hpp"
+
+namespace ptio_cli {
+
+namespace {
+
+constexpr std::string_view usage = R"(usage: ptio extra FILE [NAME]
+
+The extra files of an archive: what torch.jit.save(..., _extra_files={NAME: bytes}) stored
+under extra/. Without NAME, list them, one a line: the size in bytes, then the name. With
+NAME, write that file's bytes to stdout, unchanged (inflated if the archive deflated them).
+A name the archive lacks is an error (not_found, exit status 2).
+
+options:
+  -h, --help  show this help
+)";
+
+int run(const parsed_args& args) {
+    if (args.positional.empty()) throw usage_error("missing FILE");
+    if (args.positional.size() > 2)
+        throw usage_error("expected FILE [NAME], got " + std::to_string(args.positional.size()) +
+                          " operands");
+    const ptio::checkpoint ck = ptio::checkpoint::open(args.positional[0]);
+    output out;
+    if (args.positional.size() == 2) {
+        const auto bytes = ck.extra_file(args.positional[1]);
+        out.text().assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+        return 0;
+    }
+    std::string& s = out.text();
+    const auto records = ck.records();
+    for (const std::string& name : ck.extra_files()) {
+        std::uint64_t bytes = 0;
+        for (const auto& r : records)
+            if (r.name.size() == 6 + name.size() && r.name.ends_with(name) && r.name.starts_with("extra/"))
+                bytes = r.size;
+        const std::string size = std::to_string(bytes);
+        s.append(size.size() < 10 ? 10 - size.size() : 0, ' ');
+        s += size;
+        s += "  ";
+        append_escaped_name(s, name);
+        s += '\n';
+        out.maybe_flush();
+    }
+    return 0;
+}
+
+}  // namespace
+
+const command& extra_command() {
+    static const command c{"extra", "list or print the extra files of a TorchScript archive",
+                           usage, {}, run};
+    return c;
+}
+
+}  // namespace ptio_cli
