@@ -10,6 +10,7 @@
 #include "checkpoint_access.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/machine.hpp"
+#include "sharded.hpp"
 #include "state_dict.hpp"
 #include "tensor_lister.hpp"
 #include "torch/legacy.hpp"
@@ -39,6 +40,7 @@ struct checkpoint::impl {
     std::string format = "zip";  // what format() reports
     mutable std::once_flag records_once;
     mutable std::vector<record_info> records;
+    std::unique_ptr<detail::shard_set> shards;  // a Hugging Face index (format "sharded")
 };
 
 namespace {
@@ -199,6 +201,7 @@ value unpickle(checkpoint::impl& ck, const detail::zip::entry& pkl, std::string 
 
     detail::torch::rebuild_context ctx;
     ctx.archive = &z;
+    ctx.file = &ck.map;
     ctx.record_dir = std::move(record_dir);
     ctx.where = {ck.file, pkl.name, pickle_base};
     ctx.options = ck.options;
@@ -266,6 +269,7 @@ void open_pre_zip(checkpoint::impl& ck, detail::torch::id_style ids) {
     ck.format = ids == id_style::legacy ? "legacy" : "tar";
     detail::torch::rebuild_context ctx;
     ctx.ids = ids;
+    ctx.file = &ck.map;
     ctx.where = {ck.file, "pickle", 0};
     ctx.options = ck.options;
     ctx.swap_bytes = std::endian::native != std::endian::little;  // blobs are little-endian
@@ -314,6 +318,13 @@ void finish_checked(checkpoint::impl& ck) {
 
 checkpoint checkpoint::open(const std::filesystem::path& path, const open_options& options) {
     auto p = std::make_unique<impl>();
+    if (detail::shard_set::is_index(path)) {
+        p->shards = std::make_unique<detail::shard_set>(detail::shard_set::index_of(path), options);
+        p->file = p->shards->index_file();
+        p->options = options;
+        p->format = "sharded";
+        return checkpoint(std::move(p));
+    }
     p->file = path.string();
     p->options = options;
     p->map = detail::mapped_file::map(path, options.copy_on_write
@@ -343,8 +354,13 @@ checkpoint checkpoint::open(std::vector<std::byte>&& bytes, const open_options& 
     return checkpoint(std::move(p));
 }
 
-const value& checkpoint::root() const noexcept { return impl_->root; }
-std::span<const named_tensor> checkpoint::tensors() const noexcept { return impl_->named; }
+const value& checkpoint::root() const {
+    return impl_->shards ? impl_->shards->root() : impl_->root;
+}
+std::span<const named_tensor> checkpoint::tensors() const {
+    if (impl_->shards) return impl_->shards->all();
+    return impl_->named;
+}
 
 std::span<const named_tensor> checkpoint::state_dict() const {
     // A failed build (a cap passed) throws and leaves the flag unset, so a later call retries.
@@ -359,6 +375,7 @@ std::span<const named_tensor> checkpoint::state_dict() const {
 }
 
 const named_tensor* checkpoint::find(std::string_view name) const {
+    if (impl_->shards) return impl_->shards->find(name);
     std::call_once(impl_->by_name_once, [&ck = *impl_] {
         ck.by_name.reserve(ck.named.size());
         for (std::size_t i = 0; i < ck.named.size(); ++i) ck.by_name.emplace(ck.named[i].name, i);
@@ -377,11 +394,17 @@ const std::string& checkpoint::file() const noexcept { return impl_->file; }
 std::string_view checkpoint::format() const noexcept { return impl_->format; }
 std::string_view checkpoint::byteorder() const noexcept { return impl_->byteorder; }
 std::string_view checkpoint::prefix() const noexcept {
-    return impl_->zip ? impl_->zip->prefix() : std::string_view{};
+    return impl_->zip ? impl_->zip->prefix() : std::string_view();
+}
+std::vector<std::string> checkpoint::shard_files() const {
+    return impl_->shards ? impl_->shards->files() : std::vector<std::string>{};
+}
+std::string_view checkpoint::shard_of(std::string_view name) const noexcept {
+    return impl_->shards ? impl_->shards->file_of(name) : std::string_view();
 }
 std::span<const record_info> checkpoint::records() const {
     std::call_once(impl_->records_once, [&ck = *impl_] {
-        if (!ck.zip) return;  // the legacy and tar formats have no records
+        if (!ck.zip) return;  // legacy and tar have none; each shard has its own
         const auto& z = *ck.zip;
         ck.records.reserve(z.entries().size());
         for (const auto& e : z.entries())
@@ -419,6 +442,7 @@ std::vector<std::byte> checkpoint::extra_file(std::string_view name) const {
 }
 
 std::size_t checkpoint::verify(const std::function<void(const error&)>& problem) const {
+    if (impl_->shards) return impl_->shards->verify(problem);
     std::size_t count = 0;
     auto report = [&](const error& e) {
         ++count;
@@ -444,16 +468,13 @@ std::size_t checkpoint::verify(const std::function<void(const error&)>& problem)
 
 namespace ptio::detail {
 
+// A sharded checkpoint's shards are all mapped files, opened with its options.
 bool checkpoint_access::maps_file_read_only(const checkpoint& ck) noexcept {
-    return ck.impl_->map.is_mapping() && !ck.impl_->options.copy_on_write;
-}
-
-const mapped_file& checkpoint_access::mapping(const checkpoint& ck) noexcept {
-    return ck.impl_->map;
+    return (ck.impl_->shards || ck.impl_->map.is_mapping()) && !ck.impl_->options.copy_on_write;
 }
 
 bool checkpoint_access::is_copy_on_write(const checkpoint& ck) noexcept {
-    return ck.impl_->map.is_mapping() && ck.impl_->options.copy_on_write;
+    return (ck.impl_->shards || ck.impl_->map.is_mapping()) && ck.impl_->options.copy_on_write;
 }
 
 }  // namespace ptio::detail

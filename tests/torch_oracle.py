@@ -20,7 +20,8 @@ Checked per tensor: path, name, dtype, shape, stride, storage_offset, requires_g
 (elements in row-major order, raw little-endian bytes), location (the saved tag: the record's
 "location", "cpu" where it has none), nbytes == numel x element size, and storage identity:
 tensors torch sees sharing one storage must report the same "storage", tensors on different
-storages different ones. Per file: "format" == FORMAT and "byteorder" == "little". Prints one
+storages different ones. Per file: "format" == FORMAT (or the manifest entry's "format":
+"sharded" for a Hugging Face index or its directory) and "byteorder" == "little". Prints one
 line per mismatch, then a summary; exits 1 on any mismatch or failure of ptio.
 """
 
@@ -128,7 +129,8 @@ def check_fixtures(ptio, fixture_dir, file_format="zip", state_dict=False):
         if failure:
             problems.append(f"{entry['file']}: ptio failed: {failure}")
             continue
-        problems += compare_file(entry["file"], entry["tensors"], listing, file_format)
+        problems += compare_file(entry["file"], entry["tensors"], listing,
+                                 entry.get("format", file_format))
         tensors += len(entry["tensors"])
     for line in problems:
         print(line)

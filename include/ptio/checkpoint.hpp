@@ -17,6 +17,17 @@
 // move-only. Values, tensors and views it hands out are valid while it lives.
 // Thread-safety: after open, every const method may be called from many threads at once.
 // Failure: open throws ptio::error naming the file, the record and the offset.
+//
+// Sharded checkpoints (FORMAT.md §6.1): open() of a Hugging Face index
+// (pytorch_model.bin.index.json, …) or of a directory holding exactly one *.bin.index.json
+// reads only the index and returns one checkpoint over all its shards (format() "sharded").
+// Names and their order come from the index's weight_map. Shards are opened lazily, each at
+// most once and with the same open_options: find() and at() open only the shard holding the
+// name asked for; tensors(), root() and verify() open every shard. A shard missing from disk
+// fails, when first needed, with errc::missing_record naming the shard and a tensor that needs
+// it; a name the index puts in a shard that lacks it fails with errc::not_found. An index that
+// is not JSON, whose weight_map is not an object of strings, or that names a shard outside its
+// directory ('/', "..") is refused at open with errc::not_a_checkpoint.
 #pragma once
 
 #include <cstddef>
@@ -84,7 +95,9 @@ struct record_info {
 
 class checkpoint {
 public:
-    /// Map and open a file.
+    /// Map and open a file; or, for a `*.index.json` file or a directory, read a Hugging Face
+    /// index (see above). A directory with no `*.bin.index.json` fails with io_error, one with
+    /// several with invalid_argument listing them.
     [[nodiscard]] static checkpoint open(const std::filesystem::path& path,
                                          const open_options& options = {});
     /// Open bytes the caller keeps alive for the checkpoint's lifetime (like io.BytesIO).
@@ -103,11 +116,14 @@ public:
     checkpoint& operator=(const checkpoint&) = delete;
     ~checkpoint();
 
-    /// The unpickled object.
-    [[nodiscard]] const value& root() const noexcept;
+    /// The unpickled object. Sharded: a dict name → tensor in index order (the first call
+    /// opens every shard, and throws as tensors() does).
+    [[nodiscard]] const value& root() const;
     /// Every tensor reachable from the root, depth-first in container order. A tensor object
-    /// reached under two keys is listed under both.
-    [[nodiscard]] std::span<const named_tensor> tensors() const noexcept;
+    /// reached under two keys is listed under both. Sharded: the index's names in its order
+    /// (the first call opens every shard; throws missing_record or not_found, or what a
+    /// shard's open throws, and tries again on the next call).
+    [[nodiscard]] std::span<const named_tensor> tensors() const;
     /// Tensors named as model.state_dict() / optimizer.state_dict() would name them, for
     /// files that pickle whole objects (torch.save(model), torch.save(optimizer), or dicts
     /// holding them). Read from the objects' saved __dict__, never by calling a class:
@@ -129,20 +145,32 @@ public:
     /// budget or depth cap of open is passed (a later call tries again).
     [[nodiscard]] std::span<const named_tensor> state_dict() const;
     /// The tensor with this name, or nullptr. The first call builds the name index.
+    /// Sharded: opens the name's shard if needed; throws for a missing shard or a name the
+    /// shard lacks (see above).
     [[nodiscard]] const named_tensor* find(std::string_view name) const;
     /// The tensor with this name; throws errc::not_found.
     [[nodiscard]] const ptio::tensor& at(std::string_view name) const;
 
-    /// The file name given to open (or the name given with the bytes).
+    /// Sharded: every shard's path (the index's directory joined with the name it gives), in
+    /// name order; empty for any other checkpoint. Opens nothing.
+    [[nodiscard]] std::vector<std::string> shard_files() const;
+    /// Sharded: the path of the shard the index puts `name` in (opens nothing); "" for a name
+    /// the index lacks and for any other checkpoint.
+    [[nodiscard]] std::string_view shard_of(std::string_view name) const noexcept;
+
+    /// The file name given to open (or the name given with the bytes); sharded: the index's
+    /// path (for a directory, the index found in it).
     [[nodiscard]] const std::string& file() const noexcept;
     /// The file's format: "zip" (torch.save ≥ 1.6), "legacy" (the magic-number format),
     /// "tar" (torch ≤ 0.1.9), "torchscript" (torch.jit.save), "sharded" (a Hugging Face index).
     [[nodiscard]] std::string_view format() const noexcept;
-    /// "little" or "big": the byte order the file says its storages have.
+    /// "little" or "big": the byte order the file says its storages have ("little" for a
+    /// sharded checkpoint: each shard's own is applied to its storages).
     [[nodiscard]] std::string_view byteorder() const noexcept;
-    /// The archive's top folder ("archive", "model").
+    /// The archive's top folder ("archive", "model"); "" for a sharded checkpoint.
     [[nodiscard]] std::string_view prefix() const noexcept;
-    /// Every record of the archive, in central-directory order (built on first call).
+    /// Every record of the archive, in central-directory order (built on first call); empty
+    /// for a sharded checkpoint.
     [[nodiscard]] std::span<const record_info> records() const;
 
     /// The names of the archive's extra files (the records under extra/, which
@@ -155,7 +183,8 @@ public:
 
     /// Check everything open deferred: locate every record's bytes (local headers), inflate
     /// deflated records and compare every CRC-32. Calls `problem` once per problem found and
-    /// returns the count; never throws for a problem in the file.
+    /// returns the count; never throws for a problem in the file. Sharded: opens and verifies
+    /// every shard (a shard that does not open is one problem).
     std::size_t verify(const std::function<void(const error&)>& problem) const;
 
     struct impl;  ///< opaque

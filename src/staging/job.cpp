@@ -57,7 +57,6 @@ load_job::load_job(const checkpoint& ck, const map_location& where, const load_o
     : file(ck.file()), options_(options) {
     pool_ = (options.staging ? options.staging : &stager::shared())->impl_.get();
     release_pages_ = checkpoint_access::maps_file_read_only(ck);
-    if (checkpoint_access::mapping(ck).is_file()) file_ = &checkpoint_access::mapping(ck);
     writable_views = options.cpu == cpu_placement::copy_on_write;
     if (options.cpu == cpu_placement::copy_on_write && !checkpoint_access::is_copy_on_write(ck))
         throw error(errc::invalid_argument, file, {}, std::nullopt,
@@ -235,25 +234,27 @@ void load_job::fill(const piece& p, std::byte* out) const {
         const std::byte* from;
         std::byte* to;
         std::uint64_t n;
-        bool in_file;  // a stored record of a file (not an inflated or swapped copy)
+        const mapped_file* file;  // a stored record of this file (null: a copy or memory)
     };
     std::vector<run> runs;
     std::uint64_t at = p.begin;  // next byte of `out` to write
     for_each_overlap(p, [&](const slot& s, std::uint64_t lo, std::uint64_t hi) {
         if (lo > at) std::memset(out + (at - p.begin), 0, lo - at);
         const std::span<const std::byte> src = s.st->bytes();
-        runs.push_back({src.data() + (lo - s.offset), out + (lo - p.begin), hi - lo,
-                        file_ != nullptr && !s.st->is_copy()});
+        // Each storage's own file: a sharded checkpoint's storages lie in several.
+        const mapped_file* f = s.st->file();
+        if (f && (!f->is_file() || s.st->is_copy())) f = nullptr;
+        runs.push_back({src.data() + (lo - s.offset), out + (lo - p.begin), hi - lo, f});
         at = hi;
     });
     if (at < p.end) std::memset(out + (at - p.begin), 0, p.end - at);
 
     if (options_.read == file_read::pread) {
         constexpr std::uint64_t small = 64 << 10;
-        const std::byte* base = file_ ? file_->bytes().data() : nullptr;
         for (const run& r : runs) {
-            if (r.in_file && r.n >= small)
-                file_->read_at(static_cast<std::uint64_t>(r.from - base), {r.to, r.n});
+            if (r.file && r.n >= small)
+                r.file->read_at(static_cast<std::uint64_t>(r.from - r.file->bytes().data()),
+                                {r.to, r.n});
             else
                 std::memcpy(r.to, r.from, r.n);
         }
@@ -265,14 +266,15 @@ void load_job::fill(const piece& p, std::byte* out) const {
         std::size_t j = i + 1;
         const std::byte* lo = runs[i].from;
         const std::byte* hi = lo + runs[i].n;
-        while (j < runs.size() && runs[j].in_file == runs[i].in_file && runs[j].from >= hi &&
+        // Only runs of one mapping: the gap between two files' mappings is not ours to drop.
+        while (j < runs.size() && runs[j].file == runs[i].file && runs[j].from >= hi &&
                runs[j].from - hi < (1 << 20)) {
             hi = runs[j].from + runs[j].n;
             ++j;
         }
-        if (runs[i].in_file) prefault(lo, hi);
+        if (runs[i].file) prefault(lo, hi);
         for (std::size_t k = i; k < j; ++k) std::memcpy(runs[k].to, runs[k].from, runs[k].n);
-        if (runs[i].in_file && release_pages_) drop_pages(lo, hi);
+        if (runs[i].file && release_pages_) drop_pages(lo, hi);
         i = j;
     }
 }

@@ -34,7 +34,6 @@
 namespace ptio::detail {
 
 class storage;
-class mapped_file;
 
 struct load_job {
     load_job(const checkpoint& ck, const map_location& where, const load_options& options);
@@ -97,7 +96,6 @@ private:
     load_options options_;
     stager::impl* pool_ = nullptr;
     bool release_pages_ = false;
-    const mapped_file* file_ = nullptr;  // the checkpoint's file, when it is one
     std::vector<std::pair<const ptio::tensor*, std::size_t>> tensor_slots_;  // sorted by tensor
 
     std::atomic<std::size_t> next_{0};

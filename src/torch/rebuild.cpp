@@ -90,7 +90,7 @@ value rebuilder::span_storage(std::string key, std::string location, dtype type,
                                         " elements, more than any file holds");
     auto& s = storages_.emplace_back(std::string(ctx_.where.file), "storage " + key, key,
                                      std::move(location), type, nbytes,
-                                     storage::options{ctx_.swap_bytes, ctx_.options.verify_crc});
+                                     storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
     value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call);
     auto& n = arena::mut(ref);
     n.tag = known::storage_ref;
@@ -227,7 +227,7 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
     std::string storage_key = ctx_.record_dir == "data/" ? std::string(key) : record;
     auto& s = storages_.emplace_back(*ctx_.archive, *e, std::move(storage_key), std::string(f[3].as_string()), type,
                                      nbytes,
-                                     storage::options{ctx_.swap_bytes, ctx_.options.verify_crc});
+                                     storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
     value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call, pid);
     auto& n = arena::mut(ref);
     n.tag = known::storage_ref;

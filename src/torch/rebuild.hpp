@@ -29,6 +29,7 @@ enum class id_style {
 
 struct rebuild_context {
     const zip::archive* archive = nullptr;  // zip ids only
+    const mapped_file* file = nullptr;  // the checkpoint's bytes, for storage::options::file
     id_style ids = id_style::zip;
     std::string record_dir = "data/";  // where persistent ids' keys point
     source where;                      // data.pkl, for messages

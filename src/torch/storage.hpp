@@ -23,11 +23,16 @@
 
 namespace ptio::detail {
 
+class mapped_file;
+
 class storage {
 public:
     struct options {
         bool swap_bytes = false;  ///< the file's byte order is not the host's
         bool verify_crc = false;
+        /// The mapping the archive's bytes are (null: none), so the staging engine reads
+        /// and releases each storage's pages through its own file (one per shard).
+        const mapped_file* file = nullptr;
     };
 
     /// A zip record.
@@ -71,6 +76,8 @@ public:
         return archive_ ? entry_->name : record_;
     }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
+    /// The mapping the record lies in (see options::file), or nullptr.
+    [[nodiscard]] const mapped_file* file() const noexcept { return opts_.file; }
 
     /// An untyped storage (v3 tensors) learns its element width from the first tensor that
     /// views it, so a foreign byte order is swapped per element (FORMAT.md §1.10). Only

@@ -330,9 +330,15 @@ int run(const parsed_args& args) {
 
     // A missing device fails here with cuda_unavailable, before any work.
     r.device_name = r.dev.is_cuda() ? ptio::cuda_device_name(r.dev.ordinal()) : cpu_model_name();
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(r.file, ec);
-    r.file_bytes = ec ? 0 : static_cast<std::uint64_t>(size);  // open reports why, below
+    try {
+        for (const std::string& f : checkpoint_files(r.file)) {  // a sharded one: its shards
+            std::error_code ec;
+            const auto size = std::filesystem::file_size(f, ec);
+            r.file_bytes += ec ? 0 : static_cast<std::uint64_t>(size);
+        }
+    } catch (const ptio::error&) {
+        r.file_bytes = 0;  // open reports why, below
+    }
 
     ptio::stager pool(st.stager);
     ptio::load_options o;

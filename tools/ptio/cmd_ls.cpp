@@ -4,6 +4,7 @@
 #include <atomic>
 #include <charconv>
 #include <exception>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -31,7 +32,9 @@ List every tensor of a checkpoint, depth-first in pickle order: name, dtype and 
 A tensor's name is its path of keys from the root joined with '.'; a tensor saved
 at the root is shown as (root). In a TorchScript archive the path is the module's
 attribute path, as state_dict() names it (layers.0.weight), and the tensors the code
-holds as constants follow as CONSTANTS.c0, CONSTANTS.c1, ...
+holds as constants follow as CONSTANTS.c0, CONSTANTS.c1, ... FILE may be a Hugging Face
+index (*.index.json) or a directory holding one: the shards are listed as one
+checkpoint, in the index's order, and "storage" is "SHARD:KEY".
 
 options:
   --json        print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
@@ -139,7 +142,13 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         w.key("dtype").string(ptio::name(view.dtype()));
         w.key("shape").int_array(view.shape()).key("stride").int_array(view.strides());
         w.key("storage_offset").number(view.storage_offset());
-        w.key("storage").string(view.storage_key()).key("location").string(t.location());
+        // Storage keys restart in each shard: prefix the shard's file name.
+        if (const std::string_view shard = ck.shard_of(named.name); !shard.empty())
+            w.key("storage").string(std::filesystem::path(shard).filename().string() + ":" +
+                                    std::string(view.storage_key()));
+        else
+            w.key("storage").string(view.storage_key());
+        w.key("location").string(t.location());
         w.key("nbytes").number(view.nbytes()).key("requires_grad").boolean(t.requires_grad());
         // Lazy conjugate / negative views of torch >= 2.0 (absent when false).
         if (t.is_conj()) w.key("conj").boolean(true);

@@ -37,6 +37,14 @@ int run(const parsed_args& args) {
         ptio::checkpoint::open(file, ptio::open_options{.verify_crc = true});
     std::vector<ptio::error> problems;
     ck.verify([&](const ptio::error& problem) { problems.push_back(problem); });
+    // A sharded checkpoint has no records of its own (its shards are counted instead), and
+    // lists no tensors while a shard is broken.
+    const std::size_t shards = ck.shard_files().size();
+    std::size_t tensors = 0;
+    try {
+        tensors = ck.tensors().size();
+    } catch (const ptio::error&) {
+    }
 
     output out;
     std::string& s = out.text();
@@ -44,7 +52,8 @@ int run(const parsed_args& args) {
         json::writer w(s);
         w.begin_object().key("file").string(file).key("ok").boolean(problems.empty());
         w.key("records").number(std::uint64_t{ck.records().size()});
-        w.key("tensors").number(std::uint64_t{ck.tensors().size()});
+        if (shards) w.key("shards").number(std::uint64_t{shards});
+        w.key("tensors").number(std::uint64_t{tensors});
         w.key("problems").begin_array(true);
         for (const ptio::error& problem : problems) {
             w.begin_object().key("code").string(ptio::to_string(problem.code()));
@@ -67,8 +76,9 @@ int run(const parsed_args& args) {
         }
         s += file;
         if (problems.empty()) {
-            s += ": ok (" + std::to_string(ck.records().size()) + " records, " +
-                 std::to_string(ck.tensors().size()) + " tensors)\n";
+            s += ": ok (" + (shards ? std::to_string(shards) + " shards, "
+                                    : std::to_string(ck.records().size()) + " records, ") +
+                 std::to_string(tensors) + " tensors)\n";
         } else {
             s += ": " + std::to_string(problems.size()) +
                  (problems.size() == 1 ? " problem\n" : " problems\n");

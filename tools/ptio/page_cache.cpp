@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <vector>
 
 #include <fcntl.h>
@@ -11,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
 
 namespace ptio_cli {
@@ -52,13 +54,25 @@ std::optional<std::uint64_t> drop_from_page_cache(const std::string& path) {
     return left;
 }
 
+std::vector<std::string> checkpoint_files(const std::string& path) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec) || path.ends_with(".index.json"))
+        return ptio::checkpoint::open(path).shard_files();
+    return {path};
+}
+
 void cold_runs::before_run(const std::string& path) {
     if (!enabled_) return;
-    const auto left = drop_from_page_cache(path);
-    if (!left)
-        uncounted_ = true;
-    else
-        max_resident_ = std::max(max_resident_.value_or(0), *left);
+    std::uint64_t total = 0;
+    for (const std::string& file : checkpoint_files(path)) {
+        const auto left = drop_from_page_cache(file);
+        if (!left) {
+            uncounted_ = true;
+            return;
+        }
+        total += *left;
+    }
+    max_resident_ = std::max(max_resident_.value_or(0), total);
 }
 
 }  // namespace ptio_cli

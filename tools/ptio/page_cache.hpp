@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ptio_cli {
 
@@ -14,14 +15,18 @@ namespace ptio_cli {
 /// when that cannot be told. Throws ptio::error (io_error) when the file cannot be opened.
 std::optional<std::uint64_t> drop_from_page_cache(const std::string& path);
 
+/// The files that hold a checkpoint's bytes: its shards for a Hugging Face index or a
+/// directory holding one (read from the index; no shard is opened), else the file itself.
+std::vector<std::string> checkpoint_files(const std::string& path);
+
 /// The drops of a `--cold` benchmark and what they left behind.
 class cold_runs {
 public:
     explicit cold_runs(bool enabled = false) : enabled_(enabled) {}
 
     [[nodiscard]] bool enabled() const noexcept { return enabled_; }
-    /// Drops `path` from the page cache when enabled; call it before a timed run, once no
-    /// mapping of the file is left.
+    /// Drops `path` (every shard of a sharded checkpoint) from the page cache when enabled;
+    /// call it before a timed run, once no mapping of the file is left.
     void before_run(const std::string& path);
     /// The most bytes of the file still cached right after a drop; nullopt before any drop,
     /// or when one could not be counted.

@@ -1,0 +1,218 @@
+#include "sharded.hpp"
+
+#include <algorithm>
+#include <new>
+
+#include <nlohmann/json.hpp>
+
+#include "io/mapped_file.hpp"
+
+namespace ptio::detail {
+
+namespace {
+
+// Real indexes are tens to hundreds of KB; this only stops a hostile file from growing the
+// parsed tree without bound.
+constexpr std::size_t max_index_bytes = std::size_t{256} << 20;
+
+constexpr std::string_view index_suffix = ".index.json";
+constexpr std::string_view bin_index_suffix = ".bin.index.json";
+
+bool ends_with(std::string_view s, std::string_view tail) { return s.ends_with(tail); }
+
+[[noreturn]] void bad_index(const std::string& index, const std::string& why) {
+    throw error(errc::not_a_checkpoint, index, {}, std::nullopt, why);
+}
+
+// A shard must be a file beside the index: no directory part, no "." or "..".
+bool plain_file_name(std::string_view s) {
+    return !s.empty() && s != "." && s != ".." && s.find('/') == std::string_view::npos &&
+           s.find('\0') == std::string_view::npos;
+}
+
+std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+}  // namespace
+
+bool shard_set::is_index(const std::filesystem::path& path) {
+    std::error_code ec;
+    return std::filesystem::is_directory(path, ec) || ends_with(path.filename().string(), index_suffix);
+}
+
+std::filesystem::path shard_set::index_of(const std::filesystem::path& path) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(path, ec)) return path;
+    std::vector<std::string> found;
+    for (std::filesystem::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename().string();
+        if (ends_with(name, bin_index_suffix) && it->is_regular_file(ec)) found.push_back(name);
+    }
+    if (ec)
+        throw error(errc::io_error, path.string(), {}, std::nullopt,
+                    "cannot list the directory: " + ec.message());
+    if (found.empty())
+        throw error(errc::io_error, path.string(), {}, std::nullopt,
+                    "is a directory, not a checkpoint file, and holds no Hugging Face index "
+                    "(*.bin.index.json)");
+    if (found.size() > 1) {
+        std::sort(found.begin(), found.end());
+        std::string list;
+        for (const auto& f : found) list += (list.empty() ? "" : ", ") + f;
+        throw error(errc::invalid_argument, path.string(), {}, std::nullopt,
+                    "holds several Hugging Face indexes (" + list + "): open one of them");
+    }
+    return path / found.front();
+}
+
+shard_set::shard_set(const std::filesystem::path& index, const open_options& options)
+    : index_(index.string()), options_(options) {
+    const mapped_file map = mapped_file::map(index);
+    if (map.size() > max_index_bytes)
+        throw error(errc::limit_exceeded, index_, {}, std::nullopt,
+                    "the index is " + std::to_string(map.size()) + " bytes, over the cap of " +
+                        std::to_string(max_index_bytes));
+    const auto* text = reinterpret_cast<const char*>(map.bytes().data());
+    // Nesting is capped as for pickles: the parser and the tree's destructor recurse.
+    struct too_deep {};
+    const auto depth_cap = [cap = options.caps.max_depth](int depth, nlohmann::ordered_json::parse_event_t,
+                                                        nlohmann::ordered_json&) {
+        if (static_cast<std::size_t>(depth) > cap) throw too_deep{};
+        return true;
+    };
+    nlohmann::ordered_json j;  // ordered: tensors are listed in the index's order
+    try {
+        j = nlohmann::ordered_json::parse(text, text + map.size(), depth_cap);
+    } catch (const nlohmann::json::parse_error& e) {
+        // "[json.exception.parse_error.101] parse error at …; last read: '…'": the middle.
+        std::string why = e.what();
+        if (const auto cut = why.find("; last read"); cut != std::string::npos) why.erase(cut);
+        if (const auto cut = why.find("] "); cut != std::string::npos) why.erase(0, cut + 2);
+        throw error(errc::not_a_checkpoint, index_, {}, e.byte ? e.byte - 1 : 0,
+                    "not a valid JSON index: " + why);
+    } catch (const too_deep&) {
+        throw error(errc::limit_exceeded, index_, {}, std::nullopt,
+                    "the index nests deeper than the cap of " + std::to_string(options.caps.max_depth));
+    } catch (const std::bad_alloc&) {
+        throw error(errc::limit_exceeded, index_, {}, std::nullopt, "out of memory reading the index");
+    }
+    if (!j.is_object()) bad_index(index_, std::string("the index is a JSON ") + j.type_name() + ", not an object");
+    const auto wm = j.find("weight_map");
+    if (wm == j.end()) bad_index(index_, "the index has no \"weight_map\"");
+    if (!wm->is_object())
+        bad_index(index_, std::string("\"weight_map\" is a JSON ") + wm->type_name() +
+                              ", not an object of tensor name → shard file");
+
+    const std::filesystem::path dir = index.parent_path();
+    std::unordered_map<std::string, std::size_t> shard_by_file;
+    named_.reserve(wm->size());
+    shard_of_.reserve(wm->size());
+    for (const auto& [name, file] : wm->items()) {
+        if (!file.is_string())
+            bad_index(index_, "\"weight_map\" gives " + in_quotes(name) + " a JSON " + file.type_name() +
+                                  ", not a shard file name");
+        const auto& f = file.get_ref<const std::string&>();
+        if (!plain_file_name(f))
+            bad_index(index_, "\"weight_map\" puts " + in_quotes(name) + " in " + in_quotes(f) +
+                                  ", which is not a file name beside the index (refused: it "
+                                  "could name a file elsewhere)");
+        const auto [it, fresh] = shard_by_file.try_emplace(f, shards_.size());
+        if (fresh) shards_.emplace_back().path = (dir / f).string();
+        shards_[it->second].names.push_back(named_.size());
+        shard_of_.push_back(it->second);
+        named_tensor& nt = named_.emplace_back();
+        nt.path = {name};
+        nt.name = name;
+    }
+    by_name_.reserve(named_.size());
+    for (std::size_t i = 0; i < named_.size(); ++i) by_name_.emplace(named_[i].name, i);
+}
+
+std::vector<std::string> shard_set::files() const {
+    std::vector<std::string> out;
+    out.reserve(shards_.size());
+    for (const shard& s : shards_) out.push_back(s.path);
+    std::sort(out.begin(), out.end());  // -00001-of-…, -00002-of-…
+    return out;
+}
+
+std::string_view shard_set::file_of(std::string_view name) const noexcept {
+    const auto it = by_name_.find(name);
+    return it == by_name_.end() ? std::string_view() : std::string_view(shards_[shard_of_[it->second]].path);
+}
+
+const checkpoint& shard_set::open_shard(std::size_t s, std::size_t wanted) const {
+    shard& sh = shards_[s];
+    std::call_once(sh.once, [&] {
+        std::error_code ec;
+        if (!std::filesystem::exists(sh.path, ec))
+            throw error(errc::missing_record, sh.path, {}, std::nullopt,
+                        "the shard that holds " + in_quotes(named_[wanted].name) + " (listed in " +
+                            index_ + ") is missing");
+        sh.ck.emplace(checkpoint::open(sh.path, options_));
+        for (const std::size_t i : sh.names) {
+            const named_tensor* t = sh.ck->find(named_[i].name);
+            named_[i].tensor = t ? t->tensor : nullptr;
+        }
+    });
+    return *sh.ck;
+}
+
+error shard_set::not_held(std::size_t i) const {
+    return error(errc::not_found, shards_[shard_of_[i]].path, {}, std::nullopt,
+                 "holds no tensor named " + in_quotes(named_[i].name) + ", which " + index_ +
+                     " puts in it");
+}
+
+const named_tensor* shard_set::find(std::string_view name) const {
+    const auto it = by_name_.find(name);
+    if (it == by_name_.end()) return nullptr;
+    const std::size_t i = it->second;
+    open_shard(shard_of_[i], i);
+    if (!named_[i].tensor) throw not_held(i);
+    return &named_[i];
+}
+
+std::span<const named_tensor> shard_set::all() const {
+    std::call_once(all_once_, [this] {
+        for (std::size_t s = 0; s < shards_.size(); ++s) open_shard(s, shards_[s].names.front());
+        for (std::size_t i = 0; i < named_.size(); ++i)
+            if (!named_[i].tensor) throw not_held(i);
+        node& d = nodes_.make(kind::dict);
+        d.name = "dict";
+        d.depth = named_.empty() ? 0 : 1;
+        d.entries.reserve(named_.size());
+        for (const named_tensor& nt : named_) {
+            node& key = nodes_.make(kind::string);
+            key.text = nt.name;
+            d.entries.emplace_back(value::make_node(kind::string, &key), value::make_tensor(nt.tensor));
+        }
+        root_ = value::make_node(kind::dict, &d);
+    });
+    return named_;
+}
+
+const value& shard_set::root() const {
+    (void)all();
+    return root_;
+}
+
+std::size_t shard_set::verify(const std::function<void(const error&)>& problem) const {
+    std::size_t count = 0;
+    const auto report = [&](const error& e) {
+        ++count;
+        if (problem) problem(e);
+    };
+    for (std::size_t s = 0; s < shards_.size(); ++s) {
+        try {
+            count += open_shard(s, shards_[s].names.front()).verify(problem);
+        } catch (const error& e) {
+            report(e);
+            continue;
+        }
+        for (const std::size_t i : shards_[s].names)
+            if (!named_[i].tensor) report(not_held(i));
+    }
+    return count;
+}
+
+}  // namespace ptio::detail
