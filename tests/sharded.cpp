@@ -22,6 +22,10 @@
 
 #include <ptio/ptio.hpp>
 
+#include "support/staging_support.hpp"
+
+using namespace ptio_test;
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -53,26 +57,6 @@ void write_text(const fs::path& path, std::string_view text) {
     out << text;
 }
 
-ptio::errc code_of(auto&& f) {
-    try {
-        f();
-    } catch (const ptio::error& e) {
-        INFO("message: ", e.what());
-        return e.code();
-    }
-    FAIL("no ptio::error");
-    return ptio::errc::not_found;
-}
-
-std::string message_of(auto&& f) {
-    try {
-        f();
-    } catch (const ptio::error& e) {
-        return e.what();
-    }
-    FAIL("no ptio::error");
-    return {};
-}
 
 // Whether `file` is mapped into this process now (Linux: /proc/self/maps).
 bool is_mapped(const fs::path& file) {
