@@ -33,6 +33,7 @@ struct checkpoint::impl {
     // Built on first use (many callers never look a name up): views named[i].name.
     mutable std::once_flag by_name_once;
     mutable std::unordered_map<std::string_view, std::size_t> by_name;
+    std::deque<std::vector<std::byte>> pickle_copies;  // inflated pickles, for as long as the tree
     std::string pickle_record;  // names the pickle in errors found after open
     mutable std::once_flag state_dict_once;
     mutable std::vector<named_tensor> state_dict;
@@ -136,6 +137,11 @@ public:
             }
             case kind::object: {
                 auto& n = arena::mut(slot);
+                if (n.tag == detail::known::numpy_array && n.state.is(kind::tensor)) {  // its elements
+                    slot = n.state;
+                    list_.add(slot.as_tensor());
+                    return;
+                }
                 if (n.tag == detail::known::storage_ref) {  // a storage saved on its own
                     slot = rb_.storage_tensor(slot);
                     list_.add(slot.as_tensor());
@@ -189,7 +195,8 @@ value unpickle(checkpoint::impl& ck, const detail::zip::entry& pkl, std::string 
                     std::string(z.relative_name(pkl)) + " is " + std::to_string(pkl.size) +
                         " bytes, over the cap of " + std::to_string(ck.options.caps.max_pickle_bytes));
     std::span<const std::byte> pickle_bytes;
-    std::vector<std::byte> copy;  // when the record is deflated
+    std::vector<std::byte>& copy = ck.pickle_copies.emplace_back();  // when deflated; large
+                                                                      // bytes nodes view it
     const std::uint64_t pickle_base = pkl.method == 0 ? z.payload_offset(pkl) : 0;
     if (pkl.method == 0) {
         pickle_bytes = z.stored(pkl);

@@ -52,6 +52,7 @@ std::string_view value::as_string() const {
 }
 std::span<const std::byte> value::as_bytes() const {
     if (kind_ != kind::big_integer) expect(kind::bytes);
+    if (!n_->raw.empty()) return n_->raw;
     return {reinterpret_cast<const std::byte*>(n_->text.data()), n_->text.size()};
 }
 const tensor& value::as_tensor() const {
@@ -105,7 +106,8 @@ std::size_t value::size() const {
     switch (kind_) {
         case kind::list: case kind::tuple: case kind::set: return n_->items.size();
         case kind::dict: return n_->entries.size();
-        case kind::string: case kind::bytes: return n_->text.size();
+        case kind::string: return n_->text.size();
+        case kind::bytes: return as_bytes().size();
         default: expect(kind::list); return 0;
     }
 }

@@ -25,6 +25,7 @@ namespace fs = std::filesystem;
 namespace {
 
 const fs::path malformed_dir{PTIO_MALFORMED_DIR};
+const fs::path fixture_dir{PTIO_FIXTURE_DIR};
 
 bool aligned(const std::byte* p, ptio::dtype t) {
     std::size_t a = ptio::element_size(t);
@@ -105,4 +106,29 @@ TEST_CASE("tar: tensors over storages in the storages member, views shared") {
     // weight and its transpose share one storage, so one set of bytes.
     CHECK(ck.at("weight").view().storage_bytes().data() == ck.at("weight_t").view().storage_bytes().data());
     CHECK(ck.at("weight_t").view().at<float>({3, 2}) == ck.at("weight").view().at<float>({2, 3}));
+}
+
+TEST_CASE("numpy: a large array's bytes are located in data.pkl in the file, not copied by the unpickler") {
+    const auto path = fixture_dir / "numpy" / "numpy_p4.pt";  // tests/fixtures/make_numpy.py
+    if (!fs::exists(path)) {
+        MESSAGE("skipped: run ctest (fixtures.numpy writes " << path << ")");
+        return;
+    }
+    auto ck = ptio::checkpoint::open(path);
+    const auto& big = ck.at("big").view();
+    CHECK(big.dtype() == ptio::dtype::float64);
+    const auto* st = ptio::detail::storage_of(big);
+    REQUIRE(st != nullptr);
+    REQUIRE(st->file() != nullptr);
+    const auto file = st->file()->bytes();
+    const auto located = st->located_span();
+    CHECK(located.data() >= file.data());
+    CHECK(located.data() + located.size() <= file.data() + file.size());
+    // A view where its address suits float64, a flagged copy otherwise.
+    CHECK(big.is_copy() == !aligned(located.data(), ptio::dtype::float64));
+    // Values: numpy's default_rng(0) normals are finite and not all equal.
+    CHECK(big.at<double>({0, 0}) != big.at<double>({63, 63}));
+    // The big-endian array reads as native values (its copy was byte-swapped).
+    CHECK(ck.at("big_endian").view().is_copy());
+    CHECK(ck.at("big_endian").view().at<std::int32_t>({2}) == 2 * 1000003);
 }

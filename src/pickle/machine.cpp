@@ -148,6 +148,18 @@ private:
                                            std::to_string(caps_.max_stack) + " values");
         stack_.push_back(v);
     }
+    // Large bytes (a numpy array's data) stay a view of the pickle, which outlives the
+    // tree (the file's mapping, or a copy the checkpoint keeps); small ones are copied.
+    value binbytes(std::uint64_t n, const char* what) {
+        const auto span = c_.take(n, what);
+        if (span.size() < view_bytes_from)
+            return make_string(nodes_, std::string(reinterpret_cast<const char*>(span.data()), span.size()), kind::bytes);
+        auto& node = nodes_.make(kind::bytes);
+        node.raw = span;
+        return value::make_node(kind::bytes, &node);
+    }
+    static constexpr std::size_t view_bytes_from = 4096;
+
     value pop(const char* opname) {
         if (stack_.size() <= floor()) bad(std::string(opname) + " on an empty stack");
         value v = stack_.back();
@@ -480,9 +492,9 @@ result machine::run() {
             case BINUNICODE: push(text_value(c_.take_text(c_.u32("BINUNICODE"), "BINUNICODE"), "BINUNICODE")); break;
             case SHORT_BINUNICODE: push(text_value(c_.take_text(c_.u8("SHORT_BINUNICODE"), "SHORT_BINUNICODE"), "SHORT_BINUNICODE")); break;
             case BINUNICODE8: push(text_value(c_.take_text(c_.u64("BINUNICODE8"), "BINUNICODE8"), "BINUNICODE8")); break;
-            case BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u32("BINBYTES"), "BINBYTES")), kind::bytes)); break;
+            case BINBYTES: push(binbytes(c_.u32("BINBYTES"), "BINBYTES")); break;
             case SHORT_BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u8("SHORT_BINBYTES"), "SHORT_BINBYTES")), kind::bytes)); break;
-            case BINBYTES8: push(make_string(nodes_, std::string(c_.take_text(c_.u64("BINBYTES8"), "BINBYTES8")), kind::bytes)); break;
+            case BINBYTES8: push(binbytes(c_.u64("BINBYTES8"), "BINBYTES8")); break;
             case BYTEARRAY8: {
                 auto b = make_string(nodes_, std::string(c_.take_text(c_.u64("BYTEARRAY8"), "BYTEARRAY8")), kind::bytes);
                 arena::mut(b).name = "builtins.bytearray";

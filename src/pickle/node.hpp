@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -35,6 +36,8 @@ enum class known : std::uint16_t {
     // torch.jit._pickle build_intlist & co. and restore_type_tag: typed containers whose
     // value is their first argument (FORMAT.md §5.3)
     jit_container,
+    // numpy values inside a pickle (FORMAT.md §2.8)
+    numpy_reconstruct, numpy_array, numpy_dtype, numpy_scalar,
 };
 
 struct node {
@@ -47,6 +50,7 @@ struct node {
     std::uint16_t aux = 0;               // tag-specific: the dtype of a dtype/storage global
     std::uint32_t depth = 0;             // container nesting below this node, as built
     std::string text;                    // str, bytes, big_integer digits; object: module
+    std::span<const std::byte> raw;      // bytes: a span of the pickle itself (large BINBYTES)
     std::string name;                    // object: name; dict: class name
     std::vector<value> items;            // list, tuple, set; object list items
     std::vector<value::entry> entries;   // dict; object dict items

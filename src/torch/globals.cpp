@@ -76,10 +76,10 @@ constexpr std::array<known_row, 43> known_rows{{
     {"torch._tensor", "_rebuild_from_type", known::rebuild_from_type, false},
     {"torch._tensor", "_rebuild_from_type_v2", known::rebuild_from_type_v2, true},
     {"torch.nested._internal.nested_tensor", "_rebuild_njt", known::none, false},
-    {"numpy.core.multiarray", "_reconstruct", known::none, false},
-    {"numpy.core.multiarray", "scalar", known::none, false},
+    {"numpy.core.multiarray", "_reconstruct", known::numpy_reconstruct, false},
+    {"numpy.core.multiarray", "scalar", known::numpy_scalar, false},
     {"numpy", "ndarray", known::none, false},
-    {"numpy", "dtype", known::none, false},
+    {"numpy", "dtype", known::numpy_dtype, false},
     {"torch", "TypedStorage", known::storage_class, true},
     {"torch", "UntypedStorage", known::storage_class, true},
     // TorchScript pickles (FORMAT.md §5.3); torch.load's weights_only refuses TorchScript.

@@ -47,7 +47,7 @@ public:
     std::int64_t key(const value& v, std::uint64_t at, const char* what) const {
         if (v.is(kind::integer)) return v.as_int();
         if (v.is(kind::string) || v.is(kind::bytes)) {
-            const auto s = v.as_string();
+            const auto s = bytes_text(v);
             std::int64_t k = 0;
             const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), k);
             if (ec == std::errc{} && end == s.data() + s.size()) return k;
@@ -115,7 +115,7 @@ value read_legacy(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes,
     std::size_t located = 0;
     for (const auto& k : keys.items()) {
         std::string name;
-        if (k.is(kind::string) || k.is(kind::bytes)) name = std::string(k.as_string());
+        if (k.is(kind::string) || k.is(kind::bytes)) name = std::string(bytes_text(k));
         else if (k.is(kind::integer)) name = std::to_string(k.as_int());
         else p.fail(errc::bad_storage, at, "a storage key that is neither text nor an integer");
         const auto it = refs.find(name);

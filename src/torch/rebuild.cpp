@@ -1,7 +1,10 @@
 #include "torch/rebuild.hpp"
 
+#include "io/mapped_file.hpp"
 #include "torch/globals.hpp"
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cstdint>
 
@@ -75,7 +78,7 @@ value rebuilder::persistent(const value& pid, std::uint64_t at) {
 namespace {
 // A storage key as text: str, bytes (Python 2 pickles) or int.
 bool key_text(const value& v, std::string& out) {
-    if (v.is(kind::string) || v.is(kind::bytes)) out = std::string(v.as_string());
+    if (v.is(kind::string) || v.is(kind::bytes)) out = std::string(bytes_text(v));
     else if (v.is(kind::integer)) out = std::to_string(v.as_int());
     else return false;
     return true;
@@ -466,7 +469,7 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
         case known::bytearray: {
             value b;
             if (a.empty()) b = pickle::make_string(nodes_, {}, kind::bytes);
-            else if (a[0].is(kind::bytes)) b = pickle::make_string(nodes_, a[0].node_ptr()->text, kind::bytes);
+            else if (a[0].is(kind::bytes)) b = pickle::make_string(nodes_, std::string(bytes_text(a[0])), kind::bytes);
             else if (a[0].is(kind::string)) b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at);
             if (b.is_none()) break;
             arena::mut(b).name = std::string(fn.class_name());
@@ -482,6 +485,17 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             }
             return value::make_node(kind::set, &n);
         }
+        case known::numpy_reconstruct:  // the empty array BUILD fills (FORMAT.md §2.8)
+        case known::numpy_dtype: {
+            value v = pickle::make_object(nodes_, fn.module(), fn.name(), value::origin::call, args_v);
+            arena::mut(v).tag = tag_of(fn) == known::numpy_dtype ? known::numpy_dtype : known::numpy_array;
+            return v;
+        }
+        case known::numpy_scalar:  // (dtype, bytes): a 0-d array
+            if (a.size() == 2) {
+                if (value t = numpy_tensor(a[0], {}, false, a[1], at); !t.is_none()) return t;
+            }
+            break;
         case known::jit_container:  // (list,) or (container, 'Dict[str, float]'): the container
             if (!a.empty()) return a[0];
             break;
@@ -516,10 +530,81 @@ value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t 
     return pickle::make_object(nodes_, cls.module(), cls.name(), value::origin::instance, args);
 }
 
-void rebuilder::build(const value& target, const value& state, std::uint64_t) {
+void rebuilder::build(const value& target, const value& state, std::uint64_t at) {
     // State is kept, never applied through code: objects and dicts (a state_dict's
     // `_metadata`) hold it; tensors ignore it (Python attributes on tensors).
     if (target.is(kind::object) || target.is(kind::dict)) arena::mut(target).state = state;
+    // A numpy array's state (version, shape, dtype, is_fortran, data): its elements become
+    // a tensor, which the namer puts where the array was. Object arrays (data is a list) and
+    // dtypes torch has no match for stay opaque objects.
+    if (tag_of(target) == known::numpy_array && state.is(kind::tuple) && state.size() == 5) {
+        const auto s = state.items();
+        if (!s[1].is(kind::tuple) && !s[1].is(kind::list)) return;
+        const auto shape = int_list(s[1], "size", at);
+        if (value t = numpy_tensor(s[2], shape, s[3].is(kind::boolean) && s[3].as_bool(), s[4], at); !t.is_none())
+            arena::mut(target).state = t;
+    }
+}
+
+namespace {
+// numpy's type strings (dtype('f4', False, True)) as torch dtypes; nullopt for the rest.
+std::optional<dtype> numpy_type(std::string_view code) {
+    static constexpr std::pair<std::string_view, dtype> table[] = {
+        {"f2", dtype::float16}, {"f4", dtype::float32}, {"f8", dtype::float64},
+        {"i1", dtype::int8}, {"i2", dtype::int16}, {"i4", dtype::int32}, {"i8", dtype::int64},
+        {"u1", dtype::uint8}, {"u2", dtype::uint16}, {"u4", dtype::uint32}, {"u8", dtype::uint64},
+        {"b1", dtype::boolean}, {"c8", dtype::complex64}, {"c16", dtype::complex128},
+    };
+    for (const auto& [c, t] : table)
+        if (c == code) return t;
+    return std::nullopt;
+}
+}  // namespace
+
+value rebuilder::numpy_tensor(const value& dtype_v, std::span<const std::int64_t> shape, bool fortran,
+                              const value& data, std::uint64_t at) {
+    if (tag_of(dtype_v) != known::numpy_dtype || !data.is(kind::bytes)) return {};
+    const value args = dtype_v.args();
+    if (!args.is(kind::tuple) || args.size() < 1 || !args.items()[0].is(kind::string)) return {};
+    const auto type = numpy_type(args.items()[0].as_string());
+    if (!type) return {};
+    // The byte order is the dtype's BUILD state (3, '<', …): '<' little, '>' big, '|' none.
+    const value st = dtype_v.state();
+    const bool big = st.is(kind::tuple) && st.size() > 1 && st.items()[1].is(kind::string) &&
+                     st.items()[1].as_string() == ">";
+    std::uint64_t numel = 1;
+    for (auto d : shape)
+        if (d < 0 || mul_overflows(numel, static_cast<std::uint64_t>(d), numel))
+            fail(errc::bad_tensor, at, "a numpy array with a negative or overflowing shape");
+    const auto bytes = data.as_bytes();
+    std::uint64_t nbytes = 0;
+    if (mul_overflows(numel, element_size(*type), nbytes) || nbytes != bytes.size())
+        fail(errc::bad_tensor, at, "a numpy array of " + std::to_string(numel) + " " + std::string(name(*type)) +
+                                       " elements whose data holds " + std::to_string(bytes.size()) + " bytes");
+    // Its bytes sit in the pickle: in the file's mapping when data.pkl is stored (large
+    // arrays are viewed there, not copied), else in memory the checkpoint keeps.
+    const mapped_file* in_file = nullptr;
+    if (ctx_.file && !bytes.empty()) {
+        const auto f = ctx_.file->bytes();
+        if (bytes.data() >= f.data() && bytes.data() + bytes.size() <= f.data() + f.size()) in_file = ctx_.file;
+    }
+    const std::string key = "numpy@" + std::to_string(at);
+    auto& s = storages_.emplace_back(std::string(ctx_.where.file), std::string(ctx_.where.record), key, "cpu", *type,
+                                     nbytes,
+                                     storage::options{big == (std::endian::native == std::endian::little),
+                                                      ctx_.options.verify_crc, in_file});
+    s.locate(bytes, at);
+    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call);
+    arena::mut(ref).tag = known::storage_ref;
+    arena::mut(ref).storage_ptr = &s;
+    std::vector<std::int64_t> strides(shape.size());
+    std::int64_t step = 1;
+    for (std::size_t i = 0; i < shape.size(); ++i) {  // C order: last dimension fastest
+        const std::size_t d = fortran ? i : shape.size() - 1 - i;
+        strides[d] = step;
+        step *= std::max<std::int64_t>(shape[d], 1);
+    }
+    return checked_tensor(ref, std::nullopt, 0, shape, strides, at);
 }
 
 }  // namespace ptio::detail::torch

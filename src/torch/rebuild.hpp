@@ -37,6 +37,13 @@ struct rebuild_context {
     bool swap_bytes = false;
 };
 
+/// The text of a str, or the bytes of a bytes value as text (Python 2 pickles' keys).
+inline std::string_view bytes_text(const value& v) {
+    if (!v.is(kind::bytes)) return v.as_string();
+    const auto b = v.as_bytes();
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
 /// What a rebuild call says about a tensor besides its geometry.
 struct tensor_flags {
     bool requires_grad = false, conj = false, neg = false;
@@ -96,6 +103,8 @@ private:
     value checked_tensor(const value& ref, std::optional<dtype> explicit_type, std::int64_t offset,
                          std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
                          std::uint64_t at, tensor_flags flags = {});
+    value numpy_tensor(const value& dtype_v, std::span<const std::int64_t> shape, bool fortran,
+                       const value& data, std::uint64_t at);
     value meta_tensor(const value& type, const value& size, const value& stride, bool rg,
                       std::uint64_t at);
     std::vector<std::int64_t> int_list(const value& v, const char* what, std::uint64_t at) const;
