@@ -370,6 +370,7 @@ std::span<const named_tensor> checkpoint::tensors() const {
 }
 
 std::span<const named_tensor> checkpoint::state_dict() const {
+    if (impl_->shards) return impl_->shards->all();  // a state_dict already, named by its index
     // A failed build (a cap passed) throws and leaves the flag unset, so a later call retries.
     std::call_once(impl_->state_dict_once, [&ck = *impl_] {
         std::vector<named_tensor> out;

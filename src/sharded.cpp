@@ -148,6 +148,13 @@ const checkpoint& shard_set::open_shard(std::size_t s, std::size_t wanted) const
             throw error(errc::missing_record, sh.path, {}, std::nullopt,
                         "the shard that holds " + in_quotes(named_[wanted].name) + " (listed in " +
                             index_ + ") is missing");
+        // checkpoint::open would read a directory or an index as a sharded checkpoint of its
+        // own: an index naming itself (or a link to its directory) would recurse without end.
+        if (is_index(sh.path))
+            throw error(errc::not_a_checkpoint, sh.path, {}, std::nullopt,
+                        "is a directory or an index (listed in " + index_ +
+                            " as the shard that holds " + in_quotes(named_[wanted].name) +
+                            "), not a torch.save file");
         sh.ck.emplace(checkpoint::open(sh.path, options_));
         for (const std::size_t i : sh.names) {
             const named_tensor* t = sh.ck->find(named_[i].name);

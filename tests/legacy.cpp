@@ -96,6 +96,24 @@ TEST_CASE("legacy: a blob at an odd offset is copied, and the copy holds the fil
     CHECK(ck.at("b").view().at<std::int64_t>({0}) == 1);
 }
 
+TEST_CASE("legacy: views of a copied root share its one copy") {
+    const auto path = malformed_dir / "valid_legacy_views.pt";
+    if (!fs::exists(path)) return;
+    // One float64 root at an odd offset, 64 views v<i> of its elements i..999.
+    auto ck = ptio::checkpoint::open(path);
+    REQUIRE(ck.tensors().size() == 64);
+    CHECK(check_in_place(ck) == 64);
+    const auto& first = ck.tensors()[0].tensor->view();
+    for (std::size_t i = 0; i < 64; ++i) {
+        CAPTURE(i);
+        const auto& v = ck.tensors()[i].tensor->view();
+        REQUIRE(v.shape()[0] == static_cast<std::int64_t>(1000 - i));
+        CHECK(v.at<double>({0}) == static_cast<double>(i));
+        CHECK(v.at<double>({v.shape()[0] - 1}) == 999.0);
+        CHECK(v.storage_bytes().data() == first.storage_bytes().data() + i * sizeof(double));
+    }
+}
+
 TEST_CASE("tar: tensors over storages in the storages member, views shared") {
     const auto path = malformed_dir / "valid_tar.tar";
     if (!fs::exists(path)) return;

@@ -234,6 +234,36 @@ TEST_CASE("sharded: malformed indexes and shard names escaping the directory are
     CHECK(empty.shard_files().empty());
 }
 
+TEST_CASE("sharded: a shard that is an index or a directory is refused, not recursed into") {
+    const scratch s("self");
+    const fs::path index = s.dir / "self.index.json";
+    fs::create_directory(s.dir / "sub");
+    write_text(s.dir / "sub" / "sub.bin.index.json", R"({"weight_map": {"x": "y.bin"}})");
+    // Itself (checkpoint::open would read it as an index again, without end), another index,
+    // a directory holding one.
+    for (const char* shard : {"self.index.json", "pytorch_model.bin.index.json", "sub"}) {
+        INFO("shard: ", shard);
+        write_text(index, std::string(R"({"weight_map": {"x": ")") + shard + "\"}}");
+        const ptio::checkpoint ck = ptio::checkpoint::open(index);
+        CHECK(code_of([&] { (void)ck.find("x"); }) == ptio::errc::not_a_checkpoint);
+        CHECK(message_of([&] { (void)ck.tensors(); }).find("is a directory or an index") != std::string::npos);
+        CHECK(ck.verify(nullptr) == 1);
+    }
+}
+
+TEST_CASE("sharded: state_dict() lists what tensors() lists") {
+    REQUIRE_MESSAGE(fs::exists(hf_index), "run the fixtures.sharded test first");
+    const ptio::checkpoint ck = ptio::checkpoint::open(hf_index);
+    const auto sd = ck.state_dict();
+    const auto all = ck.tensors();
+    REQUIRE(!all.empty());
+    REQUIRE(sd.size() == all.size());
+    for (std::size_t i = 0; i < all.size(); ++i) {
+        CHECK(sd[i].name == all[i].name);
+        CHECK(sd[i].tensor == all[i].tensor);
+    }
+}
+
 TEST_CASE("sharded: a directory needs exactly one *.bin.index.json") {
     const scratch s("dirs");
     fs::rename(s.index(), s.dir / "index.json.bak");

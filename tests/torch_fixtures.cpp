@@ -640,7 +640,8 @@ TEST_CASE("fixtures: storages saved with CUDA location tags keep them") {
     const std::vector<std::pair<std::string, std::string>> tags{
         {"w1", "cuda:1"}, {"w1_t", "cuda:1"}, {"w1_row", "cuda:1"},
         {"w0", "cuda:0"}, {"c", "cpu"},       {"w1b", "cuda:1"}};
-    for (const auto& [name, tag] : tags) {
+    for (const auto& [tensor_name, tag] : tags) {
+        const std::string& name = tensor_name;  // clang < 16 cannot capture a binding (INFO)
         INFO("tensor ", name);
         CHECK(tensor_named(ck, name).location() == tag);
     }

@@ -23,11 +23,13 @@
 // reads only the index and returns one checkpoint over all its shards (format() "sharded").
 // Names and their order come from the index's weight_map. Shards are opened lazily, each at
 // most once and with the same open_options: find() and at() open only the shard holding the
-// name asked for; tensors(), root() and verify() open every shard. A shard missing from disk
-// fails, when first needed, with errc::missing_record naming the shard and a tensor that needs
-// it; a name the index puts in a shard that lacks it fails with errc::not_found. An index that
-// is not JSON, whose weight_map is not an object of strings, or that names a shard outside its
-// directory ('/', "..") is refused at open with errc::not_a_checkpoint.
+// name asked for; tensors(), state_dict() (the same list), root() and verify() open every
+// shard. A shard missing from disk fails, when first needed, with errc::missing_record naming
+// the shard and a tensor that needs it; a name the index puts in a shard that lacks it fails
+// with errc::not_found. An index that is not JSON, whose weight_map is not an object of
+// strings, or that names a shard outside its directory ('/', "..") is refused at open with
+// errc::not_a_checkpoint; a shard that is a directory or an index itself is refused so, when
+// first needed.
 #pragma once
 
 #include <cstddef>

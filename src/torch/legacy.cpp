@@ -134,7 +134,6 @@ value read_legacy(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes,
         for (const auto& [name, ref] : refs)
             if (!storage_of_ref(ref).located())
                 p.fail(errc::bad_storage, at, "storage '" + name + "' is referenced but the key list has no bytes for it");
-    rb.locate_views();
     return root;
 }
 
@@ -272,14 +271,15 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
     // storages: N, then N × (pickle (key, location, class), blob), then the views.
     {
         const auto& m = member("storages");
+        rb.set_record("storages");  // rebuild errors name the member the offsets lie in
         part p(span_of(m), file, "storages", m.offset, rb, nodes, caps);
         std::uint64_t at = p.bytes().absolute();
         const auto n = p.count(p.next(), at, "the storage count");
         for (std::int64_t i = 0; i < n; ++i) {
             at = p.bytes().absolute();
             const value head = p.next();
-            const auto f = head.items();
-            if (!head.is(kind::tuple) || f.size() != 3 || !f[1].is(kind::string) || !f[2].is(kind::object) ||
+            const auto f = head.is(kind::tuple) ? head.items() : std::span<const value>();
+            if (f.size() != 3 || !f[1].is(kind::string) || !f[2].is(kind::object) ||
                 f[2].node_ptr()->tag != known::storage_class || f[2].node_ptr()->aux == 0xFFFF)
                 p.fail(errc::bad_storage, at, "a storage header that is not (key, location, storage class)");
             const std::int64_t key = p.key(f[0], at, "a storage key");
@@ -303,8 +303,8 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
         if (!views.is(kind::list) && !views.is(kind::tuple))
             p.fail(errc::bad_storage, at, "the storage views are not a list");
         for (const auto& v : views.items()) {
-            const auto f = v.items();
-            if (!v.is(kind::tuple) || f.size() != 4 || !f[2].is(kind::integer) || !f[3].is(kind::integer) ||
+            const auto f = v.is(kind::tuple) ? v.items() : std::span<const value>();
+            if (f.size() != 4 || !f[2].is(kind::integer) || !f[3].is(kind::integer) ||
                 f[2].as_int() < 0 || f[3].as_int() < 0)
                 p.fail(errc::bad_storage, at, "a storage view that is not (key, root key, offset, numel)");
             const value* root = rb.tar_object(p.key(f[1], at, "a view's root key"));
@@ -314,19 +314,19 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
             rb.add_tar_object(key, rb.storage_view(*root, std::to_string(key), static_cast<std::uint64_t>(f[2].as_int()),
                                                    static_cast<std::uint64_t>(f[3].as_int()), at));
         }
-        rb.locate_views();
     }
     // tensors: M, then M × (pickle (key, storage key, class), ndim, sizes, strides, offset).
     {
         const auto& m = member("tensors");
+        rb.set_record("tensors");
         part p(span_of(m), file, "tensors", m.offset, rb, nodes, caps);
         std::uint64_t at = p.bytes().absolute();
         const auto n = p.count(p.next(), at, "the tensor count");
         for (std::int64_t i = 0; i < n; ++i) {
             at = p.bytes().absolute();
             const value head = p.next();
-            const auto f = head.items();
-            if (!head.is(kind::tuple) || f.size() != 3)
+            const auto f = head.is(kind::tuple) ? head.items() : std::span<const value>();
+            if (f.size() != 3)
                 p.fail(errc::bad_tensor, at, "a tensor header that is not (key, storage key, class)");
             const std::int64_t key = p.key(f[0], at, "a tensor key");
             const value* st = f[1].is_none() ? nullptr : rb.tar_object(p.key(f[1], at, "a storage key"));
@@ -346,6 +346,7 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
         }
     }
     const auto& m = member("pickle");
+    rb.set_record("pickle");
     part p(span_of(m), file, "pickle", m.offset, rb, nodes, caps);
     return p.next();
 }

@@ -111,20 +111,13 @@ value rebuilder::storage_view(const value& root, std::string key, std::uint64_t 
         fail(errc::bad_storage, at, "storage '" + key + "' views elements " + std::to_string(offset) +
                                         "…" + std::to_string(offset + numel) + " of storage '" + s.key() +
                                         "', which has " + std::to_string(count));
-    // torch gives the view a storage of its own over the root's bytes; so does ptio.
+    // torch gives the view a storage of its own over the root's bytes; so does ptio. A view
+    // of a view (the tar's views may name one) points at the first root, so no chain of
+    // views is followed on access.
     value ref = span_storage(std::move(key), s.location(), s.type(), numel, at);
-    views_.push_back({ref.node_ptr()->storage_ptr, &s, offset * esize});
+    const storage* root_storage = s.view_root() ? s.view_root() : &s;
+    const_cast<storage&>(*ref.node_ptr()->storage_ptr).view_of(*root_storage, s.view_offset() + offset * esize);
     return ref;
-}
-
-void rebuilder::locate_views() {
-    for (const auto& v : views_) {
-        auto& view = const_cast<storage&>(*v.view);
-        if (view.located()) continue;
-        const auto root = v.root->located_span();  // the file's bytes: the view aligns its own
-        view.locate(root.subspan(static_cast<std::size_t>(v.byte_offset), static_cast<std::size_t>(view.nbytes())),
-                    v.root->offset() + v.byte_offset);
-    }
 }
 
 value rebuilder::legacy_persistent(const value& pid, std::uint64_t at) {
@@ -154,9 +147,10 @@ value rebuilder::legacy_persistent(const value& pid, std::uint64_t at) {
     if (fresh) it->second = span_storage(key, location, type, static_cast<std::uint64_t>(f[4].as_int()), at);
     const value& root = it->second;
     if (f[5].is_none()) return root;
+    if (!f[5].is(kind::tuple)) fail(errc::bad_storage, at, "storage view metadata that is not (key, offset, size)");
     const auto v = f[5].items();
     std::string view_key;
-    if (!f[5].is(kind::tuple) || v.size() != 3 || !key_text(v[0], view_key) || !v[1].is(kind::integer) ||
+    if (v.size() != 3 || !key_text(v[0], view_key) || !v[1].is(kind::integer) ||
         !v[2].is(kind::integer) || v[1].as_int() < 0 || v[2].as_int() < 0)
         fail(errc::bad_storage, at, "storage view metadata that is not (key, offset, size)");
     // torch caches a view by its key: every reference to it shares one storage.

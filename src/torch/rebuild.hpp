@@ -72,11 +72,10 @@ public:
     value span_storage(std::string key, std::string location, dtype type, std::uint64_t numel,
                        std::uint64_t at);
     /// A storage `key` over `numel` elements at element `offset` of a root storage_ref
-    /// (legacy view metadata, the tar's storage views), as torch makes one; its bytes are
-    /// located by locate_views() once the root's are.
+    /// (legacy view metadata, the tar's storage views), as torch makes one: a window of the
+    /// root's bytes (storage::view_of), which may be located later.
     value storage_view(const value& root, std::string key, std::uint64_t offset, std::uint64_t numel,
                        std::uint64_t at);
-    void locate_views();
     /// A tensor over a storage_ref, checked like a pickled one.
     value tensor_over(const value& ref, std::int64_t offset, std::span<const std::int64_t> shape,
                       std::span<const std::int64_t> strides, std::uint64_t at);
@@ -91,6 +90,9 @@ public:
         return it == tar_objects_.end() ? nullptr : &it->second;
     }
     [[nodiscard]] const rebuild_context& context() const noexcept { return ctx_; }
+    /// The part whose bytes are read now (a tar member), named in messages: text that
+    /// outlives the rebuilder.
+    void set_record(std::string_view record) noexcept { ctx_.where.record = record; }
 
 private:
     value zip_persistent(const value& pid, std::uint64_t at);
@@ -121,12 +123,6 @@ private:
     std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)
     std::unordered_map<std::string, value> by_key_;       // legacy: storage ref per root key
     std::unordered_map<std::string, value> view_by_key_;  // legacy: storage ref per view key
-    struct pending_view {
-        const storage* view;
-        const storage* root;
-        std::uint64_t byte_offset;
-    };
-    std::vector<pending_view> views_;
     std::unordered_map<std::int64_t, value> tar_objects_;  // tar: storages and tensors by key
 };
 

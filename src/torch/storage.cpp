@@ -29,6 +29,12 @@ void storage::resolve_span() const {
     if (!located_)
         throw error(errc::bad_storage, file_, record_, std::nullopt,
                     "storage '" + key_ + "' has no bytes in the file");
+    if (root_) {  // a window of the root's bytes: aligned wherever the root's are
+        const auto all = root_->bytes();
+        bytes_ = all.subspan(static_cast<std::size_t>(root_offset_), static_cast<std::size_t>(nbytes_));
+        copied_ = root_->is_copy();
+        return;
+    }
     const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
     const bool misaligned =
         reinterpret_cast<std::uintptr_t>(span_.data()) % element_alignment(swap_type_) != 0;

@@ -6,7 +6,10 @@
 // byte order) into memory the storage owns. A span of bytes already located (a blob of the
 // legacy or tar format, the raw bytes of a numpy array inside data.pkl): handed out as is,
 // or copied when its address is not aligned for the element type (the legacy format packs
-// blobs with no padding) or its byte order is foreign. That first access is serialised
+// blobs with no padding) or its byte order is foreign. A view (legacy view metadata, the
+// tar's storage views) is a window of its root's bytes, copy included: views of a root share
+// one copy, as torch's share one storage (copying per view would let a small file that names
+// one misaligned root under many view keys allocate without bound). That first access is serialised
 // with std::call_once, so bytes() is safe from many threads; if it throws, the next call
 // tries again and throws again.
 #pragma once
@@ -58,13 +61,25 @@ public:
         offset_ = offset;
         located_ = true;
     }
+    /// Make this span storage the nbytes() bytes at `byte_offset` of `root`, a span storage
+    /// that is not a view itself (the caller checks the window lies inside it). The root may
+    /// be located later, always before the first access.
+    void view_of(const storage& root, std::uint64_t byte_offset) noexcept {
+        root_ = &root;
+        root_offset_ = byte_offset;
+        located_ = true;
+    }
+    /// A view's root and its byte offset in it (nullptr, 0: not a view).
+    [[nodiscard]] const storage* view_root() const noexcept { return root_; }
+    [[nodiscard]] std::uint64_t view_offset() const noexcept { return root_offset_; }
     [[nodiscard]] bool located() const noexcept { return archive_ != nullptr || located_; }
-    /// The bytes a span storage was located at, before any copy (empty for zip records).
+    /// The bytes a span storage was located at, before any copy (empty for zip records and
+    /// views, whose bytes are their root's).
     [[nodiscard]] std::span<const std::byte> located_span() const noexcept { return span_; }
     /// Absolute offset of the first byte in the file (span storages; zip records: the local
     /// header's offset).
     [[nodiscard]] std::uint64_t offset() const noexcept {
-        return archive_ ? entry_->header_offset : offset_;
+        return archive_ ? entry_->header_offset : root_ ? root_->offset() + root_offset_ : offset_;
     }
 
     [[nodiscard]] std::span<const std::byte> bytes() const;
@@ -100,6 +115,8 @@ private:
     std::string record_;
     std::span<const std::byte> span_;
     std::uint64_t offset_ = 0;
+    const storage* root_ = nullptr;  // a view: the window at root_offset_ of root_'s bytes
+    std::uint64_t root_offset_ = 0;
     bool located_ = false;
     std::string key_;
     std::string location_;

@@ -44,9 +44,11 @@ Other files in OUTDIR that the C++ test uses by name (not in cases.tsv):
 import importlib.util
 import io
 import os
+import pickle
 import random
 import struct
 import sys
+import tarfile
 import zipfile
 import zlib
 from collections import OrderedDict
@@ -392,6 +394,69 @@ def main():
     case("tar_cut.tar", "truncated", "",
          "valid_tar.tar cut in the middle of its last member's data",
          tar[:tar.find(b"storages\x00") + 512 + 40])
+
+    # Containers where tuples belong: refused as the file's fault, naming the member and offset
+    # (not the API's invalid_argument of a value read as the wrong kind).
+    def tar_of(members):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            for name, data in members:
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                t.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def p2(v):
+        return pickle.dumps(v, protocol=2)
+
+    tar_base = [("sys_info", p2({})), ("pickle", p2({}))]
+    case("tar_storage_header_int.tar", "bad_storage", "storages: at offset",
+         "a tar whose storages member holds the count 1, then the int 5 where the (key, location, "
+         "storage class) tuple belongs",
+         tar_of(tar_base + [("tensors", p2(0)), ("storages", p2(1) + p2(5))]))
+    case("tar_view_int.tar", "bad_storage", "storages: at offset",
+         "a tar whose storage views list is [5]: an int where a (key, root key, offset, numel) "
+         "tuple belongs", tar_of(tar_base + [("tensors", p2(0)), ("storages", p2(0) + p2([5]))]))
+    case("tar_tensor_header_int.tar", "bad_tensor", "tensors: at offset",
+         "a tar whose tensors member holds the count 1, then the int 7 where the (key, storage "
+         "key, class) tuple belongs", tar_of(tar_base + [("tensors", p2(1) + p2(7)), ("storages", p2(0) + p2([]))]))
+
+    # Geometry refused by the rebuilder names the member its offset lies in, not "pickle".
+    one_root = p2(1) + PROTO2 + ptuple([pint(1), ustr("cpu"), glob("torch", "FloatStorage")]) + STOP + u64(4) + bytes(16)
+    case("tar_view_past_root.tar", "bad_storage", "storages: at offset",
+         "a tar whose storage view (2, 1, 3, 5) takes elements 3..7 of a 4-element root",
+         tar_of(tar_base + [("tensors", p2(0)), ("storages", one_root + p2([(2, 1, 3, 5)]))]))
+    case("tar_tensor_negative_size.tar", "bad_tensor", "tensors: at offset",
+         "a tar tensor of rank 1 whose size is -5 (written as 8 bytes)",
+         tar_of(tar_base + [("tensors", p2(1) + PROTO2 + ptuple([pint(11), pint(1), glob("torch", "FloatTensor")]) +
+                             STOP + struct.pack("<qqqq", 1, -5, 1, 0)), ("storages", one_root + p2([]))]))
+
+    def legacy_with(obj_pickle, keys=("0",), blobs=(u64(2) + bytes(8),), sys_info=None):
+        return (p2(0x1950a86a20f9469cfc6c) + p2(1001) + p2(sys_info or {}) + obj_pickle +
+                p2(list(keys)) + b"".join(blobs))
+
+    case("legacy_view_metadata_int.pt", "bad_storage", "pickle: at offset",
+         "valid legacy layout whose persistent id ('storage', FloatStorage, '0', 'cpu', 2, 5) has "
+         "the int 5 where the view metadata (key, offset, size) or None belongs",
+         legacy_with(PROTO2 + ptuple([ustr("storage"), glob("torch", "FloatStorage"), ustr("0"),
+                                      ustr("cpu"), pint(2), pint(5)]) + b"Q" + STOP))
+
+    # One float64 root at an odd offset (so copied) and 64 views of it, as legacy view metadata
+    # names them: the views must share the root's one copy (tests/legacy.cpp), not copy the
+    # root once each (a small file naming many views would allocate without bound); torch
+    # gives them one storage too.
+    view_list = PROTO2 + EMPTY_LIST + MARK + b"".join(
+        ptuple([ustr("storage"), glob("torch", "DoubleStorage"), ustr("0"), ustr("cpu"), pint(1000),
+                ptuple([ustr("v%d" % i), pint(i), pint(1000 - i)])]) + b"Q"
+        for i in range(64)) + b"e" + STOP
+    root_blob = u64(1000) + struct.pack("<1000d", *range(1000))
+    for pad in range(8):  # a sys_info whose length puts the blob off an 8-byte boundary
+        views = legacy_with(view_list, blobs=(root_blob,), sys_info={"pad": "x" * pad})
+        if (len(views) - 8000) % 8 != 0:
+            break
+    write("valid_legacy_views.pt", views)
+    loaded = torch.load(io.BytesIO(views))
+    assert len(loaded) == 64 and loaded[5][0] == 5.0 and loaded[5].size() == 995
 
     # ---- truncations at each structure boundary (torch file) --------------------------------
     # The rule used throughout: a file whose end records are missing or cut short (it starts
