@@ -265,8 +265,11 @@ void open_zip(checkpoint::impl& ck) {
                         "constants.pkl holds a " + std::string(to_string(root.type())) +
                             ", not the tuple torch.jit.load needs");
         auto& items = detail::arena::mut(root).items;
-        for (std::size_t i = 0; i < items.size(); ++i)
-            n.walk_under({"CONSTANTS", "c" + std::to_string(i)}, items[i]);
+        for (std::size_t i = 0; i < items.size(); ++i) {
+            std::string ci = "c";  // not "c" + to_string(i): GCC 12 -O3 warns -Wrestrict on it
+            ci += std::to_string(i);
+            n.walk_under({"CONSTANTS", std::move(ci)}, items[i]);
+        }
     });
 }
 

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "support/zip_builder.hpp"
+#include "support/residency.hpp"
 
 namespace fs = std::filesystem;
 using namespace std::string_literals;
@@ -249,22 +250,15 @@ TEST_CASE("checkpoint: open reads no page of a storage record") {
         std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
                                                     static_cast<std::streamsize>(bytes.size()));
     }
-    const int fd = ::open(path.c_str(), O_RDONLY);
-    REQUIRE(fd >= 0);
-    ::fdatasync(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    const auto size = static_cast<std::size_t>(fs::file_size(path));
-    void* probe = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-    REQUIRE(probe != MAP_FAILED);
-    const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-    auto resident = [&](std::size_t from, std::size_t to) {
-        std::vector<unsigned char> vec((size + page - 1) / page);
-        ::mincore(probe, size, vec.data());
-        std::size_t count = 0;
-        for (std::size_t p = from / page; p < (to + page - 1) / page && p < vec.size(); ++p) count += vec[p] & 1;
-        return count;
-    };
-    if (resident(0, size) > 16) {
+    struct remove_after {
+        fs::path p;
+        ~remove_after() { fs::remove(p); }
+    } cleanup{path};
+    const ptio_test::page_probe probe(path);
+    REQUIRE(probe.ok());
+    const std::size_t page = probe.page(), size = probe.size();
+    auto resident = [&](std::size_t from, std::size_t to) { return probe.resident(from, to); };
+    if (!probe.evicted()) {
         MESSAGE("the page cache ignored POSIX_FADV_DONTNEED here; residency not testable");
     } else {
         auto ck = ptio::checkpoint::open(path);
@@ -279,9 +273,6 @@ TEST_CASE("checkpoint: open reads no page of a storage record") {
         (void)sink;
         CHECK(resident(first_data_page * page, storage_end) > 0);
     }
-    ::munmap(probe, size);
-    ::close(fd);
-    fs::remove(path);
 }
 
 namespace {

@@ -15,10 +15,12 @@
 #include <fstream>
 #include <iterator>
 
+
 #include "io/mapped_file.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/tensor.hpp"
 #include "torch/storage.hpp"
+#include "support/residency.hpp"
 
 namespace fs = std::filesystem;
 
@@ -149,4 +151,37 @@ TEST_CASE("numpy: a large array's bytes are located in data.pkl in the file, not
     // The big-endian array reads as native values (its copy was byte-swapped).
     CHECK(ck.at("big_endian").view().is_copy());
     CHECK(ck.at("big_endian").view().at<std::int32_t>({2}) == 2 * 1000003);
+}
+
+TEST_CASE("legacy: open reads no page of the storage blobs (counts are checked on first access)") {
+    // The legacy big fixture (make_fixtures.py's big case, ~4.7 MB) evicted from the page
+    // cache: after open, no page past the first blob's may be resident; reading the tensors
+    // brings them in.
+    const auto path = fixture_dir / "legacy" / "big.pt";
+    if (!fs::exists(path)) {
+        MESSAGE("skipped: run ctest (fixtures.torch writes " << path << ")");
+        return;
+    }
+    const ptio_test::page_probe probe(path);
+    REQUIRE(probe.ok());
+    const std::size_t page = probe.page(), size = probe.size();
+    auto resident = [&](std::size_t from, std::size_t to) { return probe.resident(from, to); };
+    if (!probe.evicted()) {
+        MESSAGE("the page cache ignored POSIX_FADV_DONTNEED here; residency not testable");
+    } else {
+        auto ck = ptio::checkpoint::open(path);
+        std::uint64_t first = size;
+        for (const auto& nt : ck.tensors())
+            if (const auto* st = ptio::detail::storage_of(nt.tensor->view())) first = std::min(first, st->offset());
+        REQUIRE(first + 4 * page < size);
+        const std::size_t from = (static_cast<std::size_t>(first) / page + 1) * page;
+        CHECK(resident(from, size) == 0);
+        volatile std::byte sink{};
+        for (const auto& nt : ck.tensors()) {
+            const auto& v = nt.tensor->view();
+            if (v.nbytes() > 0) sink = v.storage_bytes()[0];
+        }
+        (void)sink;
+        CHECK(resident(from, size) > 0);
+    }
 }

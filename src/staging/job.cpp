@@ -240,10 +240,12 @@ void load_job::fill(const piece& p, std::byte* out) const {
     std::uint64_t at = p.begin;  // next byte of `out` to write
     for_each_overlap(p, [&](const slot& s, std::uint64_t lo, std::uint64_t hi) {
         if (lo > at) std::memset(out + (at - p.begin), 0, lo - at);
-        const std::span<const std::byte> src = s.st->bytes();
+        // The file's bytes even where a typed view would need an aligned copy (legacy blobs).
+        bool in_file = false;
+        const std::span<const std::byte> src = s.st->copy_source(in_file);
         // Each storage's own file: a sharded checkpoint's storages lie in several.
         const mapped_file* f = s.st->file();
-        if (f && (!f->is_file() || s.st->is_copy())) f = nullptr;
+        if (f && (!f->is_file() || !in_file)) f = nullptr;
         runs.push_back({src.data() + (lo - s.offset), out + (lo - p.begin), hi - lo, f});
         at = hi;
     });

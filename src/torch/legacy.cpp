@@ -66,6 +66,14 @@ public:
         offset = c_.absolute();
         return c_.take(s.nbytes(), "a storage's bytes");
     }
+    // The same without reading the count: open must not touch a storage's pages (a 4 GB
+    // file would fault one page per storage). The count is checked on first access.
+    std::span<const std::byte> blob_deferred(storage& s, std::uint64_t& offset) {
+        const auto count = c_.take(8, "a storage's element count");
+        s.check_count_on_access(count.data(), s.nbytes() / element_size(s.type()));
+        offset = c_.absolute();
+        return c_.take(s.nbytes(), "a storage's bytes");
+    }
 
 private:
     cursor c_;
@@ -126,7 +134,7 @@ value read_legacy(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes,
         if (s.located())
             p.fail(errc::bad_storage, p.bytes().absolute(), "storage '" + name + "' appears twice in the key list");
         std::uint64_t offset = 0;
-        const auto span = p.blob(s, offset);
+        const auto span = p.blob_deferred(s, offset);
         s.locate(span, offset);
         ++located;
     }

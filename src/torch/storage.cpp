@@ -1,6 +1,8 @@
 #include "torch/storage.hpp"
 
 #include <algorithm>
+#include <bit>
+#include <cstring>
 #include <new>
 
 #include "ptio/error.hpp"
@@ -25,6 +27,17 @@ std::size_t element_alignment(dtype type) noexcept {
 }
 }  // namespace
 
+void storage::check_count() const {
+    if (!count_field_) return;
+    std::uint64_t count = 0;
+    std::memcpy(&count, count_field_, sizeof count);
+    if constexpr (std::endian::native == std::endian::big) count = __builtin_bswap64(count);
+    if (count != expected_count_)
+        throw error(errc::bad_storage, file_, record_, offset_ - sizeof count,
+                    "storage '" + key_ + "' holds " + std::to_string(count) + " elements in the file but " +
+                        std::to_string(expected_count_) + " in its reference");
+}
+
 void storage::resolve_span() const {
     if (!located_)
         throw error(errc::bad_storage, file_, record_, std::nullopt,
@@ -35,11 +48,13 @@ void storage::resolve_span() const {
         copied_ = root_->is_copy();
         return;
     }
+    check_count();
     const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
     const bool misaligned =
         reinterpret_cast<std::uintptr_t>(span_.data()) % element_alignment(swap_type_) != 0;
     if (!swap && !misaligned) {
         bytes_ = span_.first(static_cast<std::size_t>(nbytes_));
+        copied_ = opts_.file == nullptr;  // not the file's bytes: ptio's (a numpy array's pickle copy)
         return;
     }
     owned_.assign(span_.begin(), span_.begin() + static_cast<std::ptrdiff_t>(nbytes_));
@@ -80,6 +95,22 @@ std::span<const std::byte> storage::bytes() const {
                     "out of memory copying the storage (" + std::to_string(nbytes_) + " bytes)");
     }
     return bytes_;
+}
+
+std::span<const std::byte> storage::copy_source(bool& in_file) const {
+    const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
+    if (archive_ || swap || !located_) {  // zip records, swapped spans: what bytes() gives
+        const auto b = bytes();
+        in_file = !is_copy();
+        return b;
+    }
+    if (root_) {
+        const auto all = root_->copy_source(in_file);
+        return all.subspan(static_cast<std::size_t>(root_offset_), static_cast<std::size_t>(nbytes_));
+    }
+    check_count();
+    in_file = opts_.file != nullptr;
+    return span_.first(static_cast<std::size_t>(nbytes_));
 }
 
 bool storage::is_copy() const {

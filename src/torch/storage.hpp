@@ -61,6 +61,13 @@ public:
         offset_ = offset;
         located_ = true;
     }
+    /// A span storage whose element count sits, as a u64 little-endian, at `field` (the
+    /// legacy format's blob header): compared with `count` on first access, which throws
+    /// bad_storage on a mismatch, as torch's reader does.
+    void check_count_on_access(const std::byte* field, std::uint64_t count) noexcept {
+        count_field_ = field;
+        expected_count_ = count;
+    }
     /// Make this span storage the nbytes() bytes at `byte_offset` of `root`, a span storage
     /// that is not a view itself (the caller checks the window lies inside it). The root may
     /// be located later, always before the first access.
@@ -84,6 +91,11 @@ public:
 
     [[nodiscard]] std::span<const std::byte> bytes() const;
     [[nodiscard]] bool is_copy() const;
+    /// The bytes a copy should read: the file's own where they need no byte swap, even
+    /// misaligned (a copy does not care; only typed views need bytes() aligned), else
+    /// bytes(). `in_file` is set when they are the file's (a stored record or a located
+    /// span), so the staging engine may read them with pread instead.
+    [[nodiscard]] std::span<const std::byte> copy_source(bool& in_file) const;
 
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
     [[nodiscard]] const std::string& location() const noexcept { return location_; }
@@ -108,12 +120,15 @@ public:
 private:
     void resolve() const;
     void resolve_span() const;
+    void check_count() const;
 
     const zip::archive* archive_ = nullptr;  // a zip record, or
     const zip::entry* entry_ = nullptr;
     std::string file_;                       // a span of bytes
     std::string record_;
     std::span<const std::byte> span_;
+    const std::byte* count_field_ = nullptr;  // checked on first access (legacy blobs)
+    std::uint64_t expected_count_ = 0;
     std::uint64_t offset_ = 0;
     const storage* root_ = nullptr;  // a view: the window at root_offset_ of root_'s bytes
     std::uint64_t root_offset_ = 0;

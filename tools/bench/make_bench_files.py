@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Write the benchmark inputs with real torch (Debian's python3-torch, 1.13).
 
-usage: make_bench_files.py [--big] [--force] [--copy-mb N] OUTDIR
+usage: make_bench_files.py [--big] [--force] [--copy-mb N] [--legacy] OUTDIR
 
   count_<N>.pt   state_dicts of N small float32 tensors (16 elements each),
                  N in 1, 10, 100, 1000, 2400, 10000, 100000
@@ -11,7 +11,10 @@ usage: make_bench_files.py [--big] [--force] [--copy-mb N] OUTDIR
   copy.pt        "weight", a contiguous float32 matrix of ~N MB (default 128), and
                  "weight_t", its transpose (same storage), for bench/copy_contiguous
 
-Existing files are kept unless --force is given. Each file is written under its final base
+--legacy writes every file in the legacy format instead (torch.save with
+_use_new_zipfile_serialization=False: storages packed after the pickles, unaligned), for
+torch_load_ratio.py and ptio bench on that format. Existing files are kept unless --force is
+given. Each file is written under its final base
 name in a scratch folder and then renamed into place, so the archive prefix is the file's
 stem, as when torch.save writes to a path.
 """
@@ -67,11 +70,11 @@ def copy_pair(mb):
     return collections.OrderedDict([("weight", w), ("weight_t", w.t())])
 
 
-def save(obj, path):
+def save(obj, path, legacy=False):
     scratch = tempfile.mkdtemp(prefix=".make_bench_", dir=os.path.dirname(path))
     try:
         tmp = os.path.join(scratch, os.path.basename(path))
-        torch.save(obj, tmp)
+        torch.save(obj, tmp, _use_new_zipfile_serialization=not legacy)
         os.replace(tmp, path)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -83,6 +86,7 @@ def main():
     ap.add_argument("--big", action="store_true", help="also write size_4GB.pt (heavy)")
     ap.add_argument("--force", action="store_true", help="rewrite files that exist")
     ap.add_argument("--copy-mb", type=int, default=128, help="size of copy.pt's matrix")
+    ap.add_argument("--legacy", action="store_true", help="write the legacy (non-zip) format")
     args = ap.parse_args()
     os.makedirs(args.outdir, exist_ok=True)
     torch.manual_seed(0)
@@ -100,7 +104,7 @@ def main():
             continue
         t0 = time.monotonic()
         obj = make()
-        save(obj, path)
+        save(obj, path, legacy=args.legacy)
         del obj
         print(f"  {name}: {os.path.getsize(path) / 1e6:.1f} MB in {time.monotonic() - t0:.1f} s",
               flush=True)
