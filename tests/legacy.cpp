@@ -185,3 +185,16 @@ TEST_CASE("legacy: open reads no page of the storage blobs (counts are checked o
         CHECK(resident(from, size) > 0);
     }
 }
+
+TEST_CASE("legacy: verify() checks the element counts open deferred") {
+    const auto good = malformed_dir / "valid_legacy.pt";
+    const auto bad = malformed_dir / "legacy_count_mismatch.pt";
+    if (!fs::exists(bad)) return;
+    CHECK(ptio::checkpoint::open(good).verify(nullptr) == 0);
+    auto ck = ptio::checkpoint::open(bad);  // open does not read the count
+    std::vector<ptio::error> problems;
+    CHECK(ck.verify([&](const ptio::error& e) { problems.push_back(e); }) == 1);
+    REQUIRE(problems.size() == 1);
+    CHECK(problems[0].code() == ptio::errc::bad_storage);
+    CHECK(std::string(problems[0].what()).find("7 elements") != std::string::npos);
+}
