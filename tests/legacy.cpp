@@ -137,6 +137,9 @@ TEST_CASE("numpy: a large array's bytes are located in data.pkl in the file, not
     auto ck = ptio::checkpoint::open(path);
     const auto& big = ck.at("big").view();
     CHECK(big.dtype() == ptio::dtype::float64);
+    CHECK(ck.at("big").is_numpy());
+    CHECK(ck.at("scalar_i8").is_numpy());
+    CHECK_FALSE(ck.at("nested.tensor").is_numpy());  // a torch tensor beside them
     const auto* st = ptio::detail::storage_of(big);
     REQUIRE(st != nullptr);
     REQUIRE(st->file() != nullptr);

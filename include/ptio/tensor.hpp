@@ -165,6 +165,9 @@ public:
     [[nodiscard]] bool requires_grad() const noexcept { return requires_grad_; }
     /// Saved as an nn.Parameter (through _rebuild_parameter).
     [[nodiscard]] bool is_parameter() const noexcept { return is_parameter_; }
+    /// Pickled as a numpy array or scalar (torch.load returns an np.ndarray or np.generic);
+    /// its bytes are the ones inside the pickle.
+    [[nodiscard]] bool is_numpy() const noexcept { return is_numpy_; }
 
     // Shortcuts to the view.
     [[nodiscard]] ptio::dtype dtype() const noexcept { return view_.dtype(); }
@@ -175,6 +178,7 @@ public:
         is_parameter_ = true;
         requires_grad_ = requires_grad;
     }
+    void mark_numpy() noexcept { is_numpy_ = true; }
 
 private:
     tensor_view view_;
@@ -183,6 +187,7 @@ private:
     bool is_parameter_ = false;
     bool conj_ = false;
     bool neg_ = false;
+    bool is_numpy_ = false;
 };
 
 /// Apply torch's lazy conjugate and negation to contiguous elements of `type` in place:

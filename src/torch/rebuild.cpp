@@ -598,7 +598,9 @@ value rebuilder::numpy_tensor(const value& dtype_v, std::span<const std::int64_t
         strides[d] = step;
         step *= std::max<std::int64_t>(shape[d], 1);
     }
-    return checked_tensor(ref, std::nullopt, 0, shape, strides, at);
+    value t = checked_tensor(ref, std::nullopt, 0, shape, strides, at);
+    const_cast<tensor&>(t.as_tensor()).mark_numpy();  // made just now, in the rebuilder's store
+    return t;
 }
 
 }  // namespace ptio::detail::torch

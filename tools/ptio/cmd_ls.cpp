@@ -39,7 +39,7 @@ checkpoint, in the index's order, and "storage" is "SHARD:KEY".
 options:
   --json        print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
                 "name", "dtype", "shape", "stride", "storage_offset", "storage",
-                "location", "nbytes", "requires_grad", "sha256"?}], "extra_files"?: [names]}
+                "location", "nbytes", "requires_grad", "numpy"?, "sha256"?}], "extra_files"?: [names]}
                 ("extra_files" when the archive has any: see ptio extra)
   --hash        add the SHA-256 of each tensor's elements in row-major order, each
                 element's little-endian bytes (the elements a view shows, not its
@@ -153,6 +153,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         // Lazy conjugate / negative views of torch >= 2.0 (absent when false).
         if (t.is_conj()) w.key("conj").boolean(true);
         if (t.is_neg()) w.key("neg").boolean(true);
+        if (t.is_numpy()) w.key("numpy").boolean(true);  // an np.ndarray or scalar in the file
         if (digests != nullptr) {
             w.key("sha256");
             if (const auto& digest = (*digests)[i])
