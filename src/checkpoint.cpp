@@ -37,6 +37,8 @@ struct checkpoint::impl {
     std::string pickle_record;  // names the pickle in errors found after open
     mutable std::once_flag state_dict_once;
     mutable std::vector<named_tensor> state_dict;
+    mutable std::once_flag by_state_name_once;  // find()'s second chance: state_dict() names
+    mutable std::unordered_map<std::string_view, std::size_t> by_state_name;
     std::string byteorder = "little";
     std::string format = "zip";  // what format() reports
     mutable std::once_flag records_once;
@@ -391,8 +393,16 @@ const named_tensor* checkpoint::find(std::string_view name) const {
         ck.by_name.reserve(ck.named.size());
         for (std::size_t i = 0; i < ck.named.size(); ++i) ck.by_name.emplace(ck.named[i].name, i);
     });
-    auto it = impl_->by_name.find(name);
-    return it == impl_->by_name.end() ? nullptr : &impl_->named[it->second];
+    if (auto it = impl_->by_name.find(name); it != impl_->by_name.end()) return &impl_->named[it->second];
+    // A whole pickled module's tensors are also found by their state_dict() names
+    // ("fc.weight" for "_modules.fc._parameters.weight"); built on the first miss.
+    const auto sd = state_dict();
+    std::call_once(impl_->by_state_name_once, [&ck = *impl_, sd] {
+        ck.by_state_name.reserve(sd.size());
+        for (std::size_t i = 0; i < sd.size(); ++i) ck.by_state_name.emplace(sd[i].name, i);
+    });
+    auto it = impl_->by_state_name.find(name);
+    return it == impl_->by_state_name.end() ? nullptr : &impl_->state_dict[it->second];
 }
 
 const tensor& checkpoint::at(std::string_view name) const {

@@ -73,3 +73,34 @@ TEST_CASE("state_dict: without modules or optimizers it lists what tensors() lis
     CHECK(ck.state_dict().size() == 3);
     CHECK(ck.state_dict().data() == ck.state_dict().data());  // built once
 }
+
+TEST_CASE("state_dict: find() and at() take state_dict() names as well as tree paths") {
+    const auto bytes = floats(6);
+    using ptio::tree;
+    // A module as torch.save(model) pickles it: its __dict__ holds _parameters, _buffers
+    // and _modules.
+    auto module = [](tree params, tree buffers, tree children) {
+        tree m = tree::call("torch.nn.modules.module", "Module", tree::tuple());
+        m.state(tree::dict()
+                    .set("training", true)
+                    .set("_parameters", params)
+                    .set("_buffers", buffers)
+                    .set("_modules", children));
+        return m;
+    };
+    tree fc = module(tree::dict().set("weight", tree::tensor(ptio::dtype::float32, {2, 2}, std::span(bytes).first(16))),
+                     tree::dict(), tree::dict());
+    tree net = module(tree::dict(), tree::dict().set("scale", tree::tensor(ptio::dtype::float32, {2}, std::span(bytes).last(8))),
+                      tree::dict().set("fc", fc));
+    const auto ck = ptio::checkpoint::open(ptio::save(net));
+    REQUIRE(names(ck.state_dict()) == std::vector<std::string>{"scale", "fc.weight"});
+    // The tree path still works, and the state_dict name reaches the same tensor.
+    const auto* by_path = ck.find("_modules.fc._parameters.weight");
+    REQUIRE(by_path != nullptr);
+    const auto* by_state = ck.find("fc.weight");
+    REQUIRE(by_state != nullptr);
+    CHECK(by_state->tensor == by_path->tensor);
+    CHECK(&ck.at("scale") == ck.find("_buffers.scale")->tensor);
+    CHECK(ck.find("fc.bias") == nullptr);
+    CHECK_THROWS_AS((void)ck.at("fc.bias"), ptio::error);
+}

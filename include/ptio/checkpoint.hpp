@@ -146,7 +146,9 @@ public:
     /// Built on first call (thread-safe); throws errc::limit_exceeded where the listing
     /// budget or depth cap of open is passed (a later call tries again).
     [[nodiscard]] std::span<const named_tensor> state_dict() const;
-    /// The tensor with this name, or nullptr. The first call builds the name index.
+    /// The tensor with this name, or nullptr. The first call builds the name index. A name
+    /// that is no tree path is looked up among the state_dict() names too, so a whole pickled
+    /// module's tensor is found as "fc.weight" as well as "_modules.fc._parameters.weight".
     /// Sharded: opens the name's shard if needed; throws for a missing shard or a name the
     /// shard lacks (see above).
     [[nodiscard]] const named_tensor* find(std::string_view name) const;
