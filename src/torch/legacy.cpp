@@ -54,21 +54,10 @@ public:
         }
         fail(errc::bad_storage, at, std::string(what) + " that is not an integer key");
     }
-    // A storage blob: u64 element count, then count × element size bytes (FORMAT.md §3.1).
-    std::span<const std::byte> blob(const storage& s, std::uint64_t& offset) {
-        const std::uint64_t at = c_.absolute();
-        const std::uint64_t count = c_.u64("a storage's element count");
-        const std::uint64_t esize = element_size(s.type());
-        if (count != s.nbytes() / esize)
-            fail(errc::bad_storage, at, "storage '" + s.key() + "' holds " + std::to_string(count) +
-                                            " elements in the file but " + std::to_string(s.nbytes() / esize) +
-                                            " in its reference");
-        offset = c_.absolute();
-        return c_.take(s.nbytes(), "a storage's bytes");
-    }
-    // The same without reading the count: open must not touch a storage's pages (a 4 GB
-    // file would fault one page per storage). The count is checked on first access.
-    std::span<const std::byte> blob_deferred(storage& s, std::uint64_t& offset) {
+    // A legacy storage blob: a u64 element count, then count × element size bytes (FORMAT.md
+    // §3.1). Open must not touch a storage's pages (a 4 GB file would fault one page per
+    // storage), so the count is not read here: it is checked on first access.
+    std::span<const std::byte> blob(storage& s, std::uint64_t& offset) {
         const auto count = c_.take(8, "a storage's element count");
         s.check_count_on_access(count.data(), s.nbytes() / element_size(s.type()));
         offset = c_.absolute();
@@ -134,7 +123,7 @@ value read_legacy(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes,
         if (s.located())
             p.fail(errc::bad_storage, p.bytes().absolute(), "storage '" + name + "' appears twice in the key list");
         std::uint64_t offset = 0;
-        const auto span = p.blob_deferred(s, offset);
+        const auto span = p.blob(s, offset);
         s.locate(span, offset);
         ++located;
     }
@@ -292,16 +281,14 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
                 p.fail(errc::bad_storage, at, "a storage header that is not (key, location, storage class)");
             const std::int64_t key = p.key(f[0], at, "a storage key");
             const auto type = static_cast<dtype>(f[2].node_ptr()->aux);
-            // The element count comes before the bytes; read it to size the storage.
-            const std::uint64_t count_at = p.bytes().absolute();
+            // The blob: its element count sizes the storage (no reference gives one here),
+            // then the bytes (FORMAT.md §4).
             auto& c = p.bytes();
-            const std::size_t before = c.position();
+            const std::uint64_t count_at = c.absolute();
             const std::uint64_t count = c.u64("a storage's element count");
-            c.seek(before, "a storage's element count");
             value ref = rb.span_storage(std::to_string(key), std::string(f[1].as_string()), type, count, count_at);
-            std::uint64_t offset = 0;
-            const auto span = p.blob(*ref.node_ptr()->storage_ptr, offset);
-            storage_of_ref(ref).locate(span, offset);
+            const std::uint64_t offset = c.absolute();
+            storage_of_ref(ref).locate(c.take(storage_of_ref(ref).nbytes(), "a storage's bytes"), offset);
             rb.add_tar_object(key, ref);
         }
         at = p.bytes().absolute();

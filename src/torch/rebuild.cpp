@@ -94,7 +94,11 @@ value rebuilder::span_storage(std::string key, std::string location, dtype type,
     auto& s = storages_.emplace_back(std::string(ctx_.where.file), "storage " + key, key,
                                      std::move(location), type, nbytes,
                                      storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
-    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call);
+    return ref_to(s);
+}
+
+value rebuilder::ref_to(const storage& s, value pid) {
+    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call, std::move(pid));
     auto& n = arena::mut(ref);
     n.tag = known::storage_ref;
     n.storage_ptr = &s;
@@ -225,10 +229,7 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
     auto& s = storages_.emplace_back(*ctx_.archive, *e, std::move(storage_key), std::string(f[3].as_string()), type,
                                      nbytes,
                                      storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
-    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call, pid);
-    auto& n = arena::mut(ref);
-    n.tag = known::storage_ref;
-    n.storage_ptr = &s;
+    value ref = ref_to(s, pid);
     slot = ref;
     return ref;
 }
@@ -588,9 +589,7 @@ value rebuilder::numpy_tensor(const value& dtype_v, std::span<const std::int64_t
                                      storage::options{big == (std::endian::native == std::endian::little),
                                                       ctx_.options.verify_crc, in_file});
     s.locate(bytes, at);
-    value ref = pickle::make_object(nodes_, "torch", "storage", value::origin::call);
-    arena::mut(ref).tag = known::storage_ref;
-    arena::mut(ref).storage_ptr = &s;
+    const value ref = ref_to(s);
     std::vector<std::int64_t> strides(shape.size());
     std::int64_t step = 1;
     for (std::size_t i = 0; i < shape.size(); ++i) {  // C order: last dimension fastest

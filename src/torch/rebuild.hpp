@@ -96,6 +96,8 @@ public:
 
 private:
     value zip_persistent(const value& pid, std::uint64_t at);
+    /// The storage_ref value that stands for `s` in the tree (`pid`: what the file said).
+    value ref_to(const storage& s, value pid = {});
     value legacy_persistent(const value& pid, std::uint64_t at);
     value tar_persistent(const value& pid, std::uint64_t at);
     [[noreturn]] void fail(errc code, std::uint64_t at, const std::string& what) const;
