@@ -12,8 +12,7 @@ it is absent the script exits 77 (skipped). For each file:
    array reconstruction, and turns every other class into a stub that stores its arguments
    and BUILD state without importing anything. TorchScript files go to torch.jit.load (the C++
    loader, which runs no Python). What torch cannot load is recorded with the reason.
-2. torch's result is walked the way ptio names tensors (DESIGN.md "Tensor names", the namer in
-   src/checkpoint.cpp): dict keys, list/tuple/set indices, a stub's call or NEWOBJ arguments
+2. torch's result is walked the way ptio names tensors: dict keys, list/tuple/set indices, a stub's call or NEWOBJ arguments
    under "__args__", its BUILD state without a path element, then its appended items and set
    items. Storages saved on their own count as 1-D tensors over the whole storage, numpy arrays
    as tensors. A TorchScript module contributes its state_dict() names.

@@ -40,7 +40,7 @@ ELEMENT_SIZE = {
     "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
     "complex32": 4, "complex64": 8, "complex128": 16,
     "qint8": 1, "quint8": 1, "qint32": 4, "quint4x2": 1, "quint2x4": 1,
-    # torch 2.x dtypes (FORMAT.md §7), for manifests written by a newer torch
+    # torch 2.x dtypes, for manifests written by a newer torch
     "uint16": 2, "uint32": 4, "uint64": 8,
     "float8_e5m2": 1, "float8_e4m3fn": 1, "float8_e5m2fnuz": 1, "float8_e4m3fnuz": 1,
     "float8_e8m0fnu": 1, "float4_e2m1fn_x2": 1,

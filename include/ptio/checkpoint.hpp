@@ -18,7 +18,7 @@
 // Thread-safety: after open, every const method may be called from many threads at once.
 // Failure: open throws ptio::error naming the file, the record and the offset.
 //
-// Sharded checkpoints (FORMAT.md §6.1): open() of a Hugging Face index
+// Sharded checkpoints: open() of a Hugging Face index
 // (pytorch_model.bin.index.json, …) or of a directory holding exactly one *.bin.index.json
 // reads only the index and returns one checkpoint over all its shards (format() "sharded").
 // Names and their order come from the index's weight_map. Shards are opened lazily, each at
@@ -43,6 +43,7 @@
 #include <vector>
 
 #include "ptio/error.hpp"
+#include "ptio/limits.hpp"
 #include "ptio/tensor.hpp"
 #include "ptio/value.hpp"
 
@@ -51,30 +52,6 @@ namespace ptio {
 namespace detail {
 struct checkpoint_access;
 }
-
-/// Caps on what an untrusted pickle may ask for; each is checked before allocating.
-struct limits {
-    std::size_t max_stack = std::size_t{1} << 24;       ///< values on the unpickler stack
-    std::size_t max_memo = std::size_t{1} << 24;        ///< memo entries
-    std::size_t max_depth = 1000;                       ///< container nesting
-    std::uint64_t max_pickle_bytes = std::uint64_t{1} << 32;  ///< size of data.pkl
-    std::size_t max_records = std::size_t{1} << 22;     ///< zip entries
-    std::size_t max_dims = 64;                          ///< tensor rank
-};
-
-struct open_options {
-    /// Map copy-on-write so views may be written through const_cast-free APIs later; writes
-    /// never reach the file. Read-only (the default) is cheaper.
-    bool copy_on_write = false;
-    /// Check each record's CRC-32 (when its directory gives one) as its bytes are first read.
-    /// Off by default, as in torch, since checking reads every page.
-    bool verify_crc = false;
-    /// Refuse any global outside torch's weights_only allowlist (FORMAT.md §2.10) with
-    /// errc::forbidden_global, as torch.load(weights_only=True) does. Off: other classes
-    /// become opaque objects (never called).
-    bool weights_only = false;
-    limits caps{};
-};
 
 /// One tensor reachable from the root, in depth-first pickle order.
 struct named_tensor {

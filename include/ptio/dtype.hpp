@@ -1,7 +1,7 @@
 // ptio/dtype.hpp — tensor element types with torch's names and sizes.
 //
 // Names are torch's canonical names without "torch." ("float32", "bfloat16", "bool"). The
-// storage-class mapping follows FORMAT.md §2.5 and §7: a class is matched by its name alone
+// storage-class mapping is torch's: a class is matched by its name alone
 // ("FloatStorage" whatever its module), TorchScript's "<ScalarType>Storage" names included.
 // All functions are pure and thread-safe.
 #pragma once
@@ -40,7 +40,7 @@ inline constexpr dtype all_dtypes[] = {
 [[nodiscard]] std::string_view name(dtype t) noexcept;
 
 /// Bytes per element as torch stores them (1 for the packed sub-byte types, whose sizes
-/// count logical elements: see FORMAT.md §2.5).
+/// count logical elements).
 [[nodiscard]] std::size_t element_size(dtype t) noexcept;
 
 /// Complex types byte-swap each half separately.

@@ -7,7 +7,7 @@
 //   ptio::map_location{[](const ptio::storage_info& s, std::string_view tag)
 //                          -> std::optional<ptio::device> { ... }}
 //
-// The four forms are torch.load's (FORMAT.md §8.2). A string or device replaces every saved
+// The four forms are torch.load's. A string or device replaces every saved
 // tag; a dict maps a saved tag to a new one (tags it lacks keep their own); a callable sees each
 // storage and its saved tag and returns a device, or nothing for the default rule. The default
 // rule restores a tag: "cpu" to the CPU, "cuda…" to that CUDA device, "meta" to metadata

@@ -12,18 +12,10 @@
 #include <string>
 #include <string_view>
 
+#include "core/checked.hpp"
 #include "ptio/error.hpp"
 
 namespace ptio::detail {
-
-/// Overflow-checked a + b.
-[[nodiscard]] inline bool add_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
-    return __builtin_add_overflow(a, b, &out);
-}
-/// Overflow-checked a × b.
-[[nodiscard]] inline bool mul_overflows(std::uint64_t a, std::uint64_t b, std::uint64_t& out) {
-    return __builtin_mul_overflow(a, b, &out);
-}
 
 /// Where bytes come from, for messages: the file and the record (may be empty).
 struct source {

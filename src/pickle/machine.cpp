@@ -1,5 +1,7 @@
 #include "pickle/machine.hpp"
 
+#include "core/text.hpp"
+
 #include <sys/mman.h>
 
 #include <cstdlib>
@@ -13,6 +15,10 @@
 
 namespace ptio::detail::pickle {
 namespace {
+
+using text::append_utf8;
+using text::latin1_to_utf8;
+using text::valid_utf8;
 
 enum op : std::uint8_t {
     MARK = '(', STOP = '.', POP = '0', POP_MARK = '1', DUP = '2', FLOAT = 'F', INT = 'I',
@@ -29,104 +35,6 @@ enum op : std::uint8_t {
     STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95, BYTEARRAY8 = 0x96, NEXT_BUFFER = 0x97,
     READONLY_BUFFER = 0x98,
 };
-
-void append_utf8(std::string& out, std::uint32_t cp) {
-    if (cp < 0x80) {
-        out += static_cast<char>(cp);
-    } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else if (cp < 0x10000) {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    } else {
-        out += static_cast<char>(0xF0 | (cp >> 18));
-        out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-    }
-}
-
-// UTF-8 as CPython's pickle accepts it ('surrogatepass': encoded surrogates allowed).
-bool valid_utf8(std::string_view s) {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const auto* end = p + s.size();
-    while (p < end) {
-        const unsigned c = *p;
-        if (c < 0x80) { ++p; continue; }
-        int len = 0;
-        std::uint32_t cp = 0;
-        if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; }
-        else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; }
-        else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; }
-        else return false;
-        if (end - p < len) return false;
-        for (int i = 1; i < len; ++i) {
-            if ((p[i] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (p[i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        p += len;
-    }
-    return true;
-}
-
-std::string latin1_to_utf8(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (unsigned char c : s) append_utf8(out, c);
-    return out;
-}
-
-// Little-endian two's complement digits → int64 when they fit.
-bool fits_int64(std::span<const std::byte> b, std::int64_t& out) {
-    if (b.empty()) { out = 0; return true; }
-    const bool neg = (static_cast<unsigned>(b.back()) & 0x80) != 0;
-    const auto fill = static_cast<std::byte>(neg ? 0xFF : 0x00);
-    if (b.size() > 8) {
-        for (std::size_t i = 8; i < b.size(); ++i)
-            if (b[i] != fill) return false;
-        if (((static_cast<unsigned>(b[7]) & 0x80) != 0) != neg) return false;
-    }
-    std::uint64_t v = neg ? ~std::uint64_t{0} : 0;
-    for (std::size_t i = 0; i < std::min<std::size_t>(b.size(), 8); ++i) {
-        v &= ~(std::uint64_t{0xFF} << (8 * i));
-        v |= std::uint64_t{static_cast<std::uint8_t>(b[i])} << (8 * i);
-    }
-    out = static_cast<std::int64_t>(v);
-    return true;
-}
-
-// Decimal text → two's-complement little-endian digits.
-std::string decimal_to_twos(std::string_view text) {
-    bool neg = false;
-    if (!text.empty() && (text[0] == '-' || text[0] == '+')) {
-        neg = text[0] == '-';
-        text.remove_prefix(1);
-    }
-    std::vector<std::uint8_t> mag{0};
-    for (char ch : text) {
-        unsigned carry = static_cast<unsigned>(ch - '0');
-        for (auto& byte : mag) {
-            const unsigned v = byte * 10u + carry;
-            byte = static_cast<std::uint8_t>(v);
-            carry = v >> 8;
-        }
-        if (carry) mag.push_back(static_cast<std::uint8_t>(carry));
-    }
-    mag.push_back(0);  // room for the sign bit
-    if (neg) {
-        unsigned carry = 1;
-        for (auto& byte : mag) {
-            const unsigned v = static_cast<std::uint8_t>(~byte) + carry;
-            byte = static_cast<std::uint8_t>(v);
-            carry = v >> 8;
-        }
-    }
-    return {mag.begin(), mag.end()};
-}
 
 class machine {
 public:
@@ -188,8 +96,7 @@ private:
         if (digits.size() > max_int_bytes)
             fail(errc::limit_exceeded, "an integer of " + std::to_string(digits.size()) +
                                            " bytes, over the cap of " + std::to_string(max_int_bytes));
-        std::int64_t v = 0;
-        if (fits_int64(digits, v)) return value::make_int(v);
+        if (const auto small = text::twos_to_int64(digits)) return value::make_int(*small);
         return make_string(nodes_, std::string(reinterpret_cast<const char*>(digits.data()), digits.size()),
                            kind::big_integer);
     }
@@ -208,8 +115,9 @@ private:
         if (t.size() > max_int_digits)
             fail(errc::limit_exceeded, "an integer literal of " + std::to_string(t.size()) +
                                            " digits, over the cap of " + std::to_string(max_int_digits));
-        auto digits = decimal_to_twos(t);
-        return make_int_from_digits({reinterpret_cast<const std::byte*>(digits.data()), digits.size()});
+        const auto digits = text::decimal_to_twos(t);
+        if (!digits) bad("a malformed integer literal '" + std::string(text) + "'");
+        return make_int_from_digits({reinterpret_cast<const std::byte*>(digits->data()), digits->size()});
     }
     value text_value(std::string_view raw, const char* opname) {
         if (!valid_utf8(raw)) bad(std::string(opname) + ": a string that is not valid UTF-8");

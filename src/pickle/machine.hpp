@@ -1,6 +1,6 @@
 // pickle::machine — a restricted unpickler that builds a value tree and never calls anything.
 //
-// It runs every opcode of protocols 0 to 5 (FORMAT.md §2.2) except the extension registry
+// It runs every opcode of protocols 0 to 5 except the extension registry
 // (EXT1/2/4) and out-of-band buffers, which raise unknown_opcode. Everything that would run
 // code in Python — GLOBAL, REDUCE, NEWOBJ, INST, OBJ, BUILD, persistent ids — goes to a
 // resolver, which decides what the value is (a tensor, an OrderedDict, an opaque object).
@@ -13,7 +13,7 @@
 
 #include "io/cursor.hpp"
 #include "pickle/node.hpp"
-#include "ptio/checkpoint.hpp"
+#include "ptio/limits.hpp"
 
 namespace ptio::detail::pickle {
 

@@ -34,9 +34,9 @@ enum class known : std::uint16_t {
     rebuild_parameter_with_state, rebuild_from_type, rebuild_from_type_v2, rebuild_qtensor,
     rebuild_meta_tensor_no_storage,
     // torch.jit._pickle build_intlist & co. and restore_type_tag: typed containers whose
-    // value is their first argument (FORMAT.md §5.3)
+    // value is their first argument
     jit_container,
-    // numpy values inside a pickle (FORMAT.md §2.8)
+    // numpy values inside a pickle
     numpy_reconstruct, numpy_array, numpy_dtype, numpy_scalar,
 };
 

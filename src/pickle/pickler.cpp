@@ -1,5 +1,7 @@
 #include "pickle/pickler.hpp"
 
+#include "core/text.hpp"
+
 #include <bit>
 #include <cstring>
 
@@ -15,28 +17,6 @@ std::string_view py2_module(std::string_view m) noexcept {
     if (m == "copyreg") return "copy_reg";
     if (m == "pickle") return "cPickle";
     return m;
-}
-
-bool valid_utf8(std::string_view s) noexcept {
-    const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-    const std::size_t n = s.size();
-    for (std::size_t i = 0; i < n;) {
-        const unsigned c = p[i];
-        std::size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-        if (len == 0 || i + len > n || (len == 2 && c < 0xC2)) return false;
-        for (std::size_t k = 1; k < len; ++k)
-            if ((p[i + k] & 0xC0) != 0x80) return false;
-        if (len == 3) {
-            const unsigned cp = ((c & 0xF) << 12) | ((p[i + 1] & 0x3F) << 6) | (p[i + 2] & 0x3F);
-            if (cp < 0x800) return false;  // surrogates are allowed, as CPython's pickle does
-        }
-        if (len == 4) {
-            const unsigned cp = ((c & 0x7) << 18) | ((p[i + 1] & 0x3F) << 12);
-            if (cp < 0x10000 || cp > 0x10FFFF) return false;
-        }
-        i += len;
-    }
-    return true;
 }
 
 }  // namespace
@@ -106,7 +86,7 @@ void pickler::floating(double f) {
 }
 
 void pickler::string(std::string_view s) {
-    if (!valid_utf8(s))
+    if (!text::valid_utf8(s))
         throw error(errc::invalid_argument, "a str to save is not valid UTF-8");
     if (s.size() > 0xFFFFFFFFu) throw error(errc::invalid_argument, "a str over 4 GiB");
     op('X');

@@ -9,7 +9,7 @@
 
 #include <cstddef>
 
-#include "ptio/staging.hpp"
+#include "ptio/stager.hpp"
 
 namespace ptio::detail::gpu {
 

@@ -9,7 +9,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "checkpoint_access.hpp"
+#include "checkpoint/checkpoint_access.hpp"
 #include "ptio/error.hpp"
 #include "staging/backend.hpp"
 #include "staging/pool.hpp"

@@ -29,7 +29,7 @@
 #include <thread>
 #include <vector>
 
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 
 namespace ptio::detail {
 

@@ -4,7 +4,7 @@
 #include <unordered_map>
 
 #include "ptio/error.hpp"
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 #include "staging/backend.hpp"
 #include "staging/job.hpp"
 

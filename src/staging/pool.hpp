@@ -16,7 +16,7 @@
 #include <optional>
 #include <vector>
 
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 #include "staging/backend.hpp"
 
 namespace ptio {

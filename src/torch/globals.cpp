@@ -10,7 +10,7 @@ namespace {
 struct rename {
     std::string_view from, to;
 };
-// Python 2 names and torch's own module moves (FORMAT.md §2.1, §9 item 25).
+// Python 2 names and torch's own module moves.
 constexpr std::array<rename, 5> module_renames{{
     {"__builtin__", "builtins"},
     {"copy_reg", "copyreg"},
@@ -82,7 +82,7 @@ constexpr std::array<known_row, 43> known_rows{{
     {"numpy", "dtype", known::numpy_dtype, false},
     {"torch", "TypedStorage", known::storage_class, true},
     {"torch", "UntypedStorage", known::storage_class, true},
-    // TorchScript pickles (FORMAT.md §5.3); torch.load's weights_only refuses TorchScript.
+    // TorchScript pickles; torch.load's weights_only refuses TorchScript.
     {"torch.jit._pickle", "build_intlist", known::jit_container, false},
     {"torch.jit._pickle", "build_tensorlist", known::jit_container, false},
     {"torch.jit._pickle", "build_doublelist", known::jit_container, false},
@@ -127,7 +127,7 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
         }
     }
     if (module_in(m, "torch") && name.ends_with("Storage")) {
-        // Storage classes match by name alone, whatever the module (FORMAT.md §2.3).
+        // Storage classes match by name alone, whatever the module.
         g.tag = known::storage_class;
         const auto t = dtype_from_storage_class(name);
         g.aux = t ? static_cast<std::uint16_t>(*t) : 0xFFFF;

@@ -3,7 +3,7 @@
 // classify() applies Python's compat names (__builtin__ → builtins, torch.tensor →
 // torch._tensor), refuses callables that exist to run code (os.system, eval, subprocess, …)
 // with errc::unsafe_global, and tags the globals the torch layer understands. in_weights_only
-// tells whether torch.load(weights_only=True) would accept a global (FORMAT.md §2.10).
+// tells whether torch.load(weights_only=True) would accept a global.
 #pragma once
 
 #include <cstdint>

@@ -12,7 +12,7 @@
 namespace ptio::detail::torch {
 namespace {
 
-// 0x1950A86A20F9469CFC6C, the legacy format's first pickle (FORMAT.md §3.1).
+// 0x1950A86A20F9469CFC6C, the legacy format's first pickle.
 constexpr std::string_view magic_decimal = "119547037146038801333356";
 constexpr unsigned char magic_le[] = {0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
 constexpr std::int64_t legacy_protocol = 1001;
@@ -54,8 +54,7 @@ public:
         }
         fail(errc::bad_storage, at, std::string(what) + " that is not an integer key");
     }
-    // A legacy storage blob: a u64 element count, then count × element size bytes (FORMAT.md
-    // §3.1). Open must not touch a storage's pages (a 4 GB file would fault one page per
+    // A legacy storage blob: a u64 element count, then count × element size bytes. Open must not touch a storage's pages (a 4 GB file would fault one page per
     // storage), so the count is not read here: it is checked on first access.
     std::span<const std::byte> blob(storage& s, std::uint64_t& offset) {
         const auto count = c_.take(8, "a storage's element count");
@@ -176,7 +175,7 @@ std::string tar_text(std::span<const std::byte> field) {
     throw error(code, file, {}, pos, what);
 }
 
-// The members of a POSIX/PAX/GNU tar (FORMAT.md §4), each checked to lie inside the file.
+// The members of a POSIX/PAX/GNU tar, each checked to lie inside the file.
 std::vector<tar_member> tar_members(std::span<const std::byte> bytes, const std::string& file,
                                     std::size_t max_members) {
     std::vector<tar_member> out;
@@ -282,7 +281,7 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
             const std::int64_t key = p.key(f[0], at, "a storage key");
             const auto type = static_cast<dtype>(f[2].node_ptr()->aux);
             // The blob: its element count sizes the storage (no reference gives one here),
-            // then the bytes (FORMAT.md §4).
+            // then the bytes.
             auto& c = p.bytes();
             const std::uint64_t count_at = c.absolute();
             const std::uint64_t count = c.u64("a storage's element count");

@@ -1,4 +1,4 @@
-// legacy — the formats torch.save wrote before its zip archive (FORMAT.md §3, §4).
+// legacy — the formats torch.save wrote before its zip archive.
 //
 // The magic-number format (torch 0.1.10 to 1.5, and _use_new_zipfile_serialization=False
 // since) is five pickles followed by the storage blobs; the tar format (torch ≤ 0.1.9) is a

@@ -1,5 +1,8 @@
 #include "torch/rebuild.hpp"
 
+#include "core/geometry.hpp"
+#include "core/text.hpp"
+
 #include "io/mapped_file.hpp"
 #include "torch/globals.hpp"
 
@@ -15,26 +18,6 @@ bool is_tag(const value& v, known k) {
     return v.is(kind::object) && v.node_ptr()->tag == k;
 }
 known tag_of(const value& v) { return v.is(kind::object) ? v.node_ptr()->tag : known::none; }
-
-// UTF-8 text → Latin-1 bytes; false if a code point is above 255.
-bool utf8_to_latin1(std::string_view s, std::string& out) {
-    out.clear();
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        if (c < 0x80) {
-            out += static_cast<char>(c);
-        } else if ((c & 0xE0) == 0xC0 && i + 1 < s.size()) {
-            const unsigned cp = ((c & 0x1Fu) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3Fu);
-            if (cp > 0xFF) return false;
-            out += static_cast<char>(cp);
-            ++i;
-        } else {
-            return false;
-        }
-    }
-    return true;
-}
 
 }  // namespace
 
@@ -146,7 +129,7 @@ value rebuilder::legacy_persistent(const value& pid, std::uint64_t at) {
     if (!key_text(f[3], location)) fail(errc::bad_storage, at, "a storage location that is not text");
     if (!f[4].is(kind::integer) || f[4].as_int() < 0)
         fail(errc::bad_storage, at, "a storage size that is not a non-negative integer");
-    // The first reference to a root key decides its element type (FORMAT.md §3.2).
+    // The first reference to a root key decides its element type.
     auto [it, fresh] = by_key_.try_emplace(key);
     if (fresh) it->second = span_storage(key, location, type, static_cast<std::uint64_t>(f[4].as_int()), at);
     const value& root = it->second;
@@ -213,7 +196,7 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
         fail(errc::missing_record, at,
              "storage '" + std::string(key) + "' refers to record " + record + ", which the archive lacks");
     // A storage is keyed by its record: the first reference decides its dtype, later ones
-    // share it (FORMAT.md §2.3).
+    // share it.
     value& slot = by_entry_[static_cast<std::size_t>(e - ctx_.archive->entries().data())];
     if (!slot.is_none()) return slot;
     std::uint64_t nbytes = 0;
@@ -283,7 +266,7 @@ value rebuilder::tensor_over(const value& ref, std::int64_t offset, std::span<co
 }
 
 // Every reachable element must lie inside the storage, or inside the storage view the
-// reference names (FORMAT.md §2.7, §3.2).
+// reference names.
 value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_type, std::int64_t offset_in,
                                 std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
                                 std::uint64_t at, tensor_flags flags) {
@@ -291,37 +274,15 @@ value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_
     const dtype type = explicit_type.value_or(s.type());
     if (explicit_type && element_size(s.type()) == 1)  // an UntypedStorage: learn the width
         const_cast<storage&>(s).note_view_type(*explicit_type);
-    if (shape.size() != strides.size())
-        fail(errc::bad_tensor, at, "a tensor with " + std::to_string(shape.size()) + " sizes but " +
-                                       std::to_string(strides.size()) + " strides");
     const std::uint64_t limit_bytes = s.nbytes();
-    std::uint64_t numel = 1, last = static_cast<std::uint64_t>(offset_in);
-    for (std::size_t d = 0; d < shape.size(); ++d) {
-        if (shape[d] < 0) fail(errc::bad_tensor, at, "a negative size in dimension " + std::to_string(d));
-        if (strides[d] < 0) fail(errc::bad_tensor, at, "a negative stride in dimension " + std::to_string(d));
-        if (mul_overflows(numel, static_cast<std::uint64_t>(shape[d]), numel) ||
-            numel > static_cast<std::uint64_t>(INT64_MAX))
-            fail(errc::bad_tensor, at, "the tensor's element count overflows");
-    }
-    const std::uint64_t esize = element_size(type);
-    std::uint64_t total_bytes = 0;  // nbytes() must not wrap (expand makes huge numel cheap)
-    if (mul_overflows(numel, esize, total_bytes))
-        fail(errc::bad_tensor, at, "the tensor's byte count overflows");
-    if (numel > 0) {
-        for (std::size_t d = 0; d < shape.size(); ++d) {
-            std::uint64_t reach = 0;
-            if (mul_overflows(static_cast<std::uint64_t>(shape[d] - 1), static_cast<std::uint64_t>(strides[d]), reach) ||
-                add_overflows(last, reach, last))
-                fail(errc::bad_tensor, at, "the tensor's extent overflows");
-        }
-        // Packed 4- and 2-bit quantized types count logical elements; their storage is bytes.
-        const std::uint64_t per_byte = elements_per_byte(type);
-        std::uint64_t end_byte = 0;
-        if (mul_overflows(last / per_byte + 1, esize, end_byte) || end_byte > limit_bytes)
-            throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
-                        "the tensor (offset " + std::to_string(offset_in) + ", " + std::to_string(shape.size()) +
-                            " dims) reaches byte " + std::to_string(end_byte) + " of a storage of " + std::to_string(limit_bytes) + " bytes");
-    }
+    const geometry::extent e = geometry::view_extent(type, shape, strides, offset_in);
+    if (e.problem != geometry::problem::none)
+        fail(errc::bad_tensor, at, geometry::describe(e, shape.size(), strides.size()));
+    if (e.end_byte > limit_bytes)
+        throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
+                    "the tensor (offset " + std::to_string(offset_in) + ", " + std::to_string(shape.size()) +
+                        " dims) reaches byte " + std::to_string(e.end_byte) + " of a storage of " +
+                        std::to_string(limit_bytes) + " bytes");
     auto& t = tensors_.emplace_back(tensor_view(&s, type, shape, strides, offset_in), s.location(),
                                     flags.requires_grad, false, flags.conj, flags.neg);
     return value::make_tensor(&t);
@@ -367,8 +328,9 @@ value rebuilder::make_bytes_from(const value& text, const value& encoding, std::
     for (auto& c : enc) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string out;
     if (enc == "latin1" || enc == "latin-1" || enc == "iso-8859-1") {
-        if (!utf8_to_latin1(text.as_string(), out))
-            fail(errc::bad_pickle, at, "_codecs.encode to Latin-1 of text with characters above U+00FF");
+        auto latin1 = text::utf8_to_latin1(text.as_string());
+        if (!latin1) fail(errc::bad_pickle, at, "_codecs.encode to Latin-1 of text with characters above U+00FF");
+        out = std::move(*latin1);
     } else if (enc == "utf-8" || enc == "utf8" || enc == "ascii") {
         out = std::string(text.as_string());
     } else {
@@ -480,7 +442,7 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             }
             return value::make_node(kind::set, &n);
         }
-        case known::numpy_reconstruct:  // the empty array BUILD fills (FORMAT.md §2.8)
+        case known::numpy_reconstruct:  // the empty array BUILD fills
         case known::numpy_dtype: {
             value v = pickle::make_object(nodes_, fn.module(), fn.name(), value::origin::call, args_v);
             arena::mut(v).tag = tag_of(fn) == known::numpy_dtype ? known::numpy_dtype : known::numpy_array;

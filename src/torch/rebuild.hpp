@@ -1,8 +1,8 @@
 // rebuild — the resolver that turns torch's pickle into tensors and containers.
 //
 // It answers the unpickler's GLOBAL, REDUCE, NEWOBJ, BUILD and persistent-id requests from a
-// fixed table: storage references become storages checked against their records, the rebuild
-// functions of FORMAT.md §2.7 become tensor views checked against their storages, and
+// fixed table: storage references become storages checked against their records, torch's rebuild
+// functions (torch._utils._rebuild_tensor_v2 and kin) become tensor views checked against their storages, and
 // OrderedDict, torch.Size, _codecs.encode, set and friends become plain values. Anything else
 // becomes an opaque object; nothing is ever called.
 #pragma once
@@ -13,14 +13,14 @@
 
 #include "io/cursor.hpp"
 #include "pickle/machine.hpp"
-#include "ptio/checkpoint.hpp"
+#include "ptio/limits.hpp"
 #include "ptio/tensor.hpp"
 #include "torch/storage.hpp"
 #include "zip/archive.hpp"
 
 namespace ptio::detail::torch {
 
-/// How persistent ids name storages (FORMAT.md §2.3, §3.2, §4).
+/// How persistent ids name storages.
 enum class id_style {
     zip,     ///< ('storage', class, key, location, numel): record <record_dir><key>
     legacy,  ///< ('storage', class, root_key, location, numel, view_metadata); blobs follow

@@ -107,7 +107,7 @@ public:
     [[nodiscard]] const mapped_file* file() const noexcept { return opts_.file; }
 
     /// An untyped storage (v3 tensors) learns its element width from the first tensor that
-    /// views it, so a foreign byte order is swapped per element (FORMAT.md §1.10). Only
+    /// views it, so a foreign byte order is swapped per element. Only
     /// while opening, before any access.
     void note_view_type(dtype t) noexcept {
         if (!view_type_set_) {

@@ -326,7 +326,7 @@ std::vector<std::byte> archive::extract(const entry& e) const {
 }
 
 void archive::check_crc(const entry& e, std::span<const std::byte> payload) const {
-    if (e.crc32 == 0) return;  // torch writes 0 when CRCs are off (FORMAT.md §1.8)
+    if (e.crc32 == 0) return;  // torch writes 0 when CRCs are off
     const auto got = crc32(payload);
     if (got != e.crc32) {
         char buf[64];

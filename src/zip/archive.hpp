@@ -1,7 +1,7 @@
 // zip::archive — the records of a zip file as spans of its bytes.
 //
 // Reads the end record (ZIP64 locator and end record when present), the central directory
-// and, lazily, each record's local header (FORMAT.md §1.5, §1.9). Torch writes every record
+// and, lazily, each record's local header. Torch writes every record
 // under one top folder, the prefix, taken from the first directory entry. Stored records are
 // handed out as spans of the file; deflated ones are inflated into memory the caller owns.
 //

@@ -1,4 +1,4 @@
-// zip/format.hpp — the signatures and markers of the zip container (FORMAT.md §1.5), shared by
+// zip/format.hpp — the signatures and markers of the zip container, shared by
 // the reader (archive.cpp) and the writer (writer.cpp).
 #pragma once
 

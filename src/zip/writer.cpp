@@ -87,7 +87,7 @@ void writer::add(std::string_view record, std::span<const std::byte> payload) {
     const std::size_t zip64_extra = big_size || big_offset ? 4 + (big_size ? 16 : 0) + (big_offset ? 8 : 0) : 0;
     zip64_ = zip64_ || zip64_extra != 0;
 
-    // FORMAT.md §1.6: the payload starts at the next multiple of the alignment after the
+    // The payload starts at the next multiple of the alignment after the
     // header, the name, the ZIP64 extra and the FB field's own 4 bytes.
     const std::uint64_t start = offset + 30 + name.size() + zip64_extra + 4;
     const std::uint64_t aligned = (start + opts_.alignment - 1) / opts_.alignment * opts_.alignment;

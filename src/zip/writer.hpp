@@ -1,4 +1,4 @@
-// zip::writer — torch.save's zip container, record by record (FORMAT.md §1.5–1.8, §1.12).
+// zip::writer — torch.save's zip container, record by record.
 //
 // Each record is stored (never compressed) with a local header whose FB extra field pads the
 // payload to the alignment, then the payload, then a data descriptor (none for an empty

@@ -339,7 +339,7 @@ def main():
          "decides zip by the first 4 bytes and would not read it as zip",
          patch(base, 3, b"\x05"))
 
-    # ---- the legacy magic-number format (FORMAT.md section 3) ------------------------------
+    # ---- the legacy magic-number format ------------------------------
     legacy_buf = io.BytesIO()
     torch.save(sd, legacy_buf, _use_new_zipfile_serialization=False)
     legacy = legacy_buf.getvalue()
@@ -364,7 +364,7 @@ def main():
          "valid_legacy.pt with its protocol version pickle changed from 1001 to 1002",
          patch(legacy, proto + 1, b"\xea\x03"))
 
-    # ---- the tar format (FORMAT.md section 4), written as tests/fixtures/make_tar.py does ---
+    # ---- the tar format, written as tests/fixtures/make_tar.py does ---
     spec = importlib.util.spec_from_file_location(
         "make_tar", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "make_tar.py"))
     mt = importlib.util.module_from_spec(spec)

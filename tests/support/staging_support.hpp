@@ -1,5 +1,5 @@
 // staging_support — helpers shared by the CPU staging tests (tests/staging.cpp) and the GPU
-// ones (tests/gpu/): the fixture files, bytes of files and of placed tensors, what a
+// ones (tests/staging/cuda/): the fixture files, bytes of files and of placed tensors, what a
 // checkpoint's tensor table says about its storages, and a hand-made file with a broken
 // storage record. Test code only; needs PTIO_FIXTURE_DIR.
 #pragma once

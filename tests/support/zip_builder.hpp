@@ -80,7 +80,7 @@ private:
 };
 
 /// A protocol-2 pickle of {name: float32 tensor over data/0 of `numel` elements} built by
-/// hand, the way torch.save writes it (FORMAT.md §2.4). `shape`/`stride` are the tensor's.
+/// hand, the way torch.save writes it. `shape`/`stride` are the tensor's.
 inline std::string tensor_dict_pickle(std::string_view name, std::uint32_t numel,
                                       std::uint32_t offset, std::vector<std::uint32_t> shape,
                                       std::vector<std::uint32_t> stride) {

@@ -15,7 +15,7 @@
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
 #include "ptio/tree.hpp"
-#include "ptio/writer.hpp"
+#include "ptio/save.hpp"
 #include "units.hpp"
 
 namespace ptio_cli {

@@ -13,7 +13,7 @@
 #include "ptio/device.hpp"
 #include "ptio/dtype.hpp"
 #include "ptio/map_location.hpp"
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 #include "pyformat.hpp"
 #include "staging_args.hpp"
 #include "units.hpp"

@@ -13,7 +13,7 @@
 #include "ptio/dtype.hpp"
 #include "ptio/error.hpp"
 #include "ptio/tree.hpp"
-#include "ptio/writer.hpp"
+#include "ptio/save.hpp"
 #include "units.hpp"
 
 namespace ptio_cli {

@@ -11,7 +11,7 @@
 
 #include "command.hpp"
 #include "json.hpp"
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 
 namespace ptio_cli {
 

@@ -9,7 +9,7 @@
         says ptio wrote (the bytes are recomputed here from the manifest's formula and viewed
         with torch.as_strided); tensors of one storage must share it in torch, others not;
         the objects around them must equal the manifest's Python expression, types and key
-        order included. The zip container is checked against FORMAT.md §1.5-1.8 with Python's
+        order included. The zip container is checked record by record with Python's
         zipfile (CRC-32s included) and by reading the local headers.
 
     writer_oracle.py cases --exe PTIO_WRITE_CASES --zip64 WORKDIR

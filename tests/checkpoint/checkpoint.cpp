@@ -146,7 +146,7 @@ TEST_CASE("checkpoint: a big-endian file is byte-swapped into owned memory") {
 
 TEST_CASE("checkpoint: a big-endian v3 tensor is swapped by its dtype, not its untyped storage") {
     // torch >= 2.1 saves new dtypes through _rebuild_tensor_v3 over an UntypedStorage (numel
-    // in bytes); the swap width must come from the tensor's dtype (FORMAT.md §1.10).
+    // in bytes); the swap width must come from the tensor's dtype.
     std::string p("\x80\x02}(X\x01\x00\x00\x00x", 10);
     p += "ctorch._utils\n_rebuild_tensor_v3\n((X";
     p += std::string("\x07\x00\x00\x00", 4) + "storagectorch.storage\nUntypedStorage\nX";
@@ -166,7 +166,7 @@ TEST_CASE("checkpoint: a big-endian v3 tensor is swapped by its dtype, not its u
 }
 
 TEST_CASE("checkpoint: packed quint4x2 views copy whole bytes and refuse element access") {
-    // 7 logical 4-bit elements in 4 bytes (FORMAT.md §2.5): nbytes and copies are bytes.
+    // 7 logical 4-bit elements in 4 bytes: nbytes and copies are bytes.
     std::string p = ptio_test::tensor_dict_pickle("q", 4, 0, {7}, {1});
     const auto cls = p.find("FloatStorage");
     p.replace(cls, 12, "QUInt4x2Storage");
@@ -276,7 +276,7 @@ TEST_CASE("checkpoint: open reads no page of a storage record") {
 }
 
 namespace {
-// Pickle pieces for hand-made TorchScript archives (FORMAT.md §5.2, §5.3).
+// Pickle pieces for hand-made TorchScript archives.
 std::string bin_str(std::string_view s) {
     std::string p = "X";
     for (int i = 0; i < 4; ++i) p += static_cast<char>(s.size() >> (8 * i));

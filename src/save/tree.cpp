@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "core/geometry.hpp"
+#include "core/text.hpp"
 #include "ptio/error.hpp"
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 #include "ptio/tensor.hpp"
 #include "torch/storage.hpp"
-#include "tree_node.hpp"
+#include "save/tree_node.hpp"
 
 namespace ptio {
 namespace {
@@ -21,56 +23,6 @@ std::shared_ptr<tree_node> make(kind k) {
 }
 
 [[noreturn]] void invalid(const std::string& what) { throw error(errc::invalid_argument, what); }
-
-std::vector<std::int64_t> contiguous_strides(std::span<const std::int64_t> shape) {
-    std::vector<std::int64_t> s(shape.size());
-    std::int64_t step = 1;
-    for (std::size_t i = shape.size(); i-- > 0;) {
-        s[i] = step;
-        step *= std::max<std::int64_t>(shape[i], 1);
-    }
-    return s;
-}
-
-// Decimal text → two's-complement little-endian bytes.
-std::string twos_complement(std::string_view decimal) {
-    bool negative = false;
-    std::string_view d = decimal;
-    if (!d.empty() && (d[0] == '-' || d[0] == '+')) {
-        negative = d[0] == '-';
-        d.remove_prefix(1);
-    }
-    if (d.empty() || !std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        invalid("big_int wants decimal digits, not '" + std::string(decimal) + "'");
-    std::vector<unsigned> mag;  // little-endian base 256
-    for (char c : d) {
-        unsigned carry = static_cast<unsigned>(c - '0');
-        for (auto& b : mag) {
-            const unsigned v = b * 10 + carry;
-            b = v & 0xFF;
-            carry = v >> 8;
-        }
-        while (carry != 0) {
-            mag.push_back(carry & 0xFF);
-            carry >>= 8;
-        }
-    }
-    mag.push_back(0);  // room for the sign bit
-    if (negative) {
-        unsigned carry = 1;
-        for (auto& b : mag) {
-            const unsigned v = (~b & 0xFF) + carry;
-            b = v & 0xFF;
-            carry = v >> 8;
-        }
-    }
-    while (mag.size() > 1 && ((mag.back() == 0x00 && (mag[mag.size() - 2] & 0x80) == 0) ||
-                              (mag.back() == 0xFF && (mag[mag.size() - 2] & 0x80) != 0)))
-        mag.pop_back();  // the shortest two's-complement form
-    std::string out(mag.size(), '\0');
-    for (std::size_t i = 0; i < mag.size(); ++i) out[i] = static_cast<char>(mag[i]);
-    return out;
-}
 
 void check_view(const tree_node& n, const char* where) {
     for (auto v : n.shape)
@@ -121,7 +73,9 @@ tree::tree(std::string_view s) : node_(make(kind::string)) { node_->text = std::
 tree::tree(int_tag, std::int64_t i) : node_(make(kind::integer)) { node_->i = i; }
 
 tree tree::big_int(std::string_view decimal) {
-    std::string bytes = twos_complement(decimal);
+    const auto twos = detail::text::decimal_to_twos(decimal);
+    if (!twos) invalid("big_int wants decimal digits, not '" + std::string(decimal) + "'");
+    const std::string& bytes = *twos;
     // Small enough for an int64: keep it one.
     if (bytes.size() <= 8) {
         std::uint64_t u = 0;
@@ -184,7 +138,7 @@ tree tree::ordered_dict() {
 // --- tensors ----------------------------------------------------------------------------------
 
 tree tree::tensor(dtype type, shape_type shape, std::span<const std::byte> bytes) {
-    auto strides = contiguous_strides(shape);
+    auto strides = detail::geometry::contiguous_strides(shape);
     return tensor(storage_ref::borrow(bytes), type, std::move(shape), std::move(strides), 0);
 }
 
@@ -196,18 +150,14 @@ tree tree::tensor(const storage_ref& storage, dtype type, shape_type shape, shap
     n.storage = storage.get();
     n.elem = type;
     n.shape = std::move(shape);
-    n.strides = strides.empty() && !n.shape.empty() ? contiguous_strides(n.shape) : std::move(strides);
+    n.strides = strides.empty() && !n.shape.empty() ? detail::geometry::contiguous_strides(n.shape) : std::move(strides);
     n.offset = storage_offset;
     check_view(n, "tree::tensor");
     // The farthest element must lie inside the storage.
-    std::int64_t numel = 1, last = n.offset;
-    for (std::size_t i = 0; i < n.shape.size(); ++i) {
-        numel *= n.shape[i];
-        if (n.shape[i] > 0) last += (n.shape[i] - 1) * n.strides[i];
-    }
-    const auto per_byte = static_cast<std::int64_t>(elements_per_byte(type));
-    const std::uint64_t need =
-        numel == 0 ? 0 : static_cast<std::uint64_t>((last + per_byte) / per_byte) * element_size(type);
+    const auto e = detail::geometry::view_extent(type, n.shape, n.strides, n.offset);
+    if (e.problem != detail::geometry::problem::none)
+        invalid("tree::tensor: " + detail::geometry::describe(e, n.shape.size(), n.strides.size()));
+    const std::uint64_t need = e.end_byte;
     if (need > n.storage->nbytes)
         invalid("tree::tensor: the view reaches byte " + std::to_string(need) + " of a storage of " +
                 std::to_string(n.storage->nbytes) + " bytes");
@@ -260,7 +210,7 @@ tree tree::meta_tensor(dtype type, shape_type shape, shape_type strides) {
     tree t(make(kind::tensor));
     auto& n = *t.node_;
     n.elem = type;
-    n.strides = strides.empty() ? contiguous_strides(shape) : std::move(strides);
+    n.strides = strides.empty() ? detail::geometry::contiguous_strides(shape) : std::move(strides);
     n.shape = std::move(shape);
     check_view(n, "tree::meta_tensor");
     return t;

@@ -1,4 +1,4 @@
-#include "tensor_lister.hpp"
+#include "checkpoint/tensor_lister.hpp"
 
 #include <algorithm>
 #include <optional>

@@ -1,9 +1,9 @@
-// ptio/writer.hpp — write checkpoints that torch.load reads.
+// ptio/save.hpp — write checkpoints that torch.load reads.
 //
 //   ptio::save(tree, "model.pt");                    // see tree.hpp for building one
 //   std::vector<std::byte> b = ptio::save(tree);     // like torch.save into io.BytesIO
 //
-// The file is torch.save's zip format (FORMAT.md §1.5–1.12, §11): a protocol-2 pickle that
+// The file is torch.save's zip format: a protocol-2 pickle that
 // uses only opcodes torch's weights_only unpickler accepts, tensors through
 // torch._utils._rebuild_tensor_v2 with their typed storage class (or _rebuild_tensor_v3 with an
 // UntypedStorage for the dtypes that have none: float8, uint16/32/64, …; torch ≥ 2.1 reads

@@ -7,12 +7,13 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "checkpoint_access.hpp"
+#include "checkpoint/checkpoint_access.hpp"
+#include "core/text.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/machine.hpp"
-#include "sharded.hpp"
-#include "state_dict.hpp"
-#include "tensor_lister.hpp"
+#include "checkpoint/sharded.hpp"
+#include "checkpoint/state_dict.hpp"
+#include "checkpoint/tensor_lister.hpp"
 #include "torch/legacy.hpp"
 #include "torch/rebuild.hpp"
 #include "torch/storage.hpp"
@@ -54,18 +55,7 @@ bool starts_with(std::span<const std::byte> b, std::string_view s) {
     return b.size() >= s.size() && std::memcmp(b.data(), s.data(), s.size()) == 0;
 }
 
-std::string hex_prefix(std::span<const std::byte> b) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (std::size_t i = 0; i < std::min<std::size_t>(b.size(), 8); ++i) {
-        if (i) out += ' ';
-        out += digits[static_cast<unsigned>(b[i]) >> 4];
-        out += digits[static_cast<unsigned>(b[i]) & 15];
-    }
-    return out;
-}
-
-// Not a zip: name what the bytes are, so the user knows what went wrong (FORMAT.md §0).
+// Not a zip: name what the bytes are, so the user knows what went wrong.
 [[noreturn]] void refuse(errc code, const std::string& file, const std::string& why) {
     throw error(code, file, {}, 0, why);
 }
@@ -92,7 +82,7 @@ std::string hex_prefix(std::span<const std::byte> b) {
     if (b.size() >= 9 && b[8] == std::byte{'{'})
         fail(errc::not_a_checkpoint, "this looks like a safetensors file, not a torch.save file");
     refuse(errc::not_a_checkpoint, file,
-           "not a torch.save file: it does not start with a zip header (first bytes: " + hex_prefix(b) + ")");
+           "not a torch.save file: it does not start with a zip header (first bytes: " + detail::text::hex_prefix(b) + ")");
 }
 
 std::string small_record(const detail::zip::archive& z, const detail::zip::entry& e) {
@@ -105,7 +95,7 @@ std::string small_record(const detail::zip::archive& z, const detail::zip::entry
     return s;
 }
 
-// Depth-first walk that names tensors by their tree paths (DESIGN.md "Tensor names"); the
+// Depth-first walk that names tensors by their tree paths; the
 // lister keeps the path, stops at cycles and holds the budget. It also turns a storage saved on
 // its own into a tensor, in place.
 class namer {
@@ -241,7 +231,7 @@ void open_zip(checkpoint::impl& ck) {
         throw error(errc::missing_record, ck.file, std::string(z.prefix()) + "/data.pkl",
                     std::nullopt, "the archive has no data.pkl record: not a torch.save file");
     }
-    // torch.load tells TorchScript by constants.pkl (FORMAT.md §5); a mobile .ptl always has
+    // torch.load tells TorchScript by constants.pkl; a mobile .ptl always has
     // one too, bytecode.pkl is checked only so a stripped one still reads as TorchScript.
     const auto* constants = z.find("constants.pkl");
     if (constants || z.find("bytecode.pkl")) ck.format = "torchscript";
@@ -275,7 +265,7 @@ void open_zip(checkpoint::impl& ck) {
     });
 }
 
-// The formats before the zip archive (FORMAT.md §3, §4): storages are spans of the file.
+// The formats before the zip archive: storages are spans of the file.
 void open_pre_zip(checkpoint::impl& ck, detail::torch::id_style ids) {
     using detail::torch::id_style;
     ck.format = ids == id_style::legacy ? "legacy" : "tar";

@@ -1,4 +1,4 @@
-// Staging onto the CPU and meta (ptio::load), on any machine: the GPU half lives in tests/gpu/.
+// Staging onto the CPU and meta (ptio::load), on any machine: the GPU half lives in tests/staging/cuda/.
 //
 // Every fixture real torch wrote (PTIO_FIXTURE_DIR, tests/fixtures/make_fixtures.py) is loaded
 // with each cpu_placement and each device_allocation and compared with an independent
@@ -568,7 +568,7 @@ TEST_CASE("staging: stager options are checked") {
 }
 
 TEST_CASE("staging: CUDA destinations without a GPU are cuda_unavailable") {
-    if (ptio::cuda_device_count() > 0) return;  // tests/gpu/ covers the other case
+    if (ptio::cuda_device_count() > 0) return;  // tests/staging/cuda/ covers the other case
     ptio::stager s(ptio::stager_options{.chunk_bytes = 4096, .chunks = 2});
     for (const char* where : {"cuda", "cuda:0", "cuda:1"})
         for (bool wait : {true, false}) {

@@ -1,6 +1,6 @@
 // The torch layer of ptio::save: a tree becomes data.pkl and the storage records
-// (FORMAT.md §2.4–2.7, §11), and the zip writer puts them in a file or a buffer.
-#include "ptio/writer.hpp"
+//, and the zip writer puts them in a file or a buffer.
+#include "ptio/save.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,10 +17,10 @@
 
 #include "pickle/pickler.hpp"
 #include "ptio/error.hpp"
-#include "ptio/staging.hpp"
+#include "ptio/load.hpp"
 #include "torch/globals.hpp"
 #include "torch/storage.hpp"
-#include "tree_node.hpp"
+#include "save/tree_node.hpp"
 #include "zip/writer.hpp"
 
 namespace ptio {
@@ -445,7 +445,7 @@ unsigned crc_threads(const save_options& o) {
 }
 
 std::string stem_prefix(const std::filesystem::path& p) {
-    // torch's basename rule (FORMAT.md §1.1): the file name with its last extension removed.
+    // torch's basename rule: the file name with its last extension removed.
     std::string name = p.filename().string();
     if (auto dot = name.rfind('.'); dot != std::string::npos) name.resize(dot);
     // Non-ASCII paths: torch hands Python a stream, so the prefix is "archive".

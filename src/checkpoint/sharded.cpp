@@ -1,4 +1,4 @@
-#include "sharded.hpp"
+#include "checkpoint/sharded.hpp"
 
 #include <algorithm>
 #include <new>

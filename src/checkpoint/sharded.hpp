@@ -1,4 +1,4 @@
-// sharded — a Hugging Face sharded checkpoint (FORMAT.md §6.1): an index names, for every
+// sharded — a Hugging Face sharded checkpoint: an index names, for every
 // tensor, the torch.save file (shard) beside it that holds the tensor.
 //
 // Construction reads and checks only the index; no shard is mapped. A shard is opened, as an

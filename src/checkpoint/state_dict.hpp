@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "ptio/checkpoint.hpp"
-#include "tensor_lister.hpp"
+#include "checkpoint/tensor_lister.hpp"
 
 namespace ptio::detail {
 

@@ -1,5 +1,5 @@
 // map_location: torch.load's four forms (none, a device or its text, a dict of tags, a callable)
-// resolved against storages with various saved tags (FORMAT.md §8.2), and the CLI's spelling.
+// resolved against storages with various saved tags, and the CLI's spelling.
 //
 // These run on any machine: where a CUDA destination is resolved, the expected outcome depends
 // on cuda_device_count() (no device here: cuda_unavailable, worded like torch's message).

@@ -1,4 +1,4 @@
-// tensor_lister — what every walk that names tensors shares (DESIGN.md "Tensor names"): the path
+// tensor_lister — what every walk that names tensors shares: the path
 // of keys from the root, the containers on it, and one budget for the whole listing.
 //
 // A container shared under two keys is listed under both, as torch hands it out twice; one

@@ -10,7 +10,7 @@
 //   and replaces those lists by the positions (so they hold no tensors).
 // - Any other object with a dict state (plain classes, TorchScript objects): its attributes as
 //   dict entries. The rest, and dicts, lists and tuples, are named as tensors() names them.
-#include "state_dict.hpp"
+#include "checkpoint/state_dict.hpp"
 
 #include <algorithm>
 #include <string>

@@ -13,7 +13,7 @@ struct dtype_row {
     std::string_view jit_storage; // TorchScript's <ScalarType>Storage name
 };
 
-// FORMAT.md §7, one row per dtype.
+// One row per dtype: its name, element size and the two storage-class names torch uses.
 constexpr std::array<dtype_row, 32> rows{{
     {dtype::float64, "float64", 8, "DoubleStorage", "DoubleStorage"},
     {dtype::float32, "float32", 4, "FloatStorage", "FloatStorage"},
