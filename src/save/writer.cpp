@@ -17,7 +17,6 @@
 
 #include "pickle/pickler.hpp"
 #include "ptio/error.hpp"
-#include "ptio/load.hpp"
 #include "torch/globals.hpp"
 #include "torch/storage.hpp"
 #include "save/tree_node.hpp"
@@ -48,10 +47,10 @@ struct storage_slot {
 
 class tree_pickler {
 public:
-    explicit tree_pickler(const tree& root) { count(root.node(), 0); }
+    explicit tree_pickler(const tree& root) { count(detail::node_of(root), 0); }
 
     std::vector<std::byte> run(const tree& root) {
-        emit(root.node());
+        emit(detail::node_of(root));
         return p_.finish();
     }
 
@@ -66,10 +65,10 @@ private:
         if (on_path_.contains(&n)) invalid("save: the tree contains itself (a cycle)");
         if (++refs_[&n] > 1) return;
         on_path_.insert(&n);
-        for (const auto& i : n.items) count(i.node(), depth + 1);
+        for (const auto& i : n.items) count(detail::node_of(i), depth + 1);
         for (const auto& [k, v] : n.entries) {
-            count(k.node(), depth + 1);
-            count(v.node(), depth + 1);
+            count(detail::node_of(k), depth + 1);
+            count(detail::node_of(v), depth + 1);
         }
         if (n.state) count(*n.state, depth + 1);
         if (n.args) count(*n.args, depth + 1);
@@ -91,12 +90,12 @@ private:
         for (std::size_t at = 0; at < items.size(); at += batch) {
             const std::size_t end = std::min(items.size(), at + batch);
             if (end - at == 1) {
-                emit(items[at].node());
+                emit(detail::node_of(items[at]));
                 p_.append();
                 continue;
             }
             p_.mark();
-            for (std::size_t i = at; i < end; ++i) emit(items[i].node());
+            for (std::size_t i = at; i < end; ++i) emit(detail::node_of(items[i]));
             p_.appends();
         }
     }
@@ -105,15 +104,15 @@ private:
         for (std::size_t at = 0; at < entries.size(); at += batch) {
             const std::size_t end = std::min(entries.size(), at + batch);
             if (end - at == 1) {
-                emit(entries[at].first.node());
-                emit(entries[at].second.node());
+                emit(detail::node_of(entries[at].first));
+                emit(detail::node_of(entries[at].second));
                 p_.setitem();
                 continue;
             }
             p_.mark();
             for (std::size_t i = at; i < end; ++i) {
-                emit(entries[i].first.node());
-                emit(entries[i].second.node());
+                emit(detail::node_of(entries[i].first));
+                emit(detail::node_of(entries[i].second));
             }
             p_.setitems();
         }
@@ -121,12 +120,12 @@ private:
 
     void emit_tuple(const std::vector<tree>& items) {
         if (items.size() <= 3) {
-            for (const auto& i : items) emit(i.node());
+            for (const auto& i : items) emit(detail::node_of(i));
             p_.tuple_small(items.size());
             return;
         }
         p_.mark();
-        for (const auto& i : items) emit(i.node());
+        for (const auto& i : items) emit(detail::node_of(i));
         p_.tuple_from_mark();
     }
 
@@ -472,15 +471,15 @@ save_stats write_archive(const tree& root, detail::zip::sink& out, std::string p
     save_stats stats;
     stats.tensors = pickler.tensors;
     stats.storages = pickler.storages.size();
-    std::vector<std::byte> host;  // device storages come back through here
+    std::vector<std::byte> host;  // storages read through a storage_reader land here
     for (std::size_t k = 0; k < pickler.storages.size(); ++k) {
         const auto& s = *pickler.storages[k].source;
         std::span<const std::byte> bytes;
         if (s.checkpoint != nullptr) {
             bytes = s.checkpoint->bytes().first(static_cast<std::size_t>(s.nbytes));
-        } else if (s.device != nullptr) {
+        } else if (s.read) {
             host.resize(static_cast<std::size_t>(s.nbytes));
-            s.device->copy_storage_to_host(host);
+            s.read(host);
             bytes = host;
         } else {
             bytes = s.borrowed;
