@@ -45,8 +45,8 @@ std::string stem_prefix(const std::filesystem::path& p) {
 save_stats save(const tree& root, const std::filesystem::path& path, const save_options& options) {
     detail::file_sink file(path);
     file_sink_adapter out(file);
-    save_stats stats = detail::write_archive(root, out, options.prefix.empty() ? stem_prefix(path) : options.prefix,
-                                             options);
+    std::string prefix = options.prefix.empty() ? stem_prefix(path) : options.prefix;
+    save_stats stats = detail::write_archive(root, out, std::move(prefix), options);
     file.commit(options.sync);
     return stats;
 }

@@ -64,7 +64,8 @@ struct converter {
                 tree t = tree::global(std::string(v.module()), std::string(v.name()));
                 auto& n = *tree_access::handle(t);
                 n.origin = v.object_origin();
-                if (n.origin != value::origin::global) n.args = tree_access::handle(convert(v.args(), depth + 1));
+                if (n.origin != value::origin::global)
+                    n.args = tree_access::handle(convert(v.args(), depth + 1));
                 for (const auto& item : v.items()) n.items.push_back(convert(item, depth + 1));
                 for (const auto& [k, val] : v.entries())
                     n.entries.emplace_back(convert(k, depth + 1), convert(val, depth + 1));

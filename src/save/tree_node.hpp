@@ -78,13 +78,9 @@ struct tree_node {
 
 /// The private parts of tree and storage_ref, for the library's code only.
 struct tree_access {
-    [[nodiscard]] static tree wrap(std::shared_ptr<tree_node> n) noexcept { return tree(std::move(n)); }
     [[nodiscard]] static const tree_node& node(const tree& t) noexcept { return *t.node_; }
     [[nodiscard]] static const std::shared_ptr<tree_node>& handle(const tree& t) noexcept {
         return t.node_;
-    }
-    [[nodiscard]] static storage_ref wrap(std::shared_ptr<const save_storage> s) noexcept {
-        return storage_ref(std::move(s));
     }
     [[nodiscard]] static const std::shared_ptr<const save_storage>& storage(const storage_ref& s) noexcept {
         return s.s_;

@@ -238,7 +238,7 @@ private:
         ++tensors;
         if (is_quantized(n.elem))
             invalid_tree("save: quantized tensors (" + std::string(name(n.elem)) +
-                    ") need their quantizer, which ptio does not write");
+                         ") need their quantizer, which ptio does not write");
         if (n.parameter) p_.global("torch._utils", "_rebuild_parameter");
         if (!n.storage) {
             p_.global("torch._utils", "_rebuild_meta_tensor_no_storage");
@@ -299,13 +299,13 @@ private:
             storages.push_back({n.storage, n.elem, untyped});
         } else if (storages[it->second].elem != n.elem) {
             invalid_tree("save: one storage is viewed as " + std::string(name(storages[it->second].elem)) +
-                    " and as " + std::string(name(n.elem)) + "; torch.save refuses that too");
+                         " and as " + std::string(name(n.elem)) + "; torch.save refuses that too");
         }
         const auto& slot = storages[it->second];
         const std::size_t elem = untyped ? 1 : element_size(slot.elem);
         if (slot.source->nbytes % elem != 0)
             invalid_tree("save: a " + std::string(name(slot.elem)) + " storage of " +
-                    std::to_string(slot.source->nbytes) + " bytes is not a whole number of elements");
+                         std::to_string(slot.source->nbytes) + " bytes is not a whole number of elements");
         p_.mark();
         p_.string("storage");
         if (untyped)
