@@ -1,4 +1,4 @@
-// ptio/tree.hpp — an object tree to write with ptio::save (writer.hpp).
+// ptio/tree.hpp — an object tree to write with ptio::save (save.hpp).
 //
 //   auto sd = ptio::tree::ordered_dict();
 //   sd.set("fc.weight", ptio::tree::tensor(ptio::dtype::float32, {4, 3}, weight_bytes));
@@ -49,6 +49,7 @@ class device_tensor;
 namespace detail {
 struct tree_node;
 struct save_storage;
+struct tree_access;
 }  // namespace detail
 
 /// The bytes of one storage to write, shared by every tensor made from it.
@@ -65,14 +66,11 @@ public:
     [[nodiscard]] std::uint64_t nbytes() const noexcept;
     [[nodiscard]] const std::string& location() const noexcept;
 
-    /// Internal.
+private:
+    friend struct detail::tree_access;
     explicit storage_ref(std::shared_ptr<const detail::save_storage> s) noexcept
         : s_(std::move(s)) {}
-    [[nodiscard]] const std::shared_ptr<const detail::save_storage>& get() const noexcept {
-        return s_;
-    }
 
-private:
     std::shared_ptr<const detail::save_storage> s_;
 };
 
@@ -166,12 +164,9 @@ public:
     /// Same node?
     [[nodiscard]] bool same(const tree& o) const noexcept { return node_ == o.node_; }
 
-    /// Internal.
-    [[nodiscard]] const detail::tree_node& node() const noexcept { return *node_; }
-    [[nodiscard]] const std::shared_ptr<detail::tree_node>& handle() const noexcept { return node_; }
-    explicit tree(std::shared_ptr<detail::tree_node> n) noexcept : node_(std::move(n)) {}
-
 private:
+    friend struct detail::tree_access;
+    explicit tree(std::shared_ptr<detail::tree_node> n) noexcept : node_(std::move(n)) {}
     struct int_tag {};
     tree(int_tag, std::int64_t i);
     detail::tree_node& mut(kind expected, const char* what);

@@ -1,8 +1,8 @@
 // pickle::pickler — writes a protocol-2 pickle stream, opcode by opcode.
 //
-// Only the opcodes torch's weights_only unpickler accepts are offered;
-// the torch layer (src/writer.cpp) decides what to say with them. Globals are memoised: the
-// first use writes GLOBAL and BINPUT, later ones BINGET, as Python's pickler does.
+// Only the opcodes torch's weights_only unpickler accepts are offered; the tree pickler
+// (src/save/tree_pickler.cpp) decides what to say with them. Globals are memoised: the first
+// use writes GLOBAL and BINPUT, later ones BINGET, as Python's pickler does.
 // Not thread-safe.
 #pragma once
 

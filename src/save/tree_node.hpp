@@ -1,7 +1,13 @@
-// tree_node — what a ptio::tree handle points to (tree.hpp), shared by tree.cpp and the writer.
+// tree_node — what a ptio::tree handle points to (tree.hpp), and tree_access, the one way the
+// library's own code reaches a tree's node or a storage_ref's storage (the public classes keep
+// both private). Shared by the tree builder, the tree pickler and the device tensor's adapter.
+//
+// Ownership: nodes are shared by every handle to them; a save_storage is shared by every
+// tensor made from it. Not synchronised, as tree.hpp says.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -10,19 +16,22 @@
 #include <vector>
 
 #include "ptio/dtype.hpp"
+#include "ptio/error.hpp"
 #include "ptio/tree.hpp"
 #include "ptio/value.hpp"
-
-namespace ptio {
-class device_tensor;
-}
 
 namespace ptio::detail {
 
 class storage;
 
+/// Fills `out` (exactly the storage's nbytes) with its bytes, at save time: how a storage
+/// that lives elsewhere (a device's memory) reaches the file without the saver knowing where.
+/// Throws whatever reading it throws.
+using storage_reader = std::function<void(std::span<std::byte> out)>;
+
 /// One storage to write. Two save_storages with the same identity are one storage in the
-/// file (a checkpoint's storage, a device allocation, or the save_storage itself).
+/// file (a checkpoint's storage, a device allocation, or the save_storage itself). Its bytes
+/// come from the first of: `checkpoint`, `read`, `borrowed`.
 struct save_storage {
     const void* identity = nullptr;
     std::uint64_t nbytes = 0;
@@ -30,7 +39,7 @@ struct save_storage {
     std::span<const std::byte> borrowed;          // caller bytes
     std::vector<std::byte> owned;                 // bytes taken over
     const detail::storage* checkpoint = nullptr;  // read at save time
-    const device_tensor* device = nullptr;        // copied back at save time
+    storage_reader read;                          // called at save time
 };
 
 enum class dict_class : std::uint8_t { dict, ordered_dict, counter, defaultdict };
@@ -66,5 +75,31 @@ struct tree_node {
     bool parameter = false;
     bool conj = false, neg = false;
 };
+
+/// The private parts of tree and storage_ref, for the library's code only.
+struct tree_access {
+    [[nodiscard]] static const tree_node& node(const tree& t) noexcept { return *t.node_; }
+    [[nodiscard]] static const std::shared_ptr<tree_node>& handle(const tree& t) noexcept {
+        return t.node_;
+    }
+    [[nodiscard]] static const std::shared_ptr<const save_storage>& storage(const storage_ref& s) noexcept {
+        return s.s_;
+    }
+};
+
+/// A fresh node of kind `k`, with every other field at its default.
+[[nodiscard]] inline std::shared_ptr<tree_node> make_node(kind k) {
+    auto n = std::make_shared<tree_node>();
+    n->type = k;
+    return n;
+}
+
+/// What building or saving a tree throws when the caller asked for something it cannot be.
+[[noreturn]] inline void invalid_tree(const std::string& what) {
+    throw error(errc::invalid_argument, what);
+}
+
+/// A tree's node, read-only (the pickler's walk).
+[[nodiscard]] inline const tree_node& node_of(const tree& t) noexcept { return tree_access::node(t); }
 
 }  // namespace ptio::detail
