@@ -54,7 +54,7 @@ public:
     [[nodiscard]] bool maps_files() const noexcept override { return map_.is_mapping(); }
 
 protected:
-    [[nodiscard]] tree_facts tree() const noexcept override { return {pickle_record_, nodes_.size()}; }
+    [[nodiscard]] tree_facts facts() const noexcept override { return {pickle_record_, nodes_.size()}; }
 
 private:
     void open_checked();

@@ -62,7 +62,7 @@ protected:
     /// missing_record for a missing shard, not_found for a name its shard does not hold.
     [[nodiscard]] const named_tensor* find_listed(std::string_view name) const override;
     [[nodiscard]] bool lists_state_dict() const noexcept override { return true; }
-    [[nodiscard]] tree_facts tree() const noexcept override { return {}; }  // never walked
+    [[nodiscard]] tree_facts facts() const noexcept override { return {}; }  // never walked
 
 private:
     struct shard {

@@ -87,7 +87,7 @@ protected:
         std::size_t nodes = 0;
     };
     /// Asked only when lists_state_dict() is false.
-    [[nodiscard]] virtual tree_facts tree() const noexcept = 0;
+    [[nodiscard]] virtual tree_facts facts() const noexcept = 0;
 
     /// Throws errc::not_found for the extra file `name` this source lacks.
     [[noreturn]] void no_extra_file(std::string_view name) const;
