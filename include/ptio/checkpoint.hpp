@@ -51,6 +51,7 @@ namespace ptio {
 
 namespace detail {
 struct checkpoint_access;
+class checkpoint_source;
 }
 
 /// One tensor reachable from the root, in depth-first pickle order.
@@ -169,12 +170,10 @@ public:
     /// every shard (a shard that does not open is one problem).
     std::size_t verify(const std::function<void(const error&)>& problem) const;
 
-    struct impl;  ///< opaque
-
 private:
     friend struct detail::checkpoint_access;
-    explicit checkpoint(std::unique_ptr<impl> p) noexcept;
-    std::unique_ptr<impl> impl_;
+    explicit checkpoint(std::unique_ptr<detail::checkpoint_source> source) noexcept;
+    std::unique_ptr<detail::checkpoint_source> source_;  // a single file or an index of shards
 };
 
 }  // namespace ptio

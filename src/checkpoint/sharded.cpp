@@ -1,3 +1,5 @@
+// Reading a Hugging Face index and opening its shards on demand. The index is untrusted
+// JSON: its size and nesting are capped, and every shard it names must sit beside it.
 #include "checkpoint/sharded.hpp"
 
 #include <algorithm>
@@ -5,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "checkpoint/sniff.hpp"
 #include "io/mapped_file.hpp"
 
 namespace ptio::detail {
@@ -15,10 +18,7 @@ namespace {
 // parsed tree without bound.
 constexpr std::size_t max_index_bytes = std::size_t{256} << 20;
 
-constexpr std::string_view index_suffix = ".index.json";
 constexpr std::string_view bin_index_suffix = ".bin.index.json";
-
-bool ends_with(std::string_view s, std::string_view tail) { return s.ends_with(tail); }
 
 [[noreturn]] void bad_index(const std::string& index, const std::string& why) {
     throw error(errc::not_a_checkpoint, index, {}, std::nullopt, why);
@@ -34,18 +34,13 @@ std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
 }  // namespace
 
-bool shard_set::is_index(const std::filesystem::path& path) {
-    std::error_code ec;
-    return std::filesystem::is_directory(path, ec) || ends_with(path.filename().string(), index_suffix);
-}
-
-std::filesystem::path shard_set::index_of(const std::filesystem::path& path) {
+std::filesystem::path sharded_source::index_of(const std::filesystem::path& path) {
     std::error_code ec;
     if (!std::filesystem::is_directory(path, ec)) return path;
     std::vector<std::string> found;
     for (std::filesystem::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
         const std::string name = it->path().filename().string();
-        if (ends_with(name, bin_index_suffix) && it->is_regular_file(ec)) found.push_back(name);
+        if (name.ends_with(bin_index_suffix) && it->is_regular_file(ec)) found.push_back(name);
     }
     if (ec)
         throw error(errc::io_error, path.string(), {}, std::nullopt,
@@ -64,8 +59,8 @@ std::filesystem::path shard_set::index_of(const std::filesystem::path& path) {
     return path / found.front();
 }
 
-shard_set::shard_set(const std::filesystem::path& index, const open_options& options)
-    : index_(index.string()), options_(options) {
+sharded_source::sharded_source(const std::filesystem::path& index, const open_options& options)
+    : checkpoint_source(options), index_(index.string()) {
     const mapped_file map = mapped_file::map(index);
     if (map.size() > max_index_bytes)
         throw error(errc::limit_exceeded, index_, {}, std::nullopt,
@@ -123,11 +118,10 @@ shard_set::shard_set(const std::filesystem::path& index, const open_options& opt
         nt.path = {name};
         nt.name = name;
     }
-    by_name_.reserve(named_.size());
-    for (std::size_t i = 0; i < named_.size(); ++i) by_name_.emplace(named_[i].name, i);
+    by_name_.build(named_);  // here, so shard_of() can be noexcept
 }
 
-std::vector<std::string> shard_set::files() const {
+std::vector<std::string> sharded_source::shard_files() const {
     std::vector<std::string> out;
     out.reserve(shards_.size());
     for (const shard& s : shards_) out.push_back(s.path);
@@ -135,12 +129,12 @@ std::vector<std::string> shard_set::files() const {
     return out;
 }
 
-std::string_view shard_set::file_of(std::string_view name) const noexcept {
-    const auto it = by_name_.find(name);
-    return it == by_name_.end() ? std::string_view() : std::string_view(shards_[shard_of_[it->second]].path);
+std::string_view sharded_source::shard_of(std::string_view name) const noexcept {
+    const auto i = by_name_.position(name);
+    return i ? std::string_view(shards_[shard_of_[*i]].path) : std::string_view();
 }
 
-const checkpoint& shard_set::open_shard(std::size_t s, std::size_t wanted) const {
+const file_source& sharded_source::open_shard(std::size_t s, std::size_t wanted) const {
     shard& sh = shards_[s];
     std::call_once(sh.once, [&] {
         std::error_code ec;
@@ -148,38 +142,38 @@ const checkpoint& shard_set::open_shard(std::size_t s, std::size_t wanted) const
             throw error(errc::missing_record, sh.path, {}, std::nullopt,
                         "the shard that holds " + in_quotes(named_[wanted].name) + " (listed in " +
                             index_ + ") is missing");
-        // checkpoint::open would read a directory or an index as a sharded checkpoint of its
-        // own: an index naming itself (or a link to its directory) would recurse without end.
+        // Read as a sharded checkpoint of its own, an index naming itself (or a link to its
+        // directory) would recurse without end; as a file it would fail less clearly.
         if (is_index(sh.path))
             throw error(errc::not_a_checkpoint, sh.path, {}, std::nullopt,
                         "is a directory or an index (listed in " + index_ +
                             " as the shard that holds " + in_quotes(named_[wanted].name) +
                             "), not a torch.save file");
-        sh.ck.emplace(checkpoint::open(sh.path, options_));
+        sh.src = file_source::open(sh.path, options());
         for (const std::size_t i : sh.names) {
-            const named_tensor* t = sh.ck->find(named_[i].name);
+            const named_tensor* t = sh.src->find(named_[i].name);
             named_[i].tensor = t ? t->tensor : nullptr;
         }
     });
-    return *sh.ck;
+    return *sh.src;
 }
 
-error shard_set::not_held(std::size_t i) const {
+error sharded_source::not_held(std::size_t i) const {
     return error(errc::not_found, shards_[shard_of_[i]].path, {}, std::nullopt,
                  "holds no tensor named " + in_quotes(named_[i].name) + ", which " + index_ +
                      " puts in it");
 }
 
-const named_tensor* shard_set::find(std::string_view name) const {
-    const auto it = by_name_.find(name);
-    if (it == by_name_.end()) return nullptr;
-    const std::size_t i = it->second;
+const named_tensor* sharded_source::find_listed(std::string_view name) const {
+    const auto at = by_name_.position(name);
+    if (!at) return nullptr;
+    const std::size_t i = *at;
     open_shard(shard_of_[i], i);
     if (!named_[i].tensor) throw not_held(i);
     return &named_[i];
 }
 
-std::span<const named_tensor> shard_set::all() const {
+std::span<const named_tensor> sharded_source::tensors() const {
     std::call_once(all_once_, [this] {
         for (std::size_t s = 0; s < shards_.size(); ++s) open_shard(s, shards_[s].names.front());
         for (std::size_t i = 0; i < named_.size(); ++i)
@@ -198,12 +192,12 @@ std::span<const named_tensor> shard_set::all() const {
     return named_;
 }
 
-const value& shard_set::root() const {
-    (void)all();
+const value& sharded_source::root() const {
+    (void)tensors();
     return root_;
 }
 
-std::size_t shard_set::verify(const std::function<void(const error&)>& problem) const {
+std::size_t sharded_source::verify(const std::function<void(const error&)>& problem) const {
     std::size_t count = 0;
     const auto report = [&](const error& e) {
         ++count;

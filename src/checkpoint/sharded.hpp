@@ -1,12 +1,15 @@
-// sharded — a Hugging Face sharded checkpoint: an index names, for every
-// tensor, the torch.save file (shard) beside it that holds the tensor.
+// sharded — a Hugging Face sharded checkpoint as a checkpoint source: an index names, for
+// every tensor, the torch.save file (shard) beside it that holds the tensor.
 //
-// Construction reads and checks only the index; no shard is mapped. A shard is opened, as an
-// ordinary checkpoint with the same open_options, the first time one of its tensors is asked
-// for, at most once (std::call_once: an open that throws is tried again, and throws again,
-// on the next request). all() and root() open every shard. Names and their order come from
-// the index; a shard's other contents are not listed.
+// Construction reads and checks only the index; no shard is mapped. A shard is opened, as a
+// file_source with the same open_options, the first time one of its tensors is asked for, at
+// most once (std::call_once: an open that throws is tried again, and throws again, on the
+// next request). tensors() and root() open every shard; find() only the name's. Names and
+// their order come from the index; a shard's other contents are not listed. tensors() is a
+// state_dict already (lists_state_dict()).
+// Ownership and lifetime: owns its shards, whose tensors it hands out.
 // Thread-safety: const methods may be called from many threads at once.
+// Failure: as checkpoint.hpp documents for sharded checkpoints.
 #pragma once
 
 #include <cstddef>
@@ -14,62 +17,69 @@
 #include <filesystem>
 #include <functional>
 #include <mutex>
-#include <optional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "checkpoint/file_source.hpp"
+#include "checkpoint/name_index.hpp"
+#include "checkpoint/source.hpp"
 #include "pickle/node.hpp"
-#include "ptio/checkpoint.hpp"
 
 namespace ptio::detail {
 
-class shard_set {
+class sharded_source final : public checkpoint_source {
 public:
-    /// True when checkpoint::open should hand `path` here: a directory, or a file whose name
-    /// ends in ".index.json".
-    [[nodiscard]] static bool is_index(const std::filesystem::path& path);
     /// The index to read for `path`: the file itself, or the one `*.bin.index.json` a
     /// directory holds (none: io_error; several: invalid_argument listing them).
     [[nodiscard]] static std::filesystem::path index_of(const std::filesystem::path& path);
 
-    shard_set(const std::filesystem::path& index, const open_options& options);
+    sharded_source(const std::filesystem::path& index, const open_options& options);
 
-    [[nodiscard]] const std::string& index_file() const noexcept { return index_; }
-    /// Every shard's path, in name order.
-    [[nodiscard]] std::vector<std::string> files() const;
-    /// The path of the shard the index puts `name` in, or "" for a name it lacks.
-    [[nodiscard]] std::string_view file_of(std::string_view name) const noexcept;
-    /// The tensor, opening its shard; nullptr for a name the index lacks. Throws
-    /// missing_record for a missing shard, not_found for a name its shard does not hold.
-    [[nodiscard]] const named_tensor* find(std::string_view name) const;
+    /// The index's path.
+    [[nodiscard]] const std::string& file() const noexcept override { return index_; }
+    [[nodiscard]] std::string_view format() const noexcept override { return "sharded"; }
+    /// Each shard's own byte order is applied to its storages.
+    [[nodiscard]] std::string_view byteorder() const noexcept override { return "little"; }
     /// Every tensor of the index, in its order (opens every shard).
-    [[nodiscard]] std::span<const named_tensor> all() const;
-    /// A dict name → tensor over all() (opens every shard).
-    [[nodiscard]] const value& root() const;
+    [[nodiscard]] std::span<const named_tensor> tensors() const override;
+    /// A dict name → tensor over tensors() (opens every shard).
+    [[nodiscard]] const value& root() const override;
     /// Opens every shard and verifies it; a shard that does not open and a name its shard
     /// lacks are problems too.
-    std::size_t verify(const std::function<void(const error&)>& problem) const;
+    std::size_t verify(const std::function<void(const error&)>& problem) const override;
+    /// Every shard's path, in name order.
+    [[nodiscard]] std::vector<std::string> shard_files() const override;
+    /// The path of the shard the index puts `name` in, or "" for a name it lacks.
+    [[nodiscard]] std::string_view shard_of(std::string_view name) const noexcept override;
+    /// Shards are always mapped files.
+    [[nodiscard]] bool maps_files() const noexcept override { return true; }
+
+protected:
+    /// The tensor, opening its shard; nullptr for a name the index lacks. Throws
+    /// missing_record for a missing shard, not_found for a name its shard does not hold.
+    [[nodiscard]] const named_tensor* find_listed(std::string_view name) const override;
+    [[nodiscard]] bool lists_state_dict() const noexcept override { return true; }
+    [[nodiscard]] tree_facts facts() const noexcept override { return {}; }  // never walked
 
 private:
     struct shard {
         std::string path;
         std::vector<std::size_t> names;  // indices into named_, in index order
         std::once_flag once;
-        std::optional<checkpoint> ck;
+        std::unique_ptr<file_source> src;
     };
-    const checkpoint& open_shard(std::size_t s, std::size_t wanted) const;
+    const file_source& open_shard(std::size_t s, std::size_t wanted) const;
     [[nodiscard]] error not_held(std::size_t i) const;
 
     std::string index_;
-    open_options options_;
     mutable std::deque<shard> shards_;
     // Index order. named_[i].tensor is set by its shard's open (under that shard's once).
     mutable std::vector<named_tensor> named_;
     std::vector<std::size_t> shard_of_;  // per name
-    std::unordered_map<std::string_view, std::size_t> by_name_;  // views named_[i].name
+    name_index by_name_;  // built at construction
     mutable std::once_flag all_once_;
     mutable arena nodes_;
     mutable value root_;

@@ -1,3 +1,5 @@
+// The bookkeeping every tensor-naming walk shares: the path, the cycle guard and one budget,
+// so a small hostile file cannot make a listing huge or deep.
 #include "checkpoint/tensor_lister.hpp"
 
 #include <algorithm>

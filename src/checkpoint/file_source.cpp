@@ -1,0 +1,53 @@
+// Opening one torch.save file: map it, sniff its layout, run that layout's opener.
+#include "checkpoint/file_source.hpp"
+
+#include <new>
+#include <optional>
+
+#include "checkpoint/namer.hpp"
+#include "checkpoint/sniff.hpp"
+
+namespace ptio::detail {
+
+std::unique_ptr<file_source> file_source::open(const std::filesystem::path& path,
+                                               const open_options& options) {
+    return std::make_unique<file_source>(
+        path.string(), options,
+        mapped_file::map(path, options.copy_on_write ? mapped_file::mode::copy_on_write
+                                                     : mapped_file::mode::read_only));
+}
+
+file_source::file_source(std::string file, const open_options& options, mapped_file map)
+    : checkpoint_source(options), file_(std::move(file)), map_(std::move(map)) {
+    // Allocation failures caused by a file (a huge claimed size, a bomb of small objects) are
+    // reported as the file's problem, not as std::bad_alloc.
+    try {
+        open_checked();
+    } catch (const std::bad_alloc&) {
+        throw error(errc::limit_exceeded, file_, {}, std::nullopt, "out of memory while opening");
+    }
+}
+
+void file_source::open_checked() {
+    // Metadata reads jump around; keep the kernel from reading ahead into storage pages.
+    // This must come before the first byte is touched: a fault with default advice reads
+    // ahead as far as the device's read_ahead_kb (megabytes on some disks).
+    map_.advise(mapped_file::advice::random);
+    switch (sniff(map_.bytes(), file_)) {
+        case file_layout::zip: open_zip(); break;
+        case file_layout::tar: open_pre_zip(torch::id_style::tar); break;
+        case file_layout::legacy: open_pre_zip(torch::id_style::legacy); break;
+    }
+    map_.advise(mapped_file::advice::normal);
+}
+
+namer file_source::namer_for(torch::rebuilder& rb, std::string record) {
+    return namer(rb, tensor_lister(named_, file_, std::move(record), nodes_.size(),
+                                   options().caps.max_depth));
+}
+
+std::string_view file_source::prefix() const noexcept {
+    return zip_ ? zip_->prefix() : std::string_view();
+}
+
+}  // namespace ptio::detail

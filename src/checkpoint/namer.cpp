@@ -1,0 +1,76 @@
+// The tree-path names of checkpoint::tensors(). Objects are walked through everything they
+// hold (arguments, state, items, entries) so a tensor inside a pickled class stays listed.
+#include "checkpoint/namer.hpp"
+
+#include "pickle/node.hpp"
+#include "torch/rebuild.hpp"
+
+namespace ptio::detail {
+
+void namer::walk_under(const std::vector<std::string>& path, value& slot) {
+    for (const auto& part : path) list_.push(part);
+    walk(slot, 0);
+    for (std::size_t i = 0; i < path.size(); ++i) list_.pop();
+}
+
+void namer::walk(value& slot, std::size_t depth) {
+    list_.check_depth(depth);
+    switch (slot.type()) {
+        case kind::tensor: list_.add(slot.as_tensor()); return;
+        case kind::list: case kind::tuple: case kind::set: {
+            if (!list_.enter(slot.node_ptr())) return;
+            tensor_lister::scope guard{list_, slot.node_ptr()};
+            walk_items(arena::mut(slot).items, depth);
+            return;
+        }
+        case kind::dict: {
+            if (!list_.enter(slot.node_ptr())) return;
+            tensor_lister::scope guard{list_, slot.node_ptr()};
+            walk_entries(arena::mut(slot).entries, depth);
+            return;
+        }
+        case kind::object: {
+            auto& n = arena::mut(slot);
+            if (n.tag == known::numpy_array && n.state.is(kind::tensor)) {  // its elements
+                slot = n.state;
+                list_.add(slot.as_tensor());
+                return;
+            }
+            if (n.tag == known::storage_ref) {  // a storage saved on its own
+                slot = rb_.storage_tensor(slot);
+                list_.add(slot.as_tensor());
+                return;
+            }
+            if (!list_.enter(slot.node_ptr())) return;
+            tensor_lister::scope guard{list_, slot.node_ptr()};
+            if (!n.args.is_none()) {
+                list_.push("__args__");
+                walk(n.args, depth + 1);
+                list_.pop();
+            }
+            walk(n.state, depth + 1);
+            walk_items(n.items, depth);
+            walk_entries(n.entries, depth);
+            return;
+        }
+        default: return;
+    }
+}
+
+void namer::walk_items(std::vector<value>& items, std::size_t depth) {
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        list_.push(std::to_string(i));
+        walk(items[i], depth + 1);
+        list_.pop();
+    }
+}
+
+void namer::walk_entries(std::vector<value::entry>& entries, std::size_t depth) {
+    for (auto& [k, v] : entries) {
+        list_.push(key_text(k));
+        walk(v, depth + 1);
+        list_.pop();
+    }
+}
+
+}  // namespace ptio::detail
