@@ -7,7 +7,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "checkpoint/checkpoint_access.hpp"
 #include "core/text.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/machine.hpp"
@@ -487,17 +486,9 @@ std::size_t checkpoint::verify(const std::function<void(const error&)>& problem)
     return count;
 }
 
-}  // namespace ptio
-
-namespace ptio::detail {
-
 // A sharded checkpoint's shards are all mapped files, opened with its options.
-bool checkpoint_access::maps_file_read_only(const checkpoint& ck) noexcept {
-    return (ck.impl_->shards || ck.impl_->map.is_mapping()) && !ck.impl_->options.copy_on_write;
+bool checkpoint::is_copy_on_write() const noexcept {
+    return (impl_->shards || impl_->map.is_mapping()) && impl_->options.copy_on_write;
 }
 
-bool checkpoint_access::is_copy_on_write(const checkpoint& ck) noexcept {
-    return (ck.impl_->shards || ck.impl_->map.is_mapping()) && ck.impl_->options.copy_on_write;
-}
-
-}  // namespace ptio::detail
+}  // namespace ptio
