@@ -50,7 +50,6 @@
 namespace ptio {
 
 namespace detail {
-struct checkpoint_access;
 class checkpoint_source;
 }
 
@@ -149,6 +148,11 @@ public:
     /// "little" or "big": the byte order the file says its storages have ("little" for a
     /// sharded checkpoint: each shard's own is applied to its storages).
     [[nodiscard]] std::string_view byteorder() const noexcept;
+    /// True when the bytes are private, writable mappings of files: opened from a path with
+    /// open_options::copy_on_write (sharded: its shards are). A load with
+    /// cpu_placement::copy_on_write needs one; writes through its views never reach the file.
+    /// False for bytes in memory and for read-only mappings.
+    [[nodiscard]] bool is_copy_on_write() const noexcept;
     /// The archive's top folder ("archive", "model"); "" for a sharded checkpoint.
     [[nodiscard]] std::string_view prefix() const noexcept;
     /// Every record of the archive, in central-directory order (built on first call); empty
@@ -171,7 +175,6 @@ public:
     std::size_t verify(const std::function<void(const error&)>& problem) const;
 
 private:
-    friend struct detail::checkpoint_access;
     explicit checkpoint(std::unique_ptr<detail::checkpoint_source> source) noexcept;
     std::unique_ptr<detail::checkpoint_source> source_;  // a single file or an index of shards
 };

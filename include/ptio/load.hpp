@@ -124,8 +124,9 @@ public:
     /// checks and debugging. Waits first.
     void copy_storage_to_host(std::span<std::byte> out) const;
 
+    struct maker;  ///< opaque: how the staging engine places tensors (its private headers)
+
 private:
-    friend struct detail::load_job;
     device_tensor(const ptio::tensor* src, ptio::device dev, std::byte* storage,
                   std::uint64_t nbytes, const detail::load_job* job, std::size_t slot) noexcept
         : source_(src), device_(dev), storage_(storage), storage_nbytes_(nbytes), job_(job),

@@ -11,10 +11,6 @@
 
 namespace ptio {
 
-namespace detail {
-struct load_job;
-}
-
 /// How a stager pins its host buffers.
 enum class pinning : unsigned char {
     host_alloc,     ///< cudaHostAlloc
@@ -55,7 +51,6 @@ public:
     struct impl;  ///< opaque
 
 private:
-    friend struct detail::load_job;
     std::unique_ptr<impl> impl_;
 };
 

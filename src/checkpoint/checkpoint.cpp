@@ -4,7 +4,6 @@
 
 #include <optional>
 
-#include "checkpoint/checkpoint_access.hpp"
 #include "checkpoint/file_source.hpp"
 #include "checkpoint/sharded.hpp"
 #include "checkpoint/sniff.hpp"
@@ -66,17 +65,9 @@ std::size_t checkpoint::verify(const std::function<void(const error&)>& problem)
     return source_->verify(problem);
 }
 
-}  // namespace ptio
-
-namespace ptio::detail {
-
 // A sharded checkpoint's shards are all mapped files, opened with its options.
-bool checkpoint_access::maps_file_read_only(const checkpoint& ck) noexcept {
-    return ck.source_->maps_files() && !ck.source_->options().copy_on_write;
+bool checkpoint::is_copy_on_write() const noexcept {
+    return source_->maps_files() && source_->options().copy_on_write;
 }
 
-bool checkpoint_access::is_copy_on_write(const checkpoint& ck) noexcept {
-    return ck.source_->maps_files() && ck.source_->options().copy_on_write;
-}
-
-}  // namespace ptio::detail
+}  // namespace ptio

@@ -80,6 +80,10 @@ mapped_file& mapped_file::operator=(mapped_file&& o) noexcept {
 mapped_file::mapped_file() = default;
 mapped_file::~mapped_file() = default;
 
+bool mapped_file::is_read_only_mapping() const noexcept {
+    return region_ && region_->map.get_mode() == bip::read_only;
+}
+
 void mapped_file::read_at(std::uint64_t offset, std::span<std::byte> out) const {
     if (!region_) throw error(errc::io_error, "read_at on bytes that are not a file");
     const int fd = region_->file.get_mapping_handle().handle;

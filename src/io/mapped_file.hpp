@@ -39,6 +39,11 @@ public:
 
     /// True for a file (read-only or copy-on-write), which read_at() can read.
     [[nodiscard]] bool is_file() const noexcept { return region_ != nullptr; }
+    /// True for a read-only mapping of a file: its pages may be dropped from this process
+    /// (madvise DONTNEED) once read, and come back unchanged from the page cache. False for a
+    /// copy-on-write mapping, whose dropped pages would lose the process's writes, and for
+    /// bytes in memory.
+    [[nodiscard]] bool is_read_only_mapping() const noexcept;
     /// Copy `out.size()` bytes of the file at `offset` with pread(2): the page cache's bytes
     /// without mapping a page into this process (the staging engine's fast path). Reads the
     /// file, not a copy-on-write mapping's private changes. Throws io_error.

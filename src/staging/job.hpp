@@ -1,39 +1,39 @@
-// job — one load in flight: where each storage goes, the memory it goes into, and the
-// threads that move it there.
+// job — one load in flight: its plan (plan.hpp), the threads that carry it out, and what
+// consumers wait on.
 //
-// Planning (the constructor, on the caller's thread) resolves map_location per storage,
-// lays storages out in their allocations (256-byte aligned), allocates device and host
-// memory, and cuts every allocation into pieces of at most one chunk. start() runs the
-// copying threads; each holds a few pinned chunks of the pool for the whole load:
-//   take the next piece → (CUDA) take one of its chunks that is idle, else one more from the
-//   pool while under its share, else wait for its own oldest copy → read the piece's storage
-//   bytes into the chunk (pread from the file, or memcpy from the mapping) → cudaMemcpyAsync +
-//   event on its own stream.   (CPU copy: straight into the host allocation.)
+// start() runs the copying threads (copier.cpp); each holds a few leased pinned chunks of the
+// pool for the whole load:
+//   take the next piece → (CUDA) take one of its chunks that is idle, else lease one more from
+//   the pool while under its share, else wait for its own oldest copy → read the piece's
+//   storage bytes into the chunk (pread from the file, or memcpy from the mapping) →
+//   cudaMemcpyAsync + event on its own stream.   (CPU copy: straight into the host allocation.)
 // Before each piece a thread counts its copies that have landed (cudaEventQuery), so a
-// storage whose last piece landed is ready at once; at the end it waits for the rest and
-// returns its chunks. No thread waits behind another's copy, and no hand-off sits between
-// a copy landing and its chunk's reuse. Cancelling stops new pieces; pieces in flight still
-// land. The destructor cancels, joins the threads (so no copy is in flight) and frees every
-// allocation.
+// storage whose last piece landed is ready at once; at the end it waits for the rest and its
+// leases return their chunks. No thread waits behind another's copy, and no hand-off sits
+// between a copy landing and its chunk's reuse. Cancelling stops new pieces; pieces in flight
+// still land.
+// Ownership: the job keeps pointers into the checkpoint and the stager, which outlive it.
+// Its destructor cancels and joins the threads (so no copy is in flight) before the plan
+// frees every allocation.
+// Thread safety: the waits and readiness queries may be called from any thread; start() once,
+// from the thread that built the job.
+// Failure: the constructor throws what planning throws; a copying thread's error (or the
+// progress callback's) stops the load and is rethrown by the waits.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <exception>
-#include <memory>
 #include <mutex>
-#include <string>
 #include <thread>
 #include <vector>
 
 #include "ptio/load.hpp"
+#include "staging/plan.hpp"
 
 namespace ptio::detail {
-
-class storage;
 
 struct load_job {
     load_job(const checkpoint& ck, const map_location& where, const load_options& options);
@@ -51,52 +51,21 @@ struct load_job {
 
     /// The placement of tensor `t`, for loaded to keep.
     [[nodiscard]] device_tensor place(const ptio::tensor& t) const;
-    [[nodiscard]] std::vector<device_summary> summary(std::span<const device_tensor> placed) const;
 
-    struct slot {
-        const storage* st = nullptr;
-        ptio::device dev;
-        std::uint64_t nbytes = 0;
-        std::size_t alloc = npos;   // index into allocs; npos: a view or meta
-        std::uint64_t offset = 0;   // within its allocation
-        std::byte* dst = nullptr;   // where the bytes live for the consumer
-        std::atomic<std::uint32_t> remaining{0};  // pieces not yet landed
-    };
-    struct allocation {
-        ptio::device dev;
-        std::uint64_t size = 0;
-        std::byte* base = nullptr;
-        std::vector<std::size_t> slots;  // by offset
-        bool host = false;               // a CPU copy (aligned_alloc), else device memory
-    };
-    struct piece {
-        std::size_t alloc;
-        std::uint64_t begin, end;  // bytes of the allocation
-    };
-    static constexpr std::size_t npos = static_cast<std::size_t>(-1);
+    static constexpr std::size_t npos = load_plan::npos;
 
-    std::string file;
-    std::deque<slot> slots;
-    std::vector<allocation> allocs;
-    std::vector<piece> pieces;
-    std::uint64_t total = 0;  // bytes to move
-    bool writable_views = false;  // CPU views of a private mapping (cpu_placement::copy_on_write)
+    load_plan plan;
 
 private:
     void copier(unsigned id, std::size_t share);
     void copier_done() noexcept;
-    void fill(const piece& p, std::byte* out) const;
-    void complete(const piece& p);
+    void fill(const load_plan::piece& p, std::byte* out) const;
+    void complete(const load_plan::piece& p);
     void fail(std::exception_ptr e) noexcept;
     void join() noexcept;
-    void free_memory() noexcept;
-    template <class F>
-    void for_each_overlap(const piece& p, F&& f) const;
 
     load_options options_;
     stager::impl* pool_ = nullptr;
-    bool release_pages_ = false;
-    std::vector<std::pair<const ptio::tensor*, std::size_t>> tensor_slots_;  // sorted by tensor
 
     std::atomic<std::size_t> next_{0};
     std::atomic<bool> stop_{false};
@@ -111,3 +80,17 @@ private:
 };
 
 }  // namespace ptio::detail
+
+namespace ptio {
+
+/// The only way to build a device_tensor: the job places each tensor of its checkpoint.
+struct device_tensor::maker {
+    [[nodiscard]] static device_tensor make(const ptio::tensor* src, ptio::device dev,
+                                            std::byte* storage, std::uint64_t nbytes,
+                                            const detail::load_job* job,
+                                            std::size_t slot) noexcept {
+        return device_tensor(src, dev, storage, nbytes, job, slot);
+    }
+};
+
+}  // namespace ptio

@@ -27,8 +27,8 @@ const std::byte* device_tensor::data() const noexcept {
 
 std::byte* device_tensor::mutable_data() const {
     if (device_.is_meta()) throw error(errc::invalid_argument, "a meta tensor has no data");
-    const bool cpu_view = device_.is_cpu() && job_->slots[slot_].alloc == detail::load_job::npos;
-    if (cpu_view && !job_->writable_views)
+    const bool cpu_view = device_.is_cpu() && job_->plan.slots[slot_].alloc == detail::load_job::npos;
+    if (cpu_view && !job_->plan.writable_views)
         throw error(errc::invalid_argument,
                     "a read-only view of the file: load with cpu_placement::copy_on_write or "
                     "copy to write to it");
@@ -82,8 +82,8 @@ const device_tensor& loaded::placement(const tensor& t) const {
     return impl_->placed[it->second];
 }
 
-std::vector<device_summary> loaded::summary() const { return impl_->job->summary(impl_->placed); }
-std::uint64_t loaded::bytes_to_move() const noexcept { return impl_->job->total; }
+std::vector<device_summary> loaded::summary() const { return impl_->job->plan.summary(impl_->placed); }
+std::uint64_t loaded::bytes_to_move() const noexcept { return impl_->job->plan.total; }
 bool loaded::ready() const noexcept { return impl_->job->all_ready(); }
 void loaded::wait() const { impl_->job->wait_all(); }
 void loaded::cancel() noexcept { impl_->job->cancel(); }

@@ -1,3 +1,4 @@
+// The pinned pool: chunk bookkeeping and leases, and the stager that owns them.
 #include "staging/pool.hpp"
 
 #include <algorithm>
@@ -42,16 +43,17 @@ std::optional<std::size_t> stager::impl::take() {
     return i;
 }
 
-std::size_t stager::impl::acquire() {
+stager::impl::chunk_lease stager::impl::acquire() {
     std::unique_lock lock(m_);
     std::optional<std::size_t> c;
     freed_.wait(lock, [&] { return (c = take()).has_value(); });
-    return *c;
+    return chunk_lease(this, *c);
 }
 
-std::optional<std::size_t> stager::impl::try_acquire() {
+std::optional<stager::impl::chunk_lease> stager::impl::try_acquire() {
     std::lock_guard lock(m_);
-    return take();
+    if (const auto c = take()) return chunk_lease(this, *c);
+    return std::nullopt;
 }
 
 void stager::impl::release(std::size_t chunk) noexcept {
@@ -60,6 +62,27 @@ void stager::impl::release(std::size_t chunk) noexcept {
         free_.push_back(chunk);
     }
     freed_.notify_one();
+}
+
+stager::impl::chunk_lease& stager::impl::chunk_lease::operator=(chunk_lease&& o) noexcept {
+    if (this != &o) {
+        give_back();
+        pool_ = o.pool_;
+        chunk_ = o.chunk_;
+        o.pool_ = nullptr;
+    }
+    return *this;
+}
+
+void stager::impl::chunk_lease::give_back() noexcept {
+    if (pool_) pool_->release(chunk_);
+    pool_ = nullptr;
+}
+
+std::byte* stager::impl::chunk_lease::host() const noexcept { return pool_->chunks_[chunk_].host; }
+
+detail::gpu::event stager::impl::chunk_lease::event(int device) const {
+    return pool_->event(chunk_, device);
 }
 
 detail::gpu::stream stager::impl::stream(int device, unsigned thread) {

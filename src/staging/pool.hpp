@@ -1,11 +1,16 @@
-// pool — a stager's pinned chunks, CUDA streams and events (stager::impl).
+// pool — a stager's pinned chunks, CUDA streams and events (stager::impl), lent as leases.
 //
 // Chunks are allocated on first use, up to the configured count, and never freed before the
-// stager dies, so repeated loads reuse the same pinned memory. acquire() hands out the chunk
-// freed longest ago and blocks while every chunk is lent out; try_acquire() does not block;
-// release() returns one once the copy out of it has finished. Streams are created per device
-// and per copying thread, events per chunk and per device (an event must belong to its
-// stream's device). Thread-safe.
+// stager dies, so repeated loads reuse the same pinned memory. acquire() lends the chunk
+// returned longest ago (or a new one while fewer than options.chunks exist) and blocks while
+// every chunk is lent out; try_acquire() does not block. A chunk_lease is the only handle on a
+// lent chunk: move-only, it returns its chunk to the pool when it dies, so its holder must
+// keep it until no copy reads from the chunk any more. Streams are created per device and per
+// copying thread, events per chunk and per device (an event must belong to its stream's
+// device). The pool and its leases are thread-safe (one lease is used by one thread at a
+// time); the pool must outlive its leases, as a stager outlives the loads that use it.
+// Failure: acquiring may throw what pinning throws (out_of_memory, cuda_unavailable); so may
+// the first stream or event for a device. Returning a chunk never throws.
 #pragma once
 
 #include <atomic>
@@ -16,7 +21,7 @@
 #include <optional>
 #include <vector>
 
-#include "ptio/load.hpp"
+#include "ptio/stager.hpp"
 #include "staging/backend.hpp"
 
 namespace ptio {
@@ -27,22 +32,47 @@ struct stager::impl {
     impl(const impl&) = delete;
     impl& operator=(const impl&) = delete;
 
-    /// A free chunk's index; allocates a new chunk while fewer than options().chunks exist.
-    [[nodiscard]] std::size_t acquire();
-    /// A free chunk's index, or nothing when every chunk is lent out.
-    [[nodiscard]] std::optional<std::size_t> try_acquire();
-    void release(std::size_t chunk) noexcept;
-    [[nodiscard]] std::byte* host(std::size_t chunk) const noexcept { return chunks_[chunk].host; }
+    /// The pool of `s`: the staging engine's way in (this header is private to it).
+    [[nodiscard]] static impl& of(const stager& s) noexcept { return *s.impl_; }
+
+    /// One lent chunk; empty once moved from.
+    class chunk_lease {
+    public:
+        chunk_lease(chunk_lease&& o) noexcept : pool_(o.pool_), chunk_(o.chunk_) { o.pool_ = nullptr; }
+        chunk_lease& operator=(chunk_lease&& o) noexcept;
+        chunk_lease(const chunk_lease&) = delete;
+        chunk_lease& operator=(const chunk_lease&) = delete;
+        ~chunk_lease() { give_back(); }
+
+        [[nodiscard]] explicit operator bool() const noexcept { return pool_ != nullptr; }
+        /// The chunk's pinned bytes (options.chunk_bytes of them).
+        [[nodiscard]] std::byte* host() const noexcept;
+        /// The event that marks the end of a copy out of this chunk to `device`.
+        [[nodiscard]] detail::gpu::event event(int device) const;
+
+    private:
+        friend struct impl;
+        chunk_lease(impl* pool, std::size_t chunk) noexcept : pool_(pool), chunk_(chunk) {}
+        void give_back() noexcept;
+
+        impl* pool_;
+        std::size_t chunk_;
+    };
+
+    /// A chunk; blocks while every chunk is lent out.
+    [[nodiscard]] chunk_lease acquire();
+    /// A chunk, or nothing when every chunk is lent out.
+    [[nodiscard]] std::optional<chunk_lease> try_acquire();
     /// The stream a copying thread uses for a device.
     [[nodiscard]] detail::gpu::stream stream(int device, unsigned thread);
-    /// The event that marks the end of a chunk's copy to a device.
-    [[nodiscard]] detail::gpu::event event(std::size_t chunk, int device);
 
     stager_options options;
     std::atomic<std::size_t> pinned_bytes{0};
 
 private:
     std::optional<std::size_t> take();  // with m_ held
+    void release(std::size_t chunk) noexcept;
+    detail::gpu::event event(std::size_t chunk, int device);
 
     struct pinned_chunk {
         std::byte* host = nullptr;

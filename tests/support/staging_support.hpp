@@ -1,4 +1,4 @@
-// staging_support — helpers shared by the CPU staging tests (tests/staging.cpp) and the GPU
+// staging_support — helpers shared by the CPU staging tests (tests/staging/) and the GPU
 // ones (tests/staging/cuda/): the fixture files, bytes of files and of placed tensors, what a
 // checkpoint's tensor table says about its storages, and a hand-made file with a broken
 // storage record. Test code only; needs PTIO_FIXTURE_DIR.
@@ -89,6 +89,15 @@ inline bool same_bytes(std::span<const std::byte> a, std::span<const std::byte> 
 template <class A, class B>
 bool same_dims(A a, B b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());
+}
+
+inline std::string_view placement_name(ptio::cpu_placement p) {
+    switch (p) {
+        case ptio::cpu_placement::view: return "view";
+        case ptio::cpu_placement::copy_on_write: return "copy_on_write";
+        case ptio::cpu_placement::copy: return "copy";
+    }
+    return "?";
 }
 
 /// A progress callback whose first call holds its loading thread until cancel_and_release():
