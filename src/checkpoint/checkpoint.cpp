@@ -101,7 +101,7 @@ std::string small_record(const detail::zip::archive& z, const detail::zip::entry
 class namer {
 public:
     namer(checkpoint::impl& ck, detail::torch::rebuilder& rb, std::string record)
-        : rb_(rb), list_(ck.named, ck.file, std::move(record), ck.nodes.size(),
+        : rb_(rb), nodes_(ck.nodes), list_(ck.named, ck.file, std::move(record), ck.nodes.size(),
                          ck.options.caps.max_depth) {}
 
     /// Walks `slot` as if it were reached by `path` (the constants: CONSTANTS.c0, …).
@@ -116,19 +116,19 @@ public:
         switch (slot.type()) {
             case kind::tensor: list_.add(slot.as_tensor()); return;
             case kind::list: case kind::tuple: case kind::set: {
-                if (!list_.enter(slot.node_ptr())) return;
-                detail::tensor_lister::scope guard{list_, slot.node_ptr()};
-                walk_items(arena::mut(slot).items, depth);
+                if (!list_.enter(detail::node_of(slot))) return;
+                detail::tensor_lister::scope guard{list_, detail::node_of(slot)};
+                walk_items(nodes_.mut(slot).items, depth);
                 return;
             }
             case kind::dict: {
-                if (!list_.enter(slot.node_ptr())) return;
-                detail::tensor_lister::scope guard{list_, slot.node_ptr()};
-                walk_entries(arena::mut(slot).entries, depth);
+                if (!list_.enter(detail::node_of(slot))) return;
+                detail::tensor_lister::scope guard{list_, detail::node_of(slot)};
+                walk_entries(nodes_.mut(slot).entries, depth);
                 return;
             }
             case kind::object: {
-                auto& n = arena::mut(slot);
+                auto& n = nodes_.mut(slot);
                 if (n.tag == detail::known::numpy_array && n.state.is(kind::tensor)) {  // its elements
                     slot = n.state;
                     list_.add(slot.as_tensor());
@@ -139,8 +139,8 @@ public:
                     list_.add(slot.as_tensor());
                     return;
                 }
-                if (!list_.enter(slot.node_ptr())) return;
-                detail::tensor_lister::scope guard{list_, slot.node_ptr()};
+                if (!list_.enter(detail::node_of(slot))) return;
+                detail::tensor_lister::scope guard{list_, detail::node_of(slot)};
                 if (!n.args.is_none()) {
                     list_.push("__args__");
                     walk(n.args, depth + 1);
@@ -172,6 +172,7 @@ private:
     }
 
     detail::torch::rebuilder& rb_;
+    detail::arena& nodes_;  // the tree's owner: replacing a slot changes its container
     detail::tensor_lister list_;
 };
 
@@ -256,7 +257,7 @@ void open_zip(checkpoint::impl& ck) {
             throw error(errc::bad_pickle, ck.file, constants->name, std::nullopt,
                         "constants.pkl holds a " + std::string(to_string(root.type())) +
                             ", not the tuple torch.jit.load needs");
-        auto& items = detail::arena::mut(root).items;
+        auto& items = ck.nodes.mut(root).items;
         for (std::size_t i = 0; i < items.size(); ++i) {
             std::string ci = "c";  // not "c" + to_string(i): GCC 12 -O3 warns -Wrestrict on it
             ci += std::to_string(i);

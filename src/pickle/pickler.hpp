@@ -1,7 +1,7 @@
 // pickle::pickler — writes a protocol-2 pickle stream, opcode by opcode.
 //
 // Only the opcodes torch's weights_only unpickler accepts are offered;
-// the torch layer (src/writer.cpp) decides what to say with them. Globals are memoised: the
+// the save layer decides what to say with them. Globals are memoised: the
 // first use writes GLOBAL and BINPUT, later ones BINGET, as Python's pickler does.
 // Not thread-safe.
 #pragma once
@@ -13,6 +13,8 @@
 #include <string_view>
 #include <unordered_map>
 #include <vector>
+
+#include "pickle/opcodes.hpp"
 
 namespace ptio::detail::pickle {
 
@@ -56,7 +58,7 @@ public:
     [[nodiscard]] std::vector<std::byte> finish();
 
 private:
-    void op(unsigned char c) { out_.push_back(static_cast<std::byte>(c)); }
+    void op(opcode c) { out_.push_back(static_cast<std::byte>(c)); }
     void le(std::uint64_t v, int n);
     void raw(std::string_view s);
 

@@ -6,8 +6,11 @@
 #include <new>
 
 #include "ptio/error.hpp"
+#include "torch/tensor_access.hpp"
 
 namespace ptio::detail {
+
+const storage* storage_of(const tensor_view& v) noexcept { return tensor_access::storage_of(v); }
 
 void swap_elements(std::span<std::byte> bytes, dtype type) noexcept {
     std::size_t width = element_size(type);
