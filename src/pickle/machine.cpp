@@ -211,11 +211,7 @@ result machine::run() {
                 break;
             }
             case LONG: push(int_from_text(c_.line("LONG"))); break;
-            case LONG1: {
-                const auto n = c_.u8("LONG1");
-                push(int_from_digits(c_.take(n, "LONG1")));
-                break;
-            }
+            case LONG1: push(int_from_digits(c_.take(c_.u8("LONG1"), "LONG1"))); break;
             case LONG4: {
                 const auto n = static_cast<std::int32_t>(c_.u32("LONG4"));
                 if (n < 0) bad("LONG4 with a negative length");
@@ -255,11 +251,7 @@ result machine::run() {
             case LIST: push(make_list(pop_mark("LIST"), kind::list)); break;
             case TUPLE: push(make_list(pop_mark("TUPLE"), kind::tuple)); break;
             case FROZENSET: push(make_list(pop_mark("FROZENSET"), kind::set, "builtins.frozenset")); break;
-            case TUPLE1: {
-                auto a = pop("TUPLE1");
-                push(make_list({a}, kind::tuple));
-                break;
-            }
+            case TUPLE1: push(make_list({pop("TUPLE1")}, kind::tuple)); break;
             case TUPLE2: {
                 auto b = pop("TUPLE2");
                 auto a = pop("TUPLE2");
@@ -379,11 +371,7 @@ result machine::run() {
                 break;
             }
             case PERSID: push(r_.persistent(make_string(nodes_, std::string(c_.line("PERSID"))), at_)); break;
-            case BINPERSID: {
-                auto pid = pop("BINPERSID");
-                push(r_.persistent(pid, at_));
-                break;
-            }
+            case BINPERSID: push(r_.persistent(pop("BINPERSID"), at_)); break;
 
             case EXT1: case EXT2: case EXT4:
                 fail(errc::unknown_opcode, "the extension registry (EXT1/EXT2/EXT4) is not supported");

@@ -1,3 +1,5 @@
+// Each call writes its opcode's bytes as CPython's protocol-2 pickler would, so the output
+// is what torch.load (weights_only or not) reads without surprise.
 #include "pickle/pickler.hpp"
 
 #include "core/text.hpp"

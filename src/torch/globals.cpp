@@ -1,3 +1,5 @@
+// The globals table: Python's compat renames, the callables refused as unsafe, and the
+// globals torch's loaders act on, each with whether weights_only would accept it.
 #include "torch/globals.hpp"
 
 #include <array>

@@ -1,3 +1,5 @@
+// Locating a storage's bytes on first access: the mapping where it can be viewed as is,
+// an owned copy where it must be inflated, aligned or byte-swapped.
 #include "torch/storage.hpp"
 
 #include <algorithm>

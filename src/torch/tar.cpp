@@ -154,34 +154,17 @@ std::int64_t key_of(const part& p, const value& v, std::uint64_t at, const char*
     p.fail(errc::bad_storage, at, std::string(what) + " that is not an integer key");
 }
 
-}  // namespace
-
-value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, const limits& caps) {
-    const std::string file(rb.context().where.file);
-    const auto members = tar_members(bytes, file, caps.max_records);
-    auto member = [&](std::string_view name) -> const tar_member& {
-        for (const auto& m : members)
-            if (m.name == name) return m;
-        throw error(errc::missing_record, file, std::string(name), std::nullopt,
-                    "the tar has no '" + std::string(name) +
-                        "' member, so it is not a torch.save tar (torch ≤ 0.1.9 writes sys_info, pickle, "
-                        "tensors and storages)");
-    };
-    auto span_of = [&](const tar_member& m) {
-        return bytes.subspan(static_cast<std::size_t>(m.offset), static_cast<std::size_t>(m.size));
-    };
+// The three members torch reads, in its order: storages, tensors, pickle.
+class tar_reader {
+public:
+    tar_reader(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, const limits& caps)
+        : bytes_(bytes), file_(rb.context().where.file), members_(tar_members(bytes, file_, caps.max_records)),
+          rb_(rb), nodes_(nodes), caps_(caps) {}
 
     // storages: N, then N × (pickle (key, location, class), blob), then the views.
-    {
-        const auto& m = member("storages");
-        rb.set_record("storages");  // rebuild errors name the member the offsets lie in
-        part p(span_of(m), file, "storages", m.offset, rb, nodes, caps);
-        std::uint64_t at = p.bytes().absolute();
-        const auto n = count_of(p, p.next(), at, "the storage count");
-        for (std::int64_t i = 0; i < n; ++i) {
-            at = p.bytes().absolute();
-            const value head = p.next();
-            const auto f = head.is(kind::tuple) ? head.items() : std::span<const value>();
+    void storages() {
+        part p = open("storages");
+        each_record(p, "the storage count", [&](std::span<const value> f, std::uint64_t at) {
             const auto type = f.size() == 3 ? storage_class_type(f[2]) : std::nullopt;
             if (!type || !f[1].is(kind::string))
                 p.fail(errc::bad_storage, at, "a storage header that is not (key, location, storage class)");
@@ -191,13 +174,13 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
             auto& c = p.bytes();
             const std::uint64_t count_at = c.absolute();
             const std::uint64_t count = c.u64("a storage's element count");
-            const value ref = rb.span_storage(std::to_string(key), std::string(f[1].as_string()), *type, count, count_at);
-            storage& s = rb.storage_of_ref(ref);
+            const value ref = rb_.span_storage(std::to_string(key), std::string(f[1].as_string()), *type, count, count_at);
+            storage& s = rb_.storage_of_ref(ref);
             const std::uint64_t offset = c.absolute();
             s.locate(c.take(s.nbytes(), "a storage's bytes"), offset);
-            rb.add_tar_object(key, ref);
-        }
-        at = p.bytes().absolute();
+            rb_.add_tar_object(key, ref);
+        });
+        const std::uint64_t at = p.bytes().absolute();
         if (p.bytes().at_end())
             p.fail(errc::truncated, at, "the storages member ends before its list of storage views");
         const value views = p.next();
@@ -208,48 +191,82 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
             if (f.size() != 4 || !f[2].is(kind::integer) || !f[3].is(kind::integer) ||
                 f[2].as_int() < 0 || f[3].as_int() < 0)
                 p.fail(errc::bad_storage, at, "a storage view that is not (key, root key, offset, numel)");
-            const value* root = rb.tar_object(key_of(p, f[1], at, "a view's root key"));
+            const value* root = rb_.tar_object(key_of(p, f[1], at, "a view's root key"));
             if (!root || !rebuilder::is_storage_ref(*root))
                 p.fail(errc::bad_storage, at, "a storage view whose root is not a storage of the file");
             const std::int64_t key = key_of(p, f[0], at, "a view key");
-            rb.add_tar_object(key, rb.storage_view(*root, std::to_string(key), static_cast<std::uint64_t>(f[2].as_int()),
-                                                   static_cast<std::uint64_t>(f[3].as_int()), at));
+            rb_.add_tar_object(key, rb_.storage_view(*root, std::to_string(key), static_cast<std::uint64_t>(f[2].as_int()),
+                                                     static_cast<std::uint64_t>(f[3].as_int()), at));
         }
     }
+
     // tensors: M, then M × (pickle (key, storage key, class), ndim, sizes, strides, offset).
-    {
-        const auto& m = member("tensors");
-        rb.set_record("tensors");
-        part p(span_of(m), file, "tensors", m.offset, rb, nodes, caps);
-        std::uint64_t at = p.bytes().absolute();
-        const auto n = count_of(p, p.next(), at, "the tensor count");
-        for (std::int64_t i = 0; i < n; ++i) {
-            at = p.bytes().absolute();
-            const value head = p.next();
-            const auto f = head.is(kind::tuple) ? head.items() : std::span<const value>();
+    void tensors() {
+        part p = open("tensors");
+        each_record(p, "the tensor count", [&](std::span<const value> f, std::uint64_t at) {
             if (f.size() != 3)
                 p.fail(errc::bad_tensor, at, "a tensor header that is not (key, storage key, class)");
             const std::int64_t key = key_of(p, f[0], at, "a tensor key");
-            const value* st = f[1].is_none() ? nullptr : rb.tar_object(key_of(p, f[1], at, "a storage key"));
+            const value* st = f[1].is_none() ? nullptr : rb_.tar_object(key_of(p, f[1], at, "a storage key"));
             if (!st || !rebuilder::is_storage_ref(*st))
                 p.fail(errc::bad_tensor, at, "tensor " + std::to_string(key) + " names no storage of the file");
             auto& c = p.bytes();
             at = c.absolute();
             const auto ndim = static_cast<std::int32_t>(c.u32("a tensor's rank"));
             (void)c.u32("a tensor's rank");  // written as 8 bytes; torch reads the low 4
-            if (ndim < 0 || static_cast<std::size_t>(ndim) > caps.max_dims)
+            if (ndim < 0 || static_cast<std::size_t>(ndim) > caps_.max_dims)
                 p.fail(errc::bad_tensor, at, "a tensor rank of " + std::to_string(ndim));
             std::vector<std::int64_t> shape(static_cast<std::size_t>(ndim)), strides(shape.size());
             for (auto& d : shape) d = static_cast<std::int64_t>(c.u64("a tensor size"));
             for (auto& d : strides) d = static_cast<std::int64_t>(c.u64("a tensor stride"));
             const auto offset = static_cast<std::int64_t>(c.u64("a tensor offset"));
-            rb.add_tar_object(key, rb.tensor_over(*st, offset, shape, strides, at));
+            rb_.add_tar_object(key, rb_.tensor_over(*st, offset, shape, strides, at));
+        });
+    }
+
+    value object() { return open("pickle").next(); }
+
+private:
+    // The member's bytes, named in rebuild errors too (the offsets lie in it).
+    part open(std::string_view name) {
+        for (const auto& m : members_) {
+            if (m.name != name) continue;
+            rb_.set_record(name);
+            return {bytes_.subspan(static_cast<std::size_t>(m.offset), static_cast<std::size_t>(m.size)), file_,
+                    name, m.offset, rb_, nodes_, caps_};
+        }
+        throw error(errc::missing_record, file_, std::string(name), std::nullopt,
+                    "the tar has no '" + std::string(name) +
+                        "' member, so it is not a torch.save tar (torch ≤ 0.1.9 writes sys_info, pickle, "
+                        "tensors and storages)");
+    }
+    // A count, then that many records, each a pickled header tuple and what follows it.
+    template <class F>
+    static void each_record(part& p, const char* count_what, F&& record) {
+        const std::uint64_t count_at = p.bytes().absolute();
+        const auto n = count_of(p, p.next(), count_at, count_what);
+        for (std::int64_t i = 0; i < n; ++i) {
+            const std::uint64_t at = p.bytes().absolute();
+            const value head = p.next();
+            record(head.is(kind::tuple) ? head.items() : std::span<const value>(), at);
         }
     }
-    const auto& m = member("pickle");
-    rb.set_record("pickle");
-    part p(span_of(m), file, "pickle", m.offset, rb, nodes, caps);
-    return p.next();
+
+    std::span<const std::byte> bytes_;
+    std::string file_;
+    std::vector<tar_member> members_;
+    rebuilder& rb_;
+    arena& nodes_;
+    const limits& caps_;
+};
+
+}  // namespace
+
+value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, const limits& caps) {
+    tar_reader r(bytes, rb, nodes, caps);
+    r.storages();
+    r.tensors();
+    return r.object();
 }
 
 }  // namespace ptio::detail::torch
