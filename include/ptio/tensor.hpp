@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ptio/dtype.hpp"
@@ -40,6 +41,18 @@ public:
     dim_list(const dim_list& o) { assign(o.span()); }
     dim_list& operator=(const dim_list& o) {
         if (this != &o) assign(o.span());
+        return *this;
+    }
+    // Moves take the heap part and copy the inline one; the source is left empty.
+    dim_list(dim_list&& o) noexcept : size_(std::exchange(o.size_, 0)), heap_(std::move(o.heap_)) {
+        std::copy(std::begin(o.inline_), std::end(o.inline_), inline_);
+    }
+    dim_list& operator=(dim_list&& o) noexcept {
+        if (this != &o) {
+            size_ = std::exchange(o.size_, 0);
+            heap_ = std::move(o.heap_);
+            std::copy(std::begin(o.inline_), std::end(o.inline_), inline_);
+        }
         return *this;
     }
     [[nodiscard]] std::span<const std::int64_t> span() const noexcept {

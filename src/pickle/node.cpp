@@ -53,16 +53,20 @@ bool arena::holds(const chunk& c, const node* n) noexcept {
 node& arena::mut(const value& v) {
     const node* n = value_access::node_of(v);
     if (n != nullptr && !chunks_.empty()) {
-        // Most changes are to a node made moments ago, in the last chunk.
-        if (chunk& last = chunks_.back(); holds(last, n)) return last.nodes[n - last.nodes];
-        const auto after = std::upper_bound(by_address_.begin(), by_address_.end(), n,
-                                            [this](const node* p, std::size_t i) {
-                                                return std::less<const node*>{}(p, chunks_[i].nodes);
-                                            });
-        if (after != by_address_.begin()) {
-            chunk& c = chunks_[*std::prev(after)];
-            if (holds(c, n)) return c.nodes[n - c.nodes];
+        // Changes come in creation order or close to it (the unpickler's are to nodes made
+        // moments ago, the tensor walk's follow the pickle), so the last chunk found or the
+        // newest one nearly always holds the node.
+        if (holds(chunks_[hint_], n)) return chunks_[hint_].nodes[n - chunks_[hint_].nodes];
+        hint_ = chunks_.size() - 1;
+        if (!holds(chunks_[hint_], n)) {
+            const auto after = std::upper_bound(by_address_.begin(), by_address_.end(), n,
+                                                [this](const node* p, std::size_t i) {
+                                                    return std::less<const node*>{}(p, chunks_[i].nodes);
+                                                });
+            if (after == by_address_.begin() || !holds(chunks_[*std::prev(after)], n)) std::abort();
+            hint_ = *std::prev(after);
         }
+        return chunks_[hint_].nodes[n - chunks_[hint_].nodes];
     }
     std::abort();  // not this arena's node: a bug in ptio, never a property of the file
 }

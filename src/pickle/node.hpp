@@ -122,6 +122,7 @@ private:
 
     std::vector<chunk> chunks_;
     std::vector<std::size_t> by_address_;  // chunk indices, by start address (for mut)
+    std::size_t hint_ = 0;                 // the chunk mut found last
     std::size_t size_ = 0;
 };
 

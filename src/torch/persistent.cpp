@@ -4,7 +4,6 @@
 #include "torch/rebuild.hpp"
 
 #include <charconv>
-#include <limits>
 
 #include "core/checked.hpp"
 
