@@ -22,17 +22,16 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ptio/dtype.hpp"
 
 namespace ptio {
 
-class tensor_view;
 namespace detail {
 class storage;
-/// The storage a view looks into (nullptr without data); for ptio's own modules.
-[[nodiscard]] const storage* storage_of(const tensor_view& v) noexcept;
+class tensor_access;
 
 /// A tensor's sizes or strides: up to 6 held inline (no allocation), more on the heap.
 class dim_list {
@@ -42,6 +41,18 @@ public:
     dim_list(const dim_list& o) { assign(o.span()); }
     dim_list& operator=(const dim_list& o) {
         if (this != &o) assign(o.span());
+        return *this;
+    }
+    // Moves take the heap part and copy the inline one; the source is left empty.
+    dim_list(dim_list&& o) noexcept : size_(std::exchange(o.size_, 0)), heap_(std::move(o.heap_)) {
+        std::copy(std::begin(o.inline_), std::end(o.inline_), inline_);
+    }
+    dim_list& operator=(dim_list&& o) noexcept {
+        if (this != &o) {
+            size_ = std::exchange(o.size_, 0);
+            heap_ = std::move(o.heap_);
+            std::copy(std::begin(o.inline_), std::end(o.inline_), inline_);
+        }
         return *this;
     }
     [[nodiscard]] std::span<const std::int64_t> span() const noexcept {
@@ -69,9 +80,8 @@ private:
 /// A non-owning, strided view of tensor elements.
 class tensor_view {
 public:
+    /// An empty view: no data, float32, zero dimensions.
     tensor_view() = default;
-    tensor_view(const detail::storage* storage, dtype type, std::span<const std::int64_t> shape,
-                std::span<const std::int64_t> strides, std::int64_t storage_offset);
 
     [[nodiscard]] ptio::dtype dtype() const noexcept { return dtype_; }
     [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return shape_.span(); }
@@ -129,7 +139,11 @@ public:
                         const std::function<void(std::span<const std::byte>)>& sink) const;
 
 private:
-    friend const detail::storage* detail::storage_of(const tensor_view& v) noexcept;
+    // Views are made inside ptio (detail::tensor_access) while a checkpoint opens.
+    friend class detail::tensor_access;
+    tensor_view(const detail::storage* storage, ptio::dtype type, std::span<const std::int64_t> shape,
+                std::span<const std::int64_t> strides, std::int64_t storage_offset);
+
     void check_element_type(std::size_t size) const;
     // The bytes of a view that is one run of its storage, or empty for any other view.
     [[nodiscard]] std::span<const std::byte> contiguous_bytes() const;
@@ -148,11 +162,6 @@ private:
 /// A tensor as torch.load would rebuild it: its view plus what the file says about it.
 class tensor {
 public:
-    tensor(tensor_view view, std::string location, bool requires_grad, bool is_parameter,
-           bool conj = false, bool neg = false)
-        : view_(std::move(view)), location_(std::move(location)), requires_grad_(requires_grad),
-          is_parameter_(is_parameter), conj_(conj), neg_(neg) {}
-
     /// torch ≥ 2.0 saves a lazily conjugated (or negated) view as its stored elements plus a
     /// flag. The view's bytes are the stored elements; torch's values are their conjugate
     /// (negation). resolve_conj_neg() turns copied elements into torch's values.
@@ -173,14 +182,12 @@ public:
     [[nodiscard]] ptio::dtype dtype() const noexcept { return view_.dtype(); }
     [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return view_.shape(); }
 
-    // Set while rebuilding (a parameter wraps a tensor rebuilt just before).
-    void mark_parameter(bool requires_grad) noexcept {
-        is_parameter_ = true;
-        requires_grad_ = requires_grad;
-    }
-    void mark_numpy() noexcept { is_numpy_ = true; }
-
 private:
+    // Tensors are made inside ptio (detail::tensor_access), complete, while a checkpoint opens.
+    friend class detail::tensor_access;
+    tensor(tensor_view view, std::string location)
+        : view_(std::move(view)), location_(std::move(location)) {}
+
     tensor_view view_;
     std::string location_;
     bool requires_grad_ = false;

@@ -25,6 +25,7 @@ namespace ptio {
 class tensor;
 namespace detail {
 struct node;
+class value_access;
 }
 
 enum class kind : std::uint8_t {
@@ -93,21 +94,21 @@ public:
     /// The state BUILD gave an object (or a dict, e.g. a state_dict's `_metadata`), or none.
     [[nodiscard]] value state() const;
 
-    // Construction is internal; values come from a checkpoint.
-    static value make_bool(bool b) noexcept { value v; v.kind_ = kind::boolean; v.b_ = b; return v; }
-    static value make_int(std::int64_t i) noexcept { value v; v.kind_ = kind::integer; v.i_ = i; return v; }
-    static value make_float(double f) noexcept { value v; v.kind_ = kind::floating; v.f_ = f; return v; }
-    static value make_node(kind k, const detail::node* n) noexcept { value v; v.kind_ = k; v.n_ = n; return v; }
-    static value make_tensor(const tensor* t) noexcept { value v; v.kind_ = kind::tensor; v.t_ = t; return v; }
-    [[nodiscard]] const detail::node* node_ptr() const noexcept {
-        return kind_ == kind::boolean || kind_ == kind::integer || kind_ == kind::floating ||
-                       kind_ == kind::none || kind_ == kind::tensor
-                   ? nullptr
-                   : n_;
-    }
+    /// What the value points at, for visited sets over shared and cyclic trees: values that
+    /// are the same str, bytes, big int, container or object (one pickle memo entry) have
+    /// the same identity. nullptr for none, bool, int, float and tensors (a tensor's
+    /// identity is &as_tensor()).
+    [[nodiscard]] const void* identity() const noexcept { return holds_node() ? n_ : nullptr; }
 
 private:
+    // Values are made inside ptio (detail::value_access) while a checkpoint opens.
+    friend class detail::value_access;
+
     void expect(kind k) const;
+    [[nodiscard]] bool holds_node() const noexcept {
+        return kind_ != kind::boolean && kind_ != kind::integer && kind_ != kind::floating &&
+               kind_ != kind::none && kind_ != kind::tensor;
+    }
 
     kind kind_ = kind::none;
     union {

@@ -42,7 +42,7 @@ void file_source::open_checked() {
 }
 
 namer file_source::namer_for(torch::rebuilder& rb, std::string record) {
-    return namer(rb, tensor_lister(named_, file_, std::move(record), nodes_.size(),
+    return namer(rb, nodes_, tensor_lister(named_, file_, std::move(record), nodes_.size(),
                                    options().caps.max_depth));
 }
 

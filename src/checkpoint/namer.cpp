@@ -18,19 +18,19 @@ void namer::walk(value& slot, std::size_t depth) {
     switch (slot.type()) {
         case kind::tensor: list_.add(slot.as_tensor()); return;
         case kind::list: case kind::tuple: case kind::set: {
-            if (!list_.enter(slot.node_ptr())) return;
-            tensor_lister::scope guard{list_, slot.node_ptr()};
-            walk_items(arena::mut(slot).items, depth);
+            if (!list_.enter(node_of(slot))) return;
+            tensor_lister::scope guard{list_, node_of(slot)};
+            walk_items(nodes_.mut(slot).items, depth);
             return;
         }
         case kind::dict: {
-            if (!list_.enter(slot.node_ptr())) return;
-            tensor_lister::scope guard{list_, slot.node_ptr()};
-            walk_entries(arena::mut(slot).entries, depth);
+            if (!list_.enter(node_of(slot))) return;
+            tensor_lister::scope guard{list_, node_of(slot)};
+            walk_entries(nodes_.mut(slot).entries, depth);
             return;
         }
         case kind::object: {
-            auto& n = arena::mut(slot);
+            auto& n = nodes_.mut(slot);
             if (n.tag == known::numpy_array && n.state.is(kind::tensor)) {  // its elements
                 slot = n.state;
                 list_.add(slot.as_tensor());
@@ -41,8 +41,8 @@ void namer::walk(value& slot, std::size_t depth) {
                 list_.add(slot.as_tensor());
                 return;
             }
-            if (!list_.enter(slot.node_ptr())) return;
-            tensor_lister::scope guard{list_, slot.node_ptr()};
+            if (!list_.enter(node_of(slot))) return;
+            tensor_lister::scope guard{list_, node_of(slot)};
             if (!n.args.is_none()) {
                 list_.push("__args__");
                 walk(n.args, depth + 1);

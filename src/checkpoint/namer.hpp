@@ -18,14 +18,17 @@
 
 namespace ptio::detail {
 
+class arena;
 namespace torch {
 class rebuilder;
 }
 
 class namer {
 public:
-    /// `rb` is the rebuilder that made the tree (it makes the tensors of lone storages).
-    namer(torch::rebuilder& rb, tensor_lister list) : rb_(rb), list_(std::move(list)) {}
+    /// `rb` is the rebuilder that made the tree (it makes the tensors of lone storages);
+    /// `nodes` the arena that owns it (replacing a slot changes its container).
+    namer(torch::rebuilder& rb, arena& nodes, tensor_lister list)
+        : rb_(rb), nodes_(nodes), list_(std::move(list)) {}
 
     /// Walks `slot` as if it were reached by `path` (the constants: CONSTANTS.c0, …).
     void walk_under(const std::vector<std::string>& path, value& slot);
@@ -37,6 +40,7 @@ private:
     void walk_entries(std::vector<value::entry>& entries, std::size_t depth);
 
     torch::rebuilder& rb_;
+    arena& nodes_;
     tensor_lister list_;
 };
 

@@ -103,7 +103,7 @@ void file_source::open_zip() {
             throw error(errc::bad_pickle, file_, constants->name, std::nullopt,
                         "constants.pkl holds a " + std::string(to_string(root.type())) +
                             ", not the tuple torch.jit.load needs");
-        auto& items = arena::mut(root).items;
+        auto& items = nodes_.mut(root).items;
         for (std::size_t i = 0; i < items.size(); ++i) {
             std::string ci = "c";  // not "c" + to_string(i): GCC 12 -O3 warns -Wrestrict on it
             ci += std::to_string(i);

@@ -185,9 +185,9 @@ std::span<const named_tensor> sharded_source::tensors() const {
         for (const named_tensor& nt : named_) {
             node& key = nodes_.make(kind::string);
             key.text = nt.name;
-            d.entries.emplace_back(value::make_node(kind::string, &key), value::make_tensor(nt.tensor));
+            d.entries.emplace_back(value_access::make_node(kind::string, &key), value_access::make_tensor(nt.tensor));
         }
-        root_ = value::make_node(kind::dict, &d);
+        root_ = value_access::make_node(kind::dict, &d);
     });
     return named_;
 }

@@ -16,7 +16,9 @@
 #include <string>
 #include <unordered_map>
 
+#include "pickle/value_access.hpp"
 #include "ptio/tensor.hpp"
+#include "torch/storage.hpp"
 
 namespace ptio::detail {
 
@@ -46,8 +48,8 @@ public:
         switch (v.type()) {
             case kind::tensor: list_.add(v.as_tensor()); return;
             case kind::list: case kind::tuple: case kind::set: case kind::dict: {
-                if (!list_.enter(v.node_ptr())) return;
-                tensor_lister::scope guard{list_, v.node_ptr()};
+                if (!list_.enter(node_of(v))) return;
+                tensor_lister::scope guard{list_, node_of(v)};
                 if (v.is(kind::dict))
                     walk_entries(v.entries(), depth);
                 else
@@ -55,8 +57,8 @@ public:
                 return;
             }
             case kind::object: {
-                if (!list_.enter(v.node_ptr())) return;
-                tensor_lister::scope guard{list_, v.node_ptr()};
+                if (!list_.enter(node_of(v))) return;
+                tensor_lister::scope guard{list_, node_of(v)};
                 walk_object(v, depth);
                 return;
             }

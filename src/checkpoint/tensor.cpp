@@ -50,8 +50,6 @@ const std::byte* tensor_view::data() const {
     return storage_->bytes().data() + data_offset();
 }
 
-const detail::storage* detail::storage_of(const tensor_view& v) noexcept { return v.storage_; }
-
 std::string_view tensor_view::storage_key() const noexcept {
     return storage_ ? std::string_view(storage_->key()) : std::string_view();
 }

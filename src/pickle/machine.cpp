@@ -1,52 +1,33 @@
+// The dispatch loop: one opcode at a time onto a stack of values, every length and count
+// capped before it allocates. Literal forms are read by pickle/literals, nodes made by
+// pickle/node, and everything that would run code in Python is the resolver's to answer.
 #include "pickle/machine.hpp"
 
-#include "core/text.hpp"
-
-#include <sys/mman.h>
-
-#include <cstdlib>
-#include <new>
-
-#include <charconv>
-#include <cstring>
-#include <limits>
+#include <cstdio>
 #include <string>
-#include <unordered_map>
+#include <vector>
+
+#include "core/text.hpp"
+#include "pickle/literals.hpp"
+#include "pickle/memo.hpp"
+#include "pickle/opcodes.hpp"
 
 namespace ptio::detail::pickle {
 namespace {
 
-using text::append_utf8;
-using text::latin1_to_utf8;
-using text::valid_utf8;
-
-enum op : std::uint8_t {
-    MARK = '(', STOP = '.', POP = '0', POP_MARK = '1', DUP = '2', FLOAT = 'F', INT = 'I',
-    BININT = 'J', BININT1 = 'K', LONG = 'L', BININT2 = 'M', NONE = 'N', PERSID = 'P',
-    BINPERSID = 'Q', REDUCE = 'R', STRING = 'S', BINSTRING = 'T', SHORT_BINSTRING = 'U',
-    UNICODE = 'V', BINUNICODE = 'X', APPEND = 'a', BUILD = 'b', GLOBAL = 'c', DICT = 'd',
-    EMPTY_DICT = '}', APPENDS = 'e', GET = 'g', BINGET = 'h', INST = 'i', LONG_BINGET = 'j',
-    LIST = 'l', EMPTY_LIST = ']', OBJ = 'o', PUT = 'p', BINPUT = 'q', LONG_BINPUT = 'r',
-    SETITEM = 's', TUPLE = 't', EMPTY_TUPLE = ')', SETITEMS = 'u', BINFLOAT = 'G',
-    PROTO = 0x80, NEWOBJ = 0x81, EXT1 = 0x82, EXT2 = 0x83, EXT4 = 0x84, TUPLE1 = 0x85,
-    TUPLE2 = 0x86, TUPLE3 = 0x87, NEWTRUE = 0x88, NEWFALSE = 0x89, LONG1 = 0x8a, LONG4 = 0x8b,
-    BINBYTES = 'B', SHORT_BINBYTES = 'C', SHORT_BINUNICODE = 0x8c, BINUNICODE8 = 0x8d,
-    BINBYTES8 = 0x8e, EMPTY_SET = 0x8f, ADDITEMS = 0x90, FROZENSET = 0x91, NEWOBJ_EX = 0x92,
-    STACK_GLOBAL = 0x93, MEMOIZE = 0x94, FRAME = 0x95, BYTEARRAY8 = 0x96, NEXT_BUFFER = 0x97,
-    READONLY_BUFFER = 0x98,
-};
+using va = value_access;
 
 class machine {
 public:
     machine(cursor& c, arena& nodes, resolver& r, const limits& caps)
-        : c_(c), nodes_(nodes), r_(r), caps_(caps) {
+        : c_(c), nodes_(nodes), r_(r), caps_(caps), memo_(c.remaining() / 8, caps.max_memo) {
         stack_.reserve(64);
-        memo_.reserve(std::min<std::size_t>(c.remaining() / 8, caps.max_memo));
     }
 
     result run();
 
 private:
+    [[nodiscard]] opcode_site here() const noexcept { return {c_, at_}; }
     [[noreturn]] void fail(errc code, const std::string& what) const { c_.fail_at(code, at_, what); }
     [[noreturn]] void bad(const std::string& what) const { fail(errc::bad_pickle, what); }
 
@@ -56,18 +37,6 @@ private:
                                            std::to_string(caps_.max_stack) + " values");
         stack_.push_back(v);
     }
-    // Large bytes (a numpy array's data) stay a view of the pickle, which outlives the
-    // tree (the file's mapping, or a copy the checkpoint keeps); small ones are copied.
-    value binbytes(std::uint64_t n, const char* what) {
-        const auto span = c_.take(n, what);
-        if (span.size() < view_bytes_from)
-            return make_string(nodes_, std::string(reinterpret_cast<const char*>(span.data()), span.size()), kind::bytes);
-        auto& node = nodes_.make(kind::bytes);
-        node.raw = span;
-        return value::make_node(kind::bytes, &node);
-    }
-    static constexpr std::size_t view_bytes_from = 4096;
-
     value pop(const char* opname) {
         if (stack_.size() <= floor()) bad(std::string(opname) + " on an empty stack");
         value v = stack_.back();
@@ -78,7 +47,7 @@ private:
         if (stack_.size() <= floor()) bad(std::string(opname) + " on an empty stack");
         return stack_.back();
     }
-    std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
+    [[nodiscard]] std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
     std::vector<value> pop_mark(const char* opname) {
         if (marks_.empty()) bad(std::string(opname) + " without a MARK");
         const std::size_t m = marks_.back();
@@ -88,87 +57,60 @@ private:
         return items;
     }
 
-    // Big integers are kept as digits and turned into decimal on demand, which is quadratic;
-    // checkpoints hold a few bytes' worth, so anything past these caps is refused.
+    // Large bytes (a numpy array's data) stay a view of the pickle, which outlives the
+    // tree (the file's mapping, or a copy the checkpoint keeps); small ones are copied.
+    static constexpr std::size_t view_bytes_from = 4096;
+    value binbytes(std::uint64_t n, const char* what) {
+        const auto span = c_.take(n, what);
+        if (span.size() < view_bytes_from)
+            return make_string(nodes_, std::string(reinterpret_cast<const char*>(span.data()), span.size()), kind::bytes);
+        auto& node = nodes_.make(kind::bytes);
+        node.raw = span;
+        return va::make_node(kind::bytes, &node);
+    }
+    value bytearray(std::string_view bytes) {
+        auto& n = nodes_.make(kind::bytes);
+        n.text = std::string(bytes);
+        n.name = "builtins.bytearray";
+        return va::make_node(kind::bytes, &n);
+    }
+
+    // Big integers are kept as digits and turned into decimal on demand; LONG1 and LONG4
+    // past this cap are refused (their text forms have literals' own cap).
     static constexpr std::size_t max_int_bytes = 4096;
-    static constexpr std::size_t max_int_digits = 4300;  // CPython's own int(str) limit
-    value make_int_from_digits(std::span<const std::byte> digits) {
+    value int_from_digits(std::span<const std::byte> digits) {
         if (digits.size() > max_int_bytes)
             fail(errc::limit_exceeded, "an integer of " + std::to_string(digits.size()) +
                                            " bytes, over the cap of " + std::to_string(max_int_bytes));
-        if (const auto small = text::twos_to_int64(digits)) return value::make_int(*small);
+        if (const auto small = text::twos_to_int64(digits)) return va::make_int(*small);
         return make_string(nodes_, std::string(reinterpret_cast<const char*>(digits.data()), digits.size()),
                            kind::big_integer);
     }
-    value make_int_from_text(std::string_view text) {
-        std::string_view t = text;
-        if (!t.empty() && t.back() == 'L') t.remove_suffix(1);
-        if (t.empty()) bad("an empty integer literal");
-        std::int64_t v = 0;
-        const char* b = t.data();
-        if (*b == '+') ++b;
-        auto [p, ec] = std::from_chars(b, t.data() + t.size(), v);
-        if (ec == std::errc() && p == t.data() + t.size()) return value::make_int(v);
-        for (std::size_t i = (t[0] == '-' || t[0] == '+') ? 1 : 0; i < t.size(); ++i)
-            if (t[i] < '0' || t[i] > '9') bad("a malformed integer literal '" + std::string(text) + "'");
-        if (ec != std::errc::result_out_of_range) bad("a malformed integer literal");
-        if (t.size() > max_int_digits)
-            fail(errc::limit_exceeded, "an integer literal of " + std::to_string(t.size()) +
-                                           " digits, over the cap of " + std::to_string(max_int_digits));
-        const auto digits = text::decimal_to_twos(t);
-        if (!digits) bad("a malformed integer literal '" + std::string(text) + "'");
-        return make_int_from_digits({reinterpret_cast<const std::byte*>(digits->data()), digits->size()});
+    value int_from_text(std::string_view t) {
+        auto parsed = parse_int(t, here());
+        if (const auto* small = std::get_if<std::int64_t>(&parsed)) return va::make_int(*small);
+        const auto& digits = std::get<std::string>(parsed);
+        return int_from_digits({reinterpret_cast<const std::byte*>(digits.data()), digits.size()});
     }
     value text_value(std::string_view raw, const char* opname) {
-        if (!valid_utf8(raw)) bad(std::string(opname) + ": a string that is not valid UTF-8");
+        if (!text::valid_utf8(raw)) bad(std::string(opname) + ": a string that is not valid UTF-8");
         return make_string(nodes_, std::string(raw));
     }
-    // py2 str: torch.load decodes with UTF-8; bytes that are not UTF-8 are kept as Latin-1.
-    value py2_string(std::string_view raw) {
-        return make_string(nodes_, valid_utf8(raw) ? std::string(raw) : latin1_to_utf8(raw));
-    }
-    std::string unquote(std::string_view lit);
-    std::string raw_unicode_escape(std::string_view lit);
 
-    // Python's memo is a dict; torch's pickles number it densely from 0. Dense indices go to
-    // a vector, any other to a map, so a file cannot make the vector huge with a few PUTs.
     void memo_put(std::uint64_t idx, const value& v) {
-        if (idx < memo_.size()) {
-            if (!memo_[static_cast<std::size_t>(idx)].second) ++memo_count_;
-            memo_[static_cast<std::size_t>(idx)] = {v, true};
-            return;
-        }
-        if (memo_count_ >= caps_.max_memo)
+        if (!memo_.put(idx, v))
             fail(errc::limit_exceeded, "the memo passes its cap of " + std::to_string(caps_.max_memo));
-        if (idx == memo_.size() && sparse_.empty()) {
-            memo_.emplace_back(v, true);
-            ++memo_count_;
-            return;
-        }
-        if (sparse_.insert_or_assign(idx, v).second) ++memo_count_;
     }
     value memo_get(std::uint64_t idx) {
-        if (idx < memo_.size() && memo_[static_cast<std::size_t>(idx)].second)
-            return memo_[static_cast<std::size_t>(idx)].first;
-        if (auto it = sparse_.find(idx); it != sparse_.end()) return it->second;
+        if (const value* v = memo_.get(idx)) return *v;
         bad("memo entry " + std::to_string(idx) + " was never stored");
     }
-    std::uint64_t memo_index_text() {
-        auto t = c_.line("memo index");
-        std::uint64_t v = 0;
-        auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
-        if (ec != std::errc() || p != t.data() + t.size()) bad("a malformed memo index");
-        return v;
-    }
+    std::uint64_t memo_index_text() { return parse_memo_index(c_.line("memo index"), here()); }
 
     // Nesting is capped here, where the offset is known, for trees built bottom-up (the
     // usual attack); the tensor walk after unpickling caps whatever mutation builds later.
-    static std::uint32_t depth_of(const value& v) {
-        const auto* n = v.node_ptr();
-        return n ? n->depth : 0;
-    }
     void deepen(node& n, const value& child) {
-        const std::uint32_t d = depth_of(child) + 1;
+        const std::uint32_t d = depth_through(child);
         if (d > n.depth) {
             if (d > caps_.max_depth)
                 fail(errc::limit_exceeded, "containers nest deeper than the cap of " +
@@ -176,35 +118,38 @@ private:
             n.depth = d;
         }
     }
-    void append_to(value& target, std::vector<value>&& items, const char* opname) {
-        if (target.type() != kind::list && target.type() != kind::object)
-            bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a list");
-        auto& n = arena::mut(target);
+    void add_items(value& target, std::vector<value>&& items) {
+        auto& n = nodes_.mut(target);
         for (const auto& i : items) deepen(n, i);
         n.items.insert(n.items.end(), items.begin(), items.end());
     }
-    void set_item(node& n, const value& k, const value& v);
+    void append_to(value& target, std::vector<value>&& items, const char* opname) {
+        if (target.type() != kind::list && target.type() != kind::object)
+            bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a list");
+        add_items(target, std::move(items));
+    }
     void set_items(value& target, std::vector<value>&& kv, const char* opname) {
         if (target.type() != kind::dict && target.type() != kind::object)
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a dict");
         if (kv.size() % 2) bad(std::string(opname) + " with an odd number of items");
-        auto& n = arena::mut(target);
+        auto& n = nodes_.mut(target);
         for (std::size_t i = 0; i < kv.size(); i += 2) {
             deepen(n, kv[i]);
             deepen(n, kv[i + 1]);
             set_item(n, kv[i], kv[i + 1]);
         }
     }
-    value make_dict_node() {
+    value make_dict() {
         auto& n = nodes_.make(kind::dict);
         n.name = "dict";
-        return value::make_node(kind::dict, &n);
+        return va::make_node(kind::dict, &n);
     }
-    value make_list(std::vector<value>&& items, kind k) {
+    value make_list(std::vector<value>&& items, kind k, const char* class_name = nullptr) {
         auto& n = nodes_.make(k);
+        if (class_name) n.name = class_name;
         for (const auto& i : items) deepen(n, i);
         n.items = std::move(items);
-        return value::make_node(k, &n);
+        return va::make_node(k, &n);
     }
     std::string_view global_part(std::string_view s, const char* what) {
         if (s.empty()) bad(std::string("GLOBAL with an empty ") + what);
@@ -218,108 +163,16 @@ private:
     std::uint64_t at_ = 0;
     std::vector<value> stack_;
     std::vector<std::size_t> marks_;
-    std::vector<std::pair<value, bool>> memo_;
-    std::unordered_map<std::uint64_t, value> sparse_;
-    std::uint64_t memo_count_ = 0;  // distinct memo keys: Python's len(memo)
+    pickle::memo memo_;
 };
 
-// Python's dict: a key already present keeps its place and takes the new value. Keys are
-// compared for str, int and big int (what checkpoints use); other keys are appended.
-bool indexable(const value& k) {
-    return k.is(kind::string) || k.is(kind::integer) || k.is(kind::big_integer);
-}
-
-void machine::set_item(node& n, const value& k, const value& v) {
-    if (indexable(k)) {
-        if (n.entries.size() >= 16 && !n.index) {
-            n.index = std::make_unique<std::unordered_map<value, std::size_t, node::key_hash, node::key_equal>>();
-            n.index->reserve(n.entries.size() * 2);
-            for (std::size_t i = 0; i < n.entries.size(); ++i)
-                if (indexable(n.entries[i].first)) n.index->emplace(n.entries[i].first, i);
-        }
-        if (n.index) {
-            auto [it, fresh] = n.index->emplace(k, n.entries.size());
-            if (!fresh) { n.entries[it->second].second = v; return; }
-        } else {
-            for (auto& e : n.entries)
-                if (node::key_equal{}(e.first, k)) { e.second = v; return; }
-        }
-    }
-    n.entries.emplace_back(k, v);
-}
-
-std::string machine::unquote(std::string_view lit) {
-    if (lit.size() < 2 || (lit.front() != '\'' && lit.front() != '"') || lit.back() != lit.front())
-        bad("STRING argument is not a quoted literal");
-    lit = lit.substr(1, lit.size() - 2);
-    std::string out;
-    for (std::size_t i = 0; i < lit.size(); ++i) {
-        char ch = lit[i];
-        if (ch != '\\') { out += ch; continue; }
-        if (++i == lit.size()) bad("STRING literal ends in a backslash");
-        ch = lit[i];
-        switch (ch) {
-            case 'n': out += '\n'; break;
-            case 't': out += '\t'; break;
-            case 'r': out += '\r'; break;
-            case 'a': out += '\a'; break;
-            case 'b': out += '\b'; break;
-            case 'f': out += '\f'; break;
-            case 'v': out += '\v'; break;
-            case '\\': case '\'': case '"': out += ch; break;
-            case '\n': break;
-            case 'x': {
-                if (i + 2 >= lit.size() + 0 && i + 2 > lit.size()) bad("truncated \\x escape");
-                unsigned v = 0;
-                auto [p, ec] = std::from_chars(lit.data() + i + 1, lit.data() + std::min(lit.size(), i + 3), v, 16);
-                if (ec != std::errc() || p != lit.data() + i + 3) bad("malformed \\x escape");
-                out += static_cast<char>(v);
-                i += 2;
-                break;
-            }
-            default:
-                if (ch >= '0' && ch <= '7') {
-                    unsigned v = 0;
-                    std::size_t j = i;
-                    for (; j < lit.size() && j < i + 3 && lit[j] >= '0' && lit[j] <= '7'; ++j)
-                        v = v * 8 + static_cast<unsigned>(lit[j] - '0');
-                    out += static_cast<char>(v & 0xFF);
-                    i = j - 1;
-                } else {
-                    out += '\\';
-                    out += ch;
-                }
-        }
-    }
-    return out;
-}
-
-std::string machine::raw_unicode_escape(std::string_view lit) {
-    std::string out;
-    for (std::size_t i = 0; i < lit.size(); ++i) {
-        const auto ch = static_cast<unsigned char>(lit[i]);
-        if (ch == '\\' && i + 1 < lit.size() && (lit[i + 1] == 'u' || lit[i + 1] == 'U')) {
-            const std::size_t n = lit[i + 1] == 'u' ? 4 : 8;
-            if (i + 2 + n > lit.size()) bad("truncated \\u escape in UNICODE");
-            std::uint32_t cp = 0;
-            auto [p, ec] = std::from_chars(lit.data() + i + 2, lit.data() + i + 2 + n, cp, 16);
-            if (ec != std::errc() || p != lit.data() + i + 2 + n || cp > 0x10FFFF)
-                bad("malformed \\u escape in UNICODE");
-            append_utf8(out, cp);
-            i += 1 + n;
-        } else {
-            append_utf8(out, ch);
-        }
-    }
-    return out;
-}
-
 result machine::run() {
+    using enum opcode;
     result res;
     for (;;) {
         at_ = c_.absolute();
-        const auto opcode = c_.u8("opcode");
-        switch (opcode) {
+        const std::uint8_t byte = c_.u8("opcode");
+        switch (static_cast<opcode>(byte)) {
             case PROTO: {
                 const int p = c_.u8("PROTO");
                 if (p > 5) bad("unsupported pickle protocol " + std::to_string(p));
@@ -334,8 +187,7 @@ result machine::run() {
                 return res;
             }
             case MARK:
-                if (marks_.size() >= caps_.max_stack)
-                    fail(errc::limit_exceeded, "too many open MARKs");
+                if (marks_.size() >= caps_.max_stack) fail(errc::limit_exceeded, "too many open MARKs");
                 marks_.push_back(stack_.size());
                 break;
             case POP:
@@ -346,87 +198,60 @@ result machine::run() {
             case DUP: push(top("DUP")); break;
 
             case NONE: push({}); break;
-            case NEWTRUE: push(value::make_bool(true)); break;
-            case NEWFALSE: push(value::make_bool(false)); break;
-            case BININT: push(value::make_int(static_cast<std::int32_t>(c_.u32("BININT")))); break;
-            case BININT1: push(value::make_int(c_.u8("BININT1"))); break;
-            case BININT2: push(value::make_int(c_.u16("BININT2"))); break;
-            case INT: {
+            case NEWTRUE: push(va::make_bool(true)); break;
+            case NEWFALSE: push(va::make_bool(false)); break;
+            case BININT: push(va::make_int(static_cast<std::int32_t>(c_.u32("BININT")))); break;
+            case BININT1: push(va::make_int(c_.u8("BININT1"))); break;
+            case BININT2: push(va::make_int(c_.u16("BININT2"))); break;
+            case INT: {  // protocol 0 spells booleans as INT 00 and 01
                 const auto t = c_.line("INT");
-                if (t == "00") push(value::make_bool(false));
-                else if (t == "01") push(value::make_bool(true));
-                else push(make_int_from_text(t));
+                if (t == "00") push(va::make_bool(false));
+                else if (t == "01") push(va::make_bool(true));
+                else push(int_from_text(t));
                 break;
             }
-            case LONG: push(make_int_from_text(c_.line("LONG"))); break;
-            case LONG1: {
-                const auto n = c_.u8("LONG1");
-                push(make_int_from_digits(c_.take(n, "LONG1")));
-                break;
-            }
+            case LONG: push(int_from_text(c_.line("LONG"))); break;
+            case LONG1: push(int_from_digits(c_.take(c_.u8("LONG1"), "LONG1"))); break;
             case LONG4: {
                 const auto n = static_cast<std::int32_t>(c_.u32("LONG4"));
                 if (n < 0) bad("LONG4 with a negative length");
-                push(make_int_from_digits(c_.take(static_cast<std::uint64_t>(n), "LONG4")));
+                push(int_from_digits(c_.take(static_cast<std::uint64_t>(n), "LONG4")));
                 break;
             }
-            case FLOAT: {
-                auto t = c_.line("FLOAT");
-                double d = 0;
-                auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
-                if (ec != std::errc() || p != t.data() + t.size()) bad("a malformed FLOAT literal");
-                push(value::make_float(d));
-                break;
-            }
-            case BINFLOAT: {
-                auto raw = c_.take(8, "BINFLOAT");
-                std::uint64_t bits = 0;
-                for (int i = 0; i < 8; ++i) bits = (bits << 8) | static_cast<std::uint8_t>(raw[static_cast<std::size_t>(i)]);
-                double d;
-                std::memcpy(&d, &bits, 8);
-                push(value::make_float(d));
-                break;
-            }
+            case FLOAT: push(va::make_float(parse_float(c_.line("FLOAT"), here()))); break;
+            case BINFLOAT: push(va::make_float(binfloat(c_.take(8, "BINFLOAT")))); break;
 
-            case STRING: push(py2_string(unquote(c_.line("STRING")))); break;
+            case STRING: push(make_string(nodes_, py2_text(unquote(c_.line("STRING"), here())))); break;
             case BINSTRING: {
                 const auto n = static_cast<std::int32_t>(c_.u32("BINSTRING"));
                 if (n < 0) bad("BINSTRING with a negative length");
-                push(py2_string(c_.take_text(static_cast<std::uint64_t>(n), "BINSTRING")));
+                push(make_string(nodes_, py2_text(c_.take_text(static_cast<std::uint64_t>(n), "BINSTRING"))));
                 break;
             }
-            case SHORT_BINSTRING: push(py2_string(c_.take_text(c_.u8("SHORT_BINSTRING"), "SHORT_BINSTRING"))); break;
-            case UNICODE: push(make_string(nodes_, raw_unicode_escape(c_.line("UNICODE")))); break;
+            case SHORT_BINSTRING:
+                push(make_string(nodes_, py2_text(c_.take_text(c_.u8("SHORT_BINSTRING"), "SHORT_BINSTRING"))));
+                break;
+            case UNICODE: push(make_string(nodes_, raw_unicode_escape(c_.line("UNICODE"), here()))); break;
             case BINUNICODE: push(text_value(c_.take_text(c_.u32("BINUNICODE"), "BINUNICODE"), "BINUNICODE")); break;
-            case SHORT_BINUNICODE: push(text_value(c_.take_text(c_.u8("SHORT_BINUNICODE"), "SHORT_BINUNICODE"), "SHORT_BINUNICODE")); break;
+            case SHORT_BINUNICODE:
+                push(text_value(c_.take_text(c_.u8("SHORT_BINUNICODE"), "SHORT_BINUNICODE"), "SHORT_BINUNICODE"));
+                break;
             case BINUNICODE8: push(text_value(c_.take_text(c_.u64("BINUNICODE8"), "BINUNICODE8"), "BINUNICODE8")); break;
             case BINBYTES: push(binbytes(c_.u32("BINBYTES"), "BINBYTES")); break;
-            case SHORT_BINBYTES: push(make_string(nodes_, std::string(c_.take_text(c_.u8("SHORT_BINBYTES"), "SHORT_BINBYTES")), kind::bytes)); break;
-            case BINBYTES8: push(binbytes(c_.u64("BINBYTES8"), "BINBYTES8")); break;
-            case BYTEARRAY8: {
-                auto b = make_string(nodes_, std::string(c_.take_text(c_.u64("BYTEARRAY8"), "BYTEARRAY8")), kind::bytes);
-                arena::mut(b).name = "builtins.bytearray";
-                push(b);
+            case SHORT_BINBYTES:
+                push(make_string(nodes_, std::string(c_.take_text(c_.u8("SHORT_BINBYTES"), "SHORT_BINBYTES")), kind::bytes));
                 break;
-            }
+            case BINBYTES8: push(binbytes(c_.u64("BINBYTES8"), "BINBYTES8")); break;
+            case BYTEARRAY8: push(bytearray(c_.take_text(c_.u64("BYTEARRAY8"), "BYTEARRAY8"))); break;
 
             case EMPTY_LIST: push(make_list({}, kind::list)); break;
             case EMPTY_TUPLE: push(make_list({}, kind::tuple)); break;
             case EMPTY_SET: push(make_list({}, kind::set)); break;
-            case EMPTY_DICT: push(make_dict_node()); break;
+            case EMPTY_DICT: push(make_dict()); break;
             case LIST: push(make_list(pop_mark("LIST"), kind::list)); break;
             case TUPLE: push(make_list(pop_mark("TUPLE"), kind::tuple)); break;
-            case FROZENSET: {
-                auto fs = make_list(pop_mark("FROZENSET"), kind::set);
-                arena::mut(fs).name = "builtins.frozenset";
-                push(fs);
-                break;
-            }
-            case TUPLE1: {
-                auto a = pop("TUPLE1");
-                push(make_list({a}, kind::tuple));
-                break;
-            }
+            case FROZENSET: push(make_list(pop_mark("FROZENSET"), kind::set, "builtins.frozenset")); break;
+            case TUPLE1: push(make_list({pop("TUPLE1")}, kind::tuple)); break;
             case TUPLE2: {
                 auto b = pop("TUPLE2");
                 auto a = pop("TUPLE2");
@@ -442,7 +267,7 @@ result machine::run() {
             }
             case DICT: {
                 auto kv = pop_mark("DICT");
-                auto d = make_dict_node();
+                auto d = make_dict();
                 set_items(d, std::move(kv), "DICT");
                 push(d);
                 break;
@@ -461,9 +286,7 @@ result machine::run() {
                 auto items = pop_mark("ADDITEMS");
                 auto& t = top("ADDITEMS");
                 if (t.type() != kind::set) bad("ADDITEMS on a " + std::string(to_string(t.type())) + ", not a set");
-                auto& n = arena::mut(t);
-                for (const auto& i : items) deepen(n, i);
-                n.items.insert(n.items.end(), items.begin(), items.end());
+                add_items(t, std::move(items));
                 break;
             }
             case SETITEM: {
@@ -481,7 +304,7 @@ result machine::run() {
             case PUT: memo_put(memo_index_text(), top("PUT")); break;
             case BINPUT: memo_put(c_.u8("BINPUT"), top("BINPUT")); break;
             case LONG_BINPUT: memo_put(c_.u32("LONG_BINPUT"), top("LONG_BINPUT")); break;
-            case MEMOIZE: memo_put(memo_count_, top("MEMOIZE")); break;  // len(memo), as Python
+            case MEMOIZE: memo_put(memo_.size(), top("MEMOIZE")); break;  // len(memo), as Python
             case GET: push(memo_get(memo_index_text())); break;
             case BINGET: push(memo_get(c_.u8("BINGET"))); break;
             case LONG_BINGET: push(memo_get(c_.u32("LONG_BINGET"))); break;
@@ -522,7 +345,7 @@ result machine::run() {
                 if (!args.is(kind::tuple)) bad("NEWOBJ_EX arguments are not a tuple");
                 auto obj = r_.instantiate(cls, args, at_);
                 if (obj.is(kind::object) && kwargs.is(kind::dict) && kwargs.size() > 0)
-                    arena::mut(obj).state = kwargs;
+                    nodes_.mut(obj).state = kwargs;
                 push(obj);
                 break;
             }
@@ -548,11 +371,7 @@ result machine::run() {
                 break;
             }
             case PERSID: push(r_.persistent(make_string(nodes_, std::string(c_.line("PERSID"))), at_)); break;
-            case BINPERSID: {
-                auto pid = pop("BINPERSID");
-                push(r_.persistent(pid, at_));
-                break;
-            }
+            case BINPERSID: push(r_.persistent(pop("BINPERSID"), at_)); break;
 
             case EXT1: case EXT2: case EXT4:
                 fail(errc::unknown_opcode, "the extension registry (EXT1/EXT2/EXT4) is not supported");
@@ -560,7 +379,7 @@ result machine::run() {
                 fail(errc::unknown_opcode, "out-of-band buffers (NEXT_BUFFER/READONLY_BUFFER) are not supported");
             default: {
                 char buf[48];
-                std::snprintf(buf, sizeof buf, "unknown opcode 0x%02x", opcode);
+                std::snprintf(buf, sizeof buf, "unknown opcode 0x%02x", byte);
                 fail(errc::unknown_opcode, buf);
             }
         }
@@ -574,57 +393,4 @@ result run(cursor& c, arena& nodes, resolver& r, const limits& caps) {
     return m.run();
 }
 
-value make_string(arena& nodes, std::string text, kind k) {
-    auto& n = nodes.make(k);
-    n.text = std::move(text);
-    return value::make_node(k, &n);
-}
-
-value make_tuple(arena& nodes, std::vector<value> items) {
-    auto& n = nodes.make(kind::tuple);
-    for (const auto& i : items) n.depth = std::max(n.depth, depth_through(i));
-    n.items = std::move(items);
-    return value::make_node(kind::tuple, &n);
-}
-
-value make_object(arena& nodes, std::string_view module, std::string_view name,
-                  value::origin origin, value args) {
-    auto& n = nodes.make(kind::object);
-    n.text.reserve(module.size() + 1 + name.size());
-    n.text.append(module).append(".").append(name);
-    n.name = std::string(name);
-    n.origin = origin;
-    n.args = args;
-    n.depth = depth_through(args);
-    return value::make_node(kind::object, &n);
-}
-
 }  // namespace ptio::detail::pickle
-
-namespace ptio::detail {
-
-void arena::grow() {
-    chunks_.reserve(chunks_.size() + 1);  // so push_back cannot throw after the allocation
-    const std::size_t want = chunks_.empty() ? first_chunk_nodes : chunks_.back().capacity * 2;
-    if (want * sizeof(node) < big_chunk_bytes) {
-        void* p = std::malloc(want * sizeof(node));
-        if (!p) throw std::bad_alloc();
-        chunks_.push_back({static_cast<node*>(p), 0, want});
-        return;
-    }
-    void* p = std::aligned_alloc(big_chunk_bytes, big_chunk_bytes);
-    if (!p) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-    (void)::madvise(p, big_chunk_bytes, MADV_HUGEPAGE);  // a hint; without THP it does nothing
-#endif
-    chunks_.push_back({static_cast<node*>(p), 0, big_chunk_bytes / sizeof(node)});
-}
-
-arena::~arena() {
-    for (auto& c : chunks_) {
-        for (std::size_t i = 0; i < c.used; ++i) c.nodes[i].~node();
-        std::free(c.nodes);
-    }
-}
-
-}  // namespace ptio::detail

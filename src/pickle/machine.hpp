@@ -37,10 +37,4 @@ struct result {
 /// Run one pickle from the start of `c` to its STOP. Nodes go into `nodes`.
 result run(cursor& c, arena& nodes, resolver& r, const limits& caps);
 
-/// Helpers for resolvers: new nodes of the usual kinds.
-value make_string(arena& nodes, std::string text, kind k = kind::string);
-value make_tuple(arena& nodes, std::vector<value> items);
-value make_object(arena& nodes, std::string_view module, std::string_view name,
-                  value::origin origin, value args = {});
-
 }  // namespace ptio::detail::pickle

@@ -1,24 +1,25 @@
 // node — what a non-inline value points at, and the arena that owns them.
 //
-// Nodes are created by the unpickler and mutated only while it runs (APPEND, SETITEM,
-// BUILD); afterwards the tree is read-only. The arena owns every node for the checkpoint's
-// lifetime; values are plain pointers into it, so shared and even cyclic structures cost
-// nothing to destroy.
+// Nodes are created by the unpickler and its resolver, and changed only while the checkpoint
+// opens: APPEND, SETITEM and BUILD while unpickling, the tensor walk's in-place replacements
+// after. Changing one takes arena::mut, so only the code holding the arena (the checkpoint's
+// builder) can; afterwards the tree is read-only and safe to read from many threads. The
+// arena owns every node for the checkpoint's lifetime; values are plain pointers into it, so
+// shared and even cyclic structures cost nothing to destroy. Not thread-safe while building.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "pickle/value_access.hpp"
 #include "ptio/value.hpp"
 
 namespace ptio::detail {
-
-class storage;
 
 /// Globals the torch layer acts on; set on object nodes at GLOBAL time so REDUCE and NEWOBJ
 /// can dispatch without comparing strings.
@@ -49,6 +50,7 @@ struct node {
     known tag = known::none;
     std::uint16_t aux = 0;               // tag-specific: the dtype of a dtype/storage global
     std::uint32_t depth = 0;             // container nesting below this node, as built
+    std::uint32_t storage_index = 0;     // storage_ref: its place in the checkpoint's storages
     std::string text;                    // str, bytes, big_integer digits; object: module
     std::span<const std::byte> raw;      // bytes: a span of the pickle itself (large BINBYTES)
     std::string name;                    // object: name; dict: class name
@@ -56,20 +58,20 @@ struct node {
     std::vector<value::entry> entries;   // dict; object dict items
     value args;                          // object: arguments tuple
     value state;                         // object, dict: BUILD state
-    const storage* storage_ptr = nullptr;  // storage_ref
     // Key index for large dicts so SETITEM replaces like Python's dict (built lazily).
     // For str, int and big int keys only (the unpickler indexes nothing else).
     struct key_hash {
         std::size_t operator()(const value& k) const noexcept {
             if (k.is(kind::integer)) return std::hash<std::int64_t>{}(k.as_int());
-            return std::hash<std::string_view>{}(k.node_ptr()->text) ^ static_cast<std::size_t>(k.type());
+            return std::hash<std::string_view>{}(value_access::node_of(k)->text) ^
+                   static_cast<std::size_t>(k.type());
         }
     };
     struct key_equal {
         bool operator()(const value& a, const value& b) const noexcept {
             if (a.type() != b.type()) return false;
             if (a.is(kind::integer)) return a.as_int() == b.as_int();
-            return a.node_ptr()->text == b.node_ptr()->text;
+            return value_access::node_of(a)->text == value_access::node_of(b)->text;
         }
     };
     std::unique_ptr<std::unordered_map<value, std::size_t, key_hash, key_equal>> index;
@@ -77,7 +79,7 @@ struct node {
 
 /// 1 + the nesting below a child: what a container holding it reaches.
 inline std::uint32_t depth_through(const value& child) noexcept {
-    const auto* n = child.node_ptr();
+    const auto* n = value_access::node_of(child);
     return (n ? n->depth : 0) + 1;
 }
 
@@ -88,6 +90,7 @@ public:
     arena& operator=(const arena&) = delete;
     ~arena();
 
+    /// A new node, for its maker to fill in before handing out values of it.
     node& make(kind k) {
         if (chunks_.empty() || chunks_.back().used == chunks_.back().capacity) grow();
         chunk& c = chunks_.back();
@@ -98,8 +101,9 @@ public:
     }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
 
-    /// The node behind a value this arena made, for mutation while unpickling.
-    static node& mut(const value& v) { return const_cast<node&>(*v.node_ptr()); }
+    /// The node behind `v`, which this arena made, to change while the checkpoint opens.
+    /// A value of another arena (or an inline one) is a broken invariant: it aborts.
+    [[nodiscard]] node& mut(const value& v);
 
 private:
     // A pickle of 100k tensors makes about a million nodes; page faults dominated its open.
@@ -114,9 +118,30 @@ private:
         std::size_t capacity;
     };
     void grow();
+    [[nodiscard]] static bool holds(const chunk& c, const node* n) noexcept;
 
     std::vector<chunk> chunks_;
+    std::vector<std::size_t> by_address_;  // chunk indices, by start address (for mut)
+    std::size_t hint_ = 0;                 // the chunk mut found last
     std::size_t size_ = 0;
 };
 
 }  // namespace ptio::detail
+
+namespace ptio::detail::pickle {
+
+/// New nodes of the usual kinds, for the unpickler and its resolvers.
+value make_string(arena& nodes, std::string text, kind k = kind::string);
+value make_tuple(arena& nodes, std::vector<value> items);
+/// An object "module.name"; `n` is left for the caller to tag.
+node& make_object_node(arena& nodes, std::string_view module, std::string_view name,
+                       value::origin origin, value args = {});
+value make_object(arena& nodes, std::string_view module, std::string_view name,
+                  value::origin origin, value args = {});
+
+/// `dict[k] = v` as Python's dict does it: a key already present keeps its place and takes
+/// the new value. str, int and big int keys are compared (what checkpoints use); any other
+/// key is appended.
+void set_item(node& dict, const value& k, const value& v);
+
+}  // namespace ptio::detail::pickle

@@ -1,6 +1,9 @@
+// Each call writes its opcode's bytes as CPython's protocol-2 pickler would, so the output
+// is what torch.load (weights_only or not) reads without surprise.
 #include "pickle/pickler.hpp"
 
 #include "core/text.hpp"
+#include "pickle/opcodes.hpp"
 
 #include <bit>
 #include <cstring>
@@ -22,8 +25,8 @@ std::string_view py2_module(std::string_view m) noexcept {
 }  // namespace
 
 pickler::pickler() {
-    op(0x80);
-    op(2);
+    op(opcode::PROTO);
+    le(2, 1);
 }
 
 void pickler::le(std::uint64_t v, int n) {
@@ -35,18 +38,18 @@ void pickler::raw(std::string_view s) {
     out_.insert(out_.end(), p, p + s.size());
 }
 
-void pickler::none() { op('N'); }
-void pickler::boolean(bool b) { op(b ? 0x88 : 0x89); }
+void pickler::none() { op(opcode::NONE); }
+void pickler::boolean(bool b) { op(b ? opcode::NEWTRUE : opcode::NEWFALSE); }
 
 void pickler::integer(std::int64_t i) {
     if (i >= 0 && i <= 0xFF) {
-        op('K');
+        op(opcode::BININT1);
         le(static_cast<std::uint64_t>(i), 1);
     } else if (i >= 0 && i <= 0xFFFF) {
-        op('M');
+        op(opcode::BININT2);
         le(static_cast<std::uint64_t>(i), 2);
     } else if (i >= INT32_MIN && i <= INT32_MAX) {
-        op('J');
+        op(opcode::BININT);
         le(static_cast<std::uint64_t>(static_cast<std::uint32_t>(static_cast<std::int32_t>(i))), 4);
     } else {
         std::byte b[8];
@@ -69,18 +72,18 @@ void pickler::long_bytes(std::span<const std::byte> v) {
     }
     if (n == 1 && std::to_integer<unsigned>(v[0]) == 0) n = 0;  // 0 is LONG1 with no bytes
     if (n <= 0xFF) {
-        op(0x8A);
+        op(opcode::LONG1);
         le(n, 1);
     } else {
         if (n > 0x7FFFFFFF) throw error(errc::invalid_argument, "an int too large to pickle");
-        op(0x8B);
+        op(opcode::LONG4);
         le(n, 4);
     }
     out_.insert(out_.end(), v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 void pickler::floating(double f) {
-    op('G');
+    op(opcode::BINFLOAT);
     const auto u = std::bit_cast<std::uint64_t>(f);
     for (int k = 7; k >= 0; --k) out_.push_back(static_cast<std::byte>((u >> (8 * k)) & 0xFF));
 }
@@ -89,7 +92,7 @@ void pickler::string(std::string_view s) {
     if (!text::valid_utf8(s))
         throw error(errc::invalid_argument, "a str to save is not valid UTF-8");
     if (s.size() > 0xFFFFFFFFu) throw error(errc::invalid_argument, "a str over 4 GiB");
-    op('X');
+    op(opcode::BINUNICODE);
     le(s.size(), 4);
     raw(s);
 }
@@ -104,37 +107,37 @@ void pickler::global(std::string_view module, std::string_view name) {
         get(it->second);
         return;
     }
-    op('c');
+    op(opcode::GLOBAL);
     raw(key);
     globals_.emplace(std::move(key), put());
 }
 
-void pickler::mark() { op('('); }
-void pickler::empty_tuple() { op(')'); }
+void pickler::mark() { op(opcode::MARK); }
+void pickler::empty_tuple() { op(opcode::EMPTY_TUPLE); }
 void pickler::tuple_small(std::size_t n) {
-    static constexpr unsigned char ops[] = {')', 0x85, 0x86, 0x87};
+    static constexpr opcode ops[] = {opcode::EMPTY_TUPLE, opcode::TUPLE1, opcode::TUPLE2, opcode::TUPLE3};
     if (n > 3) throw error(errc::invalid_argument, "tuple_small: more than 3 items");
     op(ops[n]);
 }
-void pickler::tuple_from_mark() { op('t'); }
-void pickler::empty_list() { op(']'); }
-void pickler::append() { op('a'); }
-void pickler::appends() { op('e'); }
-void pickler::empty_dict() { op('}'); }
-void pickler::setitem() { op('s'); }
-void pickler::setitems() { op('u'); }
-void pickler::reduce() { op('R'); }
-void pickler::newobj() { op(0x81); }
-void pickler::build() { op('b'); }
-void pickler::binpersid() { op('Q'); }
+void pickler::tuple_from_mark() { op(opcode::TUPLE); }
+void pickler::empty_list() { op(opcode::EMPTY_LIST); }
+void pickler::append() { op(opcode::APPEND); }
+void pickler::appends() { op(opcode::APPENDS); }
+void pickler::empty_dict() { op(opcode::EMPTY_DICT); }
+void pickler::setitem() { op(opcode::SETITEM); }
+void pickler::setitems() { op(opcode::SETITEMS); }
+void pickler::reduce() { op(opcode::REDUCE); }
+void pickler::newobj() { op(opcode::NEWOBJ); }
+void pickler::build() { op(opcode::BUILD); }
+void pickler::binpersid() { op(opcode::BINPERSID); }
 
 std::uint32_t pickler::put() {
     const std::uint32_t i = next_memo_++;
     if (i <= 0xFF) {
-        op('q');
+        op(opcode::BINPUT);
         le(i, 1);
     } else {
-        op('r');
+        op(opcode::LONG_BINPUT);
         le(i, 4);
     }
     return i;
@@ -142,16 +145,16 @@ std::uint32_t pickler::put() {
 
 void pickler::get(std::uint32_t i) {
     if (i <= 0xFF) {
-        op('h');
+        op(opcode::BINGET);
         le(i, 1);
     } else {
-        op('j');
+        op(opcode::LONG_BINGET);
         le(i, 4);
     }
 }
 
 std::vector<std::byte> pickler::finish() {
-    op('.');
+    op(opcode::STOP);
     return std::move(out_);
 }
 

@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pickle/opcodes.hpp"
+
 namespace ptio::detail::pickle {
 
 class pickler {
@@ -56,7 +58,7 @@ public:
     [[nodiscard]] std::vector<std::byte> finish();
 
 private:
-    void op(unsigned char c) { out_.push_back(static_cast<std::byte>(c)); }
+    void op(opcode c) { out_.push_back(static_cast<std::byte>(c)); }
     void le(std::uint64_t v, int n);
     void raw(std::string_view s);
 

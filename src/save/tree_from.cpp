@@ -18,7 +18,7 @@ struct converter {
     tree convert(const value& v, std::size_t depth) {
         if (depth > 1000) throw error(errc::limit_exceeded, "tree::from: more than 1000 levels of nesting");
         const void* id = v.is(kind::tensor) ? static_cast<const void*>(&v.as_tensor())
-                                            : static_cast<const void*>(v.node_ptr());
+                                            : v.identity();
         if (id != nullptr)
             if (auto it = seen.find(id); it != seen.end()) return it->second;
         tree t = fresh(v, depth);

@@ -1,3 +1,5 @@
+// The globals table: Python's compat renames, the callables refused as unsafe, and the
+// globals torch's loaders act on, each with whether weights_only would accept it.
 #include "torch/globals.hpp"
 
 #include <array>
@@ -130,7 +132,7 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
         // Storage classes match by name alone, whatever the module.
         g.tag = known::storage_class;
         const auto t = dtype_from_storage_class(name);
-        g.aux = t ? static_cast<std::uint16_t>(*t) : 0xFFFF;
+        g.aux = t ? static_cast<std::uint16_t>(*t) : unknown_dtype;
         g.weights_only_ok = t.has_value() && (m == "torch" || m == "torch.cuda" || m == "torch.storage");
         return g;
     }

@@ -14,11 +14,14 @@
 
 namespace ptio::detail::torch {
 
+/// global_info::aux of a storage class torch has no element type for.
+inline constexpr std::uint16_t unknown_dtype = 0xFFFF;
+
 struct global_info {
     std::string module;   // after compat mapping
     std::string name;
     known tag = known::none;
-    std::uint16_t aux = 0;  // dtype of a dtype or storage-class global; 0xFFFF: unknown storage
+    std::uint16_t aux = 0;  // dtype of a dtype or storage-class global, or unknown_dtype
     bool weights_only_ok = false;
     bool unsafe = false;
 };

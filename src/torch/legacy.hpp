@@ -6,7 +6,8 @@
 // every storage becomes a span of the caller's bytes (storage::locate), copied later only
 // where its address is not aligned for its element type or the host is big-endian.
 //
-// The rebuilder passed in must use id_style::legacy or id_style::tar; nodes go into `nodes`.
+// legacy.cpp reads the first, tar.cpp the second. The rebuilder passed in must use
+// id_style::legacy or id_style::tar; nodes go into `nodes`. Not thread-safe.
 // Failure: ptio::error naming the file, the part (a pickle or a tar member) and the offset.
 #pragma once
 

@@ -1,13 +1,22 @@
 // rebuild — the resolver that turns torch's pickle into tensors and containers.
 //
 // It answers the unpickler's GLOBAL, REDUCE, NEWOBJ, BUILD and persistent-id requests from a
-// fixed table: storage references become storages checked against their records, torch's rebuild
-// functions (torch._utils._rebuild_tensor_v2 and kin) become tensor views checked against their storages, and
-// OrderedDict, torch.Size, _codecs.encode, set and friends become plain values. Anything else
-// becomes an opaque object; nothing is ever called.
+// fixed table: storage references become storages checked against their records, torch's
+// rebuild functions (torch._utils._rebuild_tensor_v2 and kin) become tensor views checked
+// against their storages, and OrderedDict, torch.Size, _codecs.encode, set and friends become
+// plain values. Anything else becomes an opaque object; nothing is ever called.
+//
+// One class, its parts by job: rebuild.cpp (globals and the REDUCE / NEWOBJ / BUILD
+// dispatch), persistent.cpp (the persistent-id schemes naming storages), tensors.cpp (tensors
+// and their geometry checks) and numpy.cpp (numpy arrays and scalars).
+//
+// Ownership: nodes go into the arena, storages and tensors into the deques it is given, all
+// owned by the checkpoint being opened; the rebuilder is the one place that changes them
+// while it opens. Not thread-safe; failures throw ptio::error naming the pickle's offset.
 #pragma once
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 
@@ -15,7 +24,9 @@
 #include "pickle/machine.hpp"
 #include "ptio/limits.hpp"
 #include "ptio/tensor.hpp"
+#include "torch/globals.hpp"
 #include "torch/storage.hpp"
+#include "torch/tensor_access.hpp"
 #include "zip/archive.hpp"
 
 namespace ptio::detail::torch {
@@ -43,11 +54,18 @@ inline std::string_view bytes_text(const value& v) {
     const auto b = v.as_bytes();
     return {reinterpret_cast<const char*>(b.data()), b.size()};
 }
+/// A storage key as text: a str, bytes (Python 2 pickles) or an int; nullopt for the rest.
+[[nodiscard]] std::optional<std::string> key_string(const value& v);
 
-/// What a rebuild call says about a tensor besides its geometry.
-struct tensor_flags {
-    bool requires_grad = false, conj = false, neg = false;
-};
+/// The tag the globals table gave an object (known::none for anything else).
+[[nodiscard]] inline known tag_of(const value& v) noexcept {
+    return v.is(kind::object) ? node_of(v)->tag : known::none;
+}
+/// The element type a storage class global names, or nullopt when torch has no such class.
+[[nodiscard]] inline std::optional<dtype> storage_class_type(const value& cls) noexcept {
+    if (tag_of(cls) != known::storage_class || node_of(cls)->aux == unknown_dtype) return std::nullopt;
+    return static_cast<dtype>(node_of(cls)->aux);
+}
 
 class rebuilder final : public pickle::resolver {
 public:
@@ -56,6 +74,8 @@ public:
         : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors) {
         if (ctx_.archive) by_entry_.resize(ctx_.archive->entries().size());
     }
+    rebuilder(const rebuilder&) = delete;
+    rebuilder& operator=(const rebuilder&) = delete;
 
     value global(std::string_view module, std::string_view name, std::uint64_t at) override;
     value persistent(const value& pid, std::uint64_t at) override;
@@ -68,7 +88,7 @@ public:
     value storage_tensor(const value& ref);
 
     // The legacy and tar formats locate storages outside the object pickle.
-    /// A storage whose bytes are located later (storage::locate) or at once.
+    /// A storage_ref to a new storage whose bytes are located later (storage::locate).
     value span_storage(std::string key, std::string location, dtype type, std::uint64_t numel,
                        std::uint64_t at);
     /// A storage `key` over `numel` elements at element `offset` of a root storage_ref
@@ -79,6 +99,12 @@ public:
     /// A tensor over a storage_ref, checked like a pickled one.
     value tensor_over(const value& ref, std::int64_t offset, std::span<const std::int64_t> shape,
                       std::span<const std::int64_t> strides, std::uint64_t at);
+    /// True for a storage_ref value (what persistent ids and span_storage give).
+    [[nodiscard]] static bool is_storage_ref(const value& v) noexcept { return tag_of(v) == known::storage_ref; }
+    /// The storage a storage_ref stands for; the non-const one for the legacy and tar
+    /// readers to locate its bytes while the checkpoint opens, before any access.
+    [[nodiscard]] const storage& storage_of_ref(const value& ref) const;
+    [[nodiscard]] storage& storage_of_ref(const value& ref);
     /// Legacy: the storages the object pickle referenced, by root key.
     [[nodiscard]] const std::unordered_map<std::string, value>& legacy_storages() const noexcept {
         return by_key_;
@@ -95,24 +121,35 @@ public:
     void set_record(std::string_view record) noexcept { ctx_.where.record = record; }
 
 private:
+    [[noreturn]] void fail(errc code, std::uint64_t at, const std::string& what) const;
+
+    // persistent.cpp
     value zip_persistent(const value& pid, std::uint64_t at);
-    /// The storage_ref value that stands for `s` in the tree (`pid`: what the file said).
-    value ref_to(const storage& s, value pid = {});
     value legacy_persistent(const value& pid, std::uint64_t at);
     value tar_persistent(const value& pid, std::uint64_t at);
-    [[noreturn]] void fail(errc code, std::uint64_t at, const std::string& what) const;
+    /// The storage_ref value that stands for the storage added last (`pid`: what the file said).
+    value ref_to_newest(value pid = {});
+
+    // tensors.cpp
     value tensor_from(const value& storage_ref, std::optional<dtype> explicit_type,
                       const value& offset, const value& size, const value& stride,
                       bool requires_grad, std::uint64_t at, const value* metadata = nullptr);
     value checked_tensor(const value& ref, std::optional<dtype> explicit_type, std::int64_t offset,
                          std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
                          std::uint64_t at, tensor_flags flags = {});
-    value numpy_tensor(const value& dtype_v, std::span<const std::int64_t> shape, bool fortran,
-                       const value& data, std::uint64_t at);
     value meta_tensor(const value& type, const value& size, const value& stride, bool rg,
                       std::uint64_t at);
     std::vector<std::int64_t> int_list(const value& v, const char* what, std::uint64_t at) const;
     value as_parameter(const value& t, bool requires_grad, std::uint64_t at);
+
+    // numpy.cpp
+    /// REDUCE of a numpy global: a value, or none to keep the call as an opaque object.
+    value numpy_reduce(const value& fn, const value& args, std::uint64_t at);
+    /// BUILD of an array from numpy.core.multiarray._reconstruct: its elements as a tensor.
+    void numpy_build(const value& target, const value& state, std::uint64_t at);
+    value numpy_tensor(const value& dtype_v, std::span<const std::int64_t> shape, bool fortran,
+                       const value& data, std::uint64_t at);
+
     value make_bytes_from(const value& text, const value& encoding, std::uint64_t at);
 
     rebuild_context ctx_;

@@ -1,3 +1,5 @@
+// Locating a storage's bytes on first access: the mapping where it can be viewed as is,
+// an owned copy where it must be inflated, aligned or byte-swapped.
 #include "torch/storage.hpp"
 
 #include <algorithm>
@@ -6,8 +8,11 @@
 #include <new>
 
 #include "ptio/error.hpp"
+#include "torch/tensor_access.hpp"
 
 namespace ptio::detail {
+
+const storage* storage_of(const tensor_view& v) noexcept { return tensor_access::storage_of(v); }
 
 void swap_elements(std::span<std::byte> bytes, dtype type) noexcept {
     std::size_t width = element_size(type);

@@ -24,6 +24,10 @@
 #include "ptio/dtype.hpp"
 #include "zip/archive.hpp"
 
+namespace ptio {
+class tensor_view;
+}
+
 namespace ptio::detail {
 
 class mapped_file;
@@ -145,6 +149,9 @@ private:
     mutable std::vector<std::byte> owned_;
     mutable bool copied_ = false;  // the bytes are owned_ (inflated or swapped), not the file
 };
+
+/// The storage a view looks into (nullptr without data), for ptio's own modules.
+[[nodiscard]] const storage* storage_of(const tensor_view& v) noexcept;
 
 /// Reverse the bytes of each element in place (complex types: each half).
 void swap_elements(std::span<std::byte> bytes, dtype type) noexcept;

@@ -89,7 +89,7 @@ TEST_CASE("pickle: memo, duplicate dict keys and big integers behave like Python
     auto ck = open_pickle("\x80\x02(]q\x00h\x00}(X\x01\x00\x00\x00kK\x01X\x01\x00\x00\x00kK\x02ut."s);
     const auto items = ck.root().items();
     REQUIRE(items.size() == 3);
-    CHECK(items[0].node_ptr() == items[1].node_ptr());  // the same list, as Python's memo
+    CHECK(items[0].identity() == items[1].identity());  // the same list, as Python's memo
     const auto& d = items[2];
     REQUIRE(d.size() == 1);  // the second 'k' replaced the first in place
     CHECK(d.get("k")->as_int() == 2);

@@ -63,11 +63,11 @@ private:
         ++walk_.printed;
         if (is_group(v)) return flat_group(make_group(v), limit, depth);
         if (trial_.size() + leaf_size(v) + 2 > limit) return false;
-        if (walk_.check(v.node_ptr(), depth) == skip::shared) {
+        if (walk_.check(v.identity(), depth) == skip::shared) {
             trial_ += "...";
         } else {
             append_leaf(trial_, v);
-            walk_.done(v.node_ptr(), leaf_size(v));
+            walk_.done(v.identity(), leaf_size(v));
         }
         return trial_.size() <= limit;
     }
@@ -120,12 +120,12 @@ private:
         if (try_flat([&](std::size_t limit) { return flat_value(v, limit, depth); })) return;
         ++walk_.printed;
         if (is_group(v)) return block_group(make_group(v), indent, depth);
-        if (walk_.check(v.node_ptr(), depth) == skip::shared) {
+        if (walk_.check(v.identity(), depth) == skip::shared) {
             out_ += "...";
             return;
         }
         append_leaf(out_, v);
-        walk_.done(v.node_ptr(), leaf_size(v));
+        walk_.done(v.identity(), leaf_size(v));
     }
 
     void block_group(const group& g, std::size_t indent, std::size_t depth) {

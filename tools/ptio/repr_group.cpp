@@ -51,7 +51,7 @@ bool is_group(const value& v) {
 
 group make_group(const value& v) {
     group g;
-    g.node = v.node_ptr();
+    g.node = v.identity();
     switch (v.type()) {
         case kind::list:
             g.open = "[", g.close = "]", g.empty = "[]", g.ellipsis = "[...]";

@@ -36,7 +36,7 @@ public:
 
     void node(const value& v, std::size_t depth) {
         ++walk_.printed;
-        const void* id = v.node_ptr();
+        const void* id = v.identity();
         switch (walk_.check(id, depth)) {
             case walk_state::skip::none:
                 break;

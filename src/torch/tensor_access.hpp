@@ -1,0 +1,53 @@
+// torch/tensor_access — how the torch layer makes tensors and views, complete, at once.
+//
+// ptio::tensor and ptio::tensor_view have no public constructors and no mutators: their
+// fields are set here, while a checkpoint opens, before any value hands them out (both
+// classes declare this one their friend). The storage a view looks into is reached through
+// storage_of (torch/storage.hpp). Pure functions of their arguments: thread-safe; they
+// throw only std::bad_alloc (the shape or the location is copied).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "ptio/tensor.hpp"
+
+namespace ptio::detail {
+
+/// What a rebuild call says about a tensor besides its geometry.
+struct tensor_flags {
+    bool requires_grad = false;
+    bool conj = false, neg = false;  ///< torch ≥ 2.0's lazy conjugate and negation
+    bool numpy = false;              ///< pickled as a numpy array or scalar
+};
+
+class tensor_access {
+public:
+    /// A view of `storage` (nullptr: a tensor without data); the caller has checked that
+    /// every element it reaches lies inside the storage.
+    [[nodiscard]] static tensor_view make_view(const storage* storage, dtype type,
+                                               std::span<const std::int64_t> shape,
+                                               std::span<const std::int64_t> strides,
+                                               std::int64_t storage_offset) {
+        return {storage, type, shape, strides, storage_offset};
+    }
+    [[nodiscard]] static tensor make(tensor_view view, std::string location, tensor_flags flags = {}) {
+        tensor t(std::move(view), std::move(location));
+        t.requires_grad_ = flags.requires_grad;
+        t.conj_ = flags.conj;
+        t.neg_ = flags.neg;
+        t.is_numpy_ = flags.numpy;
+        return t;
+    }
+    /// `t` as an nn.Parameter wrapping it (torch._utils._rebuild_parameter) would be.
+    [[nodiscard]] static tensor parameter(const tensor& t, bool requires_grad) {
+        tensor p = t;
+        p.is_parameter_ = true;
+        p.requires_grad_ = requires_grad;
+        return p;
+    }
+    [[nodiscard]] static const storage* storage_of(const tensor_view& v) noexcept { return v.storage_; }
+};
+
+}  // namespace ptio::detail
