@@ -113,7 +113,7 @@ void mapped_file::advise(advice a) const noexcept {
         case advice::willneed: flag = MADV_WILLNEED; break;
     }
     // The region's address is page-aligned; advice is a hint, so failures are ignored.
-    (void)::madvise(const_cast<std::byte*>(bytes_.data()), bytes_.size(), flag);
+    (void)::madvise(region_->map.get_address(), bytes_.size(), flag);
 }
 
 }  // namespace ptio::detail

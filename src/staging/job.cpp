@@ -49,7 +49,7 @@ void load_job::complete(const load_plan::piece& p) {
     bool landed = false;  // a storage became ready: wake its waiters
     {
         std::lock_guard lock(m_);
-        plan.for_each_overlap(p, [&](load_plan::slot& s, std::uint64_t lo, std::uint64_t hi) {
+        plan.for_each_overlap(p, [&](const load_plan::slot& s, std::uint64_t lo, std::uint64_t hi) {
             if (s.remaining.fetch_sub(1, std::memory_order_release) == 1) landed = true;
             done_ += hi - lo;
         });

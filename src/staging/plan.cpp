@@ -107,7 +107,7 @@ load_plan::load_plan(const checkpoint& ck, const map_location& where, const load
         if (!any) break;
     }
     for (const piece& p : pieces)
-        for_each_overlap(p, [](slot& s, std::uint64_t, std::uint64_t) { ++s.remaining; });
+        for_each_overlap(p, [](const slot& s, std::uint64_t, std::uint64_t) { ++s.remaining; });
 }
 
 void load_plan::allocate() {
@@ -130,11 +130,15 @@ void load_plan::allocate() {
         }
     }
     for (slot& s : slots) {
-        if (s.alloc != npos)
+        if (s.alloc != npos) {
             s.dst = allocs[s.alloc].base ? allocs[s.alloc].base + s.offset : nullptr;
-        else if (s.dev.is_cpu())
-            // A view: the mapping itself (locating the record reads its local header).
+        } else if (s.dev.is_cpu()) {
+            // A view: the checkpoint's own bytes (locating the record reads its local header).
+            // device_tensor::mutable_data() hands them out only for a copy-on-write load,
+            // whose bytes are private to this process (a copy-on-write mapping's pages, or
+            // memory the checkpoint owns), so no write reaches the file or another reader.
             s.dst = const_cast<std::byte*>(s.st->bytes().data());
+        }
     }
 }
 

@@ -49,7 +49,8 @@ struct load_plan {
         std::size_t alloc = npos;   // index into allocs; npos: a view or meta
         std::uint64_t offset = 0;   // within its allocation
         std::byte* dst = nullptr;   // where the bytes live for the consumer
-        std::atomic<std::uint32_t> remaining{0};  // pieces not yet landed
+        // Pieces not yet landed: the one field that changes once the plan is made.
+        mutable std::atomic<std::uint32_t> remaining{0};
     };
     struct allocation {
         ptio::device dev;
@@ -92,8 +93,7 @@ void load_plan::for_each_overlap(const piece& p, F&& f) const {
         return slots[i].offset + slots[i].nbytes <= p.begin;
     });
     for (; it != a.slots.end() && slots[*it].offset < p.end; ++it) {
-        // Only the slot's landed count changes, and it is atomic.
-        slot& s = const_cast<slot&>(slots[*it]);
+        const slot& s = slots[*it];
         if (s.nbytes == 0) continue;
         const std::uint64_t lo = std::max(p.begin, s.offset);
         const std::uint64_t hi = std::min(p.end, s.offset + s.nbytes);

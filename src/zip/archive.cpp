@@ -304,7 +304,7 @@ std::vector<std::byte> archive::extract(const entry& e) const {
             out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(e.size, out.size() * 2)));
         const auto in_chunk = static_cast<uInt>(std::min<std::uint64_t>(in_left, 1u << 30));
         const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(out.size() - out_done, 1u << 30));
-        zs.next_in = const_cast<Bytef*>(in);
+        zs.next_in = in;
         zs.avail_in = in_chunk;
         zs.next_out = reinterpret_cast<Bytef*>(out.data()) + out_done;
         zs.avail_out = out_chunk;
