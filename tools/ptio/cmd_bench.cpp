@@ -206,7 +206,7 @@ void print_json(const report& r) {
                       {"hwm_reset", r.memory.reset},
                       {"cold_resident_bytes", optional_json(r.cold.max_resident())}};
     output out;
-    print_json(out, doc);
+    json_writer(out).begin_object(true).members(doc).end();  // a member a line
 }
 
 std::string runs_range(std::span<const double> xs) {

@@ -121,16 +121,14 @@ void print_json(const ptio::loaded& m, const std::string& file, const ptio::map_
     // a line, then the check.
     output out;
     json_writer w(out);
-    w.begin_object();
-    for (const auto& [key, member] : head.items()) w.key(key).value(member);
-    w.key("tensors").begin_array();
+    w.begin_object(true).members(head).key("tensors").begin_array(true);
     for (const ptio::named_device_tensor& named : m.tensors()) {
         const ptio::device_tensor& dt = *named.tensor;
-        w.value({{"path", named.path},
-                 {"name", named.name},
-                 {"device", dt.device().str()},
-                 {"dtype", ptio::name(dt.dtype())},
-                 {"shape", dt.shape()}});
+        w.value(json_object({{"path", named.path},
+                             {"name", named.name},
+                             {"device", dt.device().str()},
+                             {"dtype", ptio::name(dt.dtype())},
+                             {"shape", dt.shape()}}));
     }
     w.end().key("check");
     w.value(check.done ? json{{"storages", check.storages},

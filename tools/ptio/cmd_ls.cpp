@@ -113,17 +113,17 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     output out;
     json_writer w(out);
     w.begin_object().key("file").value(file).key("format").value(ck.format());
-    w.key("byteorder").value(ck.byteorder()).key("tensors").begin_array();
+    w.key("byteorder").value(ck.byteorder()).key("tensors").begin_array(true);
     for (std::size_t i = 0; i < listed.size(); ++i) {
         const ptio::named_tensor& named = listed[i];
         const ptio::tensor& t = *named.tensor;
         const ptio::tensor_view& view = t.view();
-        json row = {{"path", named.path},
-                    {"name", named.name},
-                    {"dtype", ptio::name(view.dtype())},
-                    {"shape", view.shape()},
-                    {"stride", view.strides()},
-                    {"storage_offset", view.storage_offset()}};
+        json row = json_object({{"path", named.path},
+                                {"name", named.name},
+                                {"dtype", ptio::name(view.dtype())},
+                                {"shape", view.shape()},
+                                {"stride", view.strides()},
+                                {"storage_offset", view.storage_offset()}});
         // Storage keys restart in each shard: prefix the shard's file name.
         if (const std::string_view shard = ck.shard_of(named.name); !shard.empty())
             row["storage"] = std::filesystem::path(shard).filename().string() + ":" +

@@ -80,18 +80,10 @@ void append_string(std::string& out, std::string_view text) {
     out += '"';
 }
 
-// True when `j` nests containers at most `levels` deep (a scalar: 0). Looks no deeper than
-// that, so asking it of every container costs each node a visit per close ancestor only.
-bool shallow(const json& j, int levels) {
-    if (!j.is_structured()) return true;
-    if (levels == 0) return false;
-    return std::all_of(j.begin(), j.end(), [&](const json& c) { return shallow(c, levels - 1); });
-}
-
-// The layout rule of the header: an array of containers is a listing, one element a line.
-bool one_line(const json& j) {
-    if (j.is_object()) return shallow(j, 2);
-    return std::none_of(j.begin(), j.end(), [](const json& e) { return e.is_structured(); });
+// An array of containers is a listing: an element a line (see the header).
+bool listing(const json& j) {
+    return j.is_array() &&
+           std::any_of(j.begin(), j.end(), [](const json& e) { return e.is_structured(); });
 }
 
 template <class Integer>
@@ -102,22 +94,34 @@ void append_integer(std::string& out, Integer n) {
 
 }  // namespace
 
+json json_object(std::initializer_list<std::pair<std::string_view, json>> members) {
+    json j = json::object();
+    auto& object = j.get_ref<json::object_t&>();
+    object.reserve(members.size());
+    for (const auto& [name, member] : members) object.emplace_back(name, member);
+    return j;
+}
+
 json raw_number(std::string_view digits) {
     return json::binary(std::vector<std::uint8_t>(digits.begin(), digits.end()),
                         raw_number_subtype);
 }
 
-json_writer& json_writer::open(char bracket) {
+json_writer& json_writer::open(char bracket, bool multiline) {
     before_value();
     s_ += bracket;
-    levels_.push_back({bracket == '{' ? '}' : ']', true});
+    levels_.push_back({bracket == '{' ? '}' : ']', multiline, true});
+    if (multiline) ++multiline_open_;
     return *this;
 }
 
 json_writer& json_writer::end() {
     const level top = levels_.back();
     levels_.pop_back();
-    if (!top.empty) newline(levels_.size());
+    if (top.multiline) {
+        --multiline_open_;
+        if (!top.empty) newline(multiline_open_);
+    }
     s_ += top.closer;
     if (levels_.empty()) s_ += '\n';
     return *this;
@@ -133,8 +137,13 @@ json_writer& json_writer::key(std::string_view name) {
 
 json_writer& json_writer::value(const json& j) {
     before_value();
-    write(j, levels_.size());
+    write(j, multiline_open_);
     if (levels_.empty()) s_ += '\n';
+    return *this;
+}
+
+json_writer& json_writer::members(const json& object) {
+    for (const auto& [name, member] : object.items()) key(name).value(member);
     return *this;
 }
 
@@ -145,10 +154,12 @@ void json_writer::before_value() {
     }
     if (levels_.empty()) return;
     level& top = levels_.back();
-    if (!top.empty) s_ += ',';
+    if (!top.empty) s_ += top.multiline ? "," : ", ";
     top.empty = false;
-    out_.maybe_flush();
-    newline(levels_.size());
+    if (top.multiline) {
+        out_.maybe_flush();
+        newline(multiline_open_);
+    }
 }
 
 void json_writer::newline(std::size_t depth) {
@@ -185,7 +196,8 @@ void json_writer::container(const json& j, std::size_t depth) {
         s_ += object ? "{}" : "[]";
         return;
     }
-    const bool flat = one_line(j);
+    const bool flat = !listing(j);
+    const std::size_t inner = flat ? depth : depth + 1;
     s_ += object ? '{' : '[';
     bool first = true;
     for (auto it = j.begin(); it != j.end(); ++it) {
@@ -193,13 +205,13 @@ void json_writer::container(const json& j, std::size_t depth) {
         first = false;
         if (!flat) {
             out_.maybe_flush();
-            newline(depth + 1);
+            newline(inner);
         }
         if (object) {
             append_string(s_, it.key());
             s_ += ": ";
         }
-        write(it.value(), depth + 1);
+        write(it.value(), inner);
     }
     if (!flat) newline(depth);
     s_ += object ? '}' : ']';

@@ -3,8 +3,8 @@
 
 #include <cmath>
 #include <cstdint>
-#include <optional>
 #include <span>
+#include <stdexcept>
 #include <string>
 
 #include "ptio/dtype.hpp"
@@ -32,24 +32,6 @@ std::string_view origin_name(value::origin o) {
     return "?";
 }
 
-// Nodes with children are streamed, a member a line; the others are built whole and so
-// follow json_writer's layout (one line each).
-bool has_children(const value& v) {
-    switch (v.type()) {
-        case kind::list:
-        case kind::tuple:
-        case kind::set:
-            return !v.items().empty();
-        case kind::dict:
-            return !v.entries().empty() || !v.state().is_none();
-        case kind::object:
-            return !v.args().is_none() || !v.state().is_none() || !v.items().empty() ||
-                   !v.entries().empty();
-        default:
-            return false;
-    }
-}
-
 std::string_view elided_reason(walk_state::skip why) {
     switch (why) {
         case walk_state::skip::too_deep:
@@ -61,94 +43,77 @@ std::string_view elided_reason(walk_state::skip why) {
     }
 }
 
-std::string_view container_kind(const value& v) {
-    return v.is(kind::list) ? "list" : v.is(kind::tuple) ? "tuple" : "set";
+bool is_container(const value& v) {
+    return v.is(kind::list) || v.is(kind::tuple) || v.is(kind::set) || v.is(kind::dict) ||
+           v.is(kind::object);
 }
 
-// A node without children, whole.
+// A node that is not a container, whole.
 json leaf(const value& v) {
-    json j = json::object();
     switch (v.type()) {
-        case kind::none:
-            j["kind"] = "none";
-            break;
         case kind::boolean:
-            j["kind"] = "bool";
-            j["value"] = v.as_bool();
-            break;
+            return json_object({{"kind", "bool"}, {"value", v.as_bool()}});
         case kind::integer:
-            j["kind"] = "int";
-            j["value"] = v.as_int();
-            break;
+            return json_object({{"kind", "int"}, {"value", v.as_int()}});
         case kind::big_integer:
-            j["kind"] = "int";
-            j["value"] = raw_number(v.int_text());
-            break;
+            return json_object({{"kind", "int"}, {"value", raw_number(v.int_text())}});
         case kind::floating: {
-            j["kind"] = "float";
-            const double x = v.as_float();
-            // Non-finite values have no JSON number: their Python repr, as a string.
+            // Python's repr, as `show` prints it; a non-finite value, which JSON has no
+            // number for, as that text in a string.
             std::string text;
-            if (!std::isfinite(x)) append_float_repr(text, x);
-            j["value"] = text.empty() ? json(x) : json(text);
-            break;
+            append_float_repr(text, v.as_float());
+            return json_object(
+                {{"kind", "float"},
+                 {"value", std::isfinite(v.as_float()) ? raw_number(text) : json(text)}});
         }
         case kind::string:
-            j["kind"] = "str";
-            j["value"] = v.as_string();
-            break;
+            return json_object({{"kind", "str"}, {"value", v.as_string()}});
         case kind::bytes: {
             std::string hex;
             append_hex(hex, v.as_bytes());
-            j["kind"] = "bytes";
-            j["hex"] = std::move(hex);
-            break;
+            return json_object({{"kind", "bytes"}, {"hex", std::move(hex)}});
         }
-        case kind::list:
-        case kind::tuple:
-        case kind::set:
-            j["kind"] = container_kind(v);
-            j["items"] = json::array();
-            break;
-        case kind::dict:
-            j["kind"] = "dict";
-            j["class"] = v.class_name();
-            j["entries"] = json::array();
-            break;
         case kind::tensor: {
             const ptio::tensor& t = v.as_tensor();
             const ptio::tensor_view& view = t.view();
-            j = {{"kind", "tensor"},
-                 {"dtype", ptio::name(view.dtype())},
-                 {"shape", view.shape()},
-                 {"stride", view.strides()},
-                 {"storage_offset", view.storage_offset()},
-                 {"storage", view.storage_key()},
-                 {"location", t.location()},
-                 {"nbytes", view.nbytes()},
-                 {"requires_grad", t.requires_grad()},
-                 {"parameter", t.is_parameter()}};
-            break;
+            return json_object({{"kind", "tensor"},
+                                {"dtype", ptio::name(view.dtype())},
+                                {"shape", view.shape()},
+                                {"stride", view.strides()},
+                                {"storage_offset", view.storage_offset()},
+                                {"storage", view.storage_key()},
+                                {"location", t.location()},
+                                {"nbytes", view.nbytes()},
+                                {"requires_grad", t.requires_grad()},
+                                {"parameter", t.is_parameter()}});
         }
-        case kind::object:
-            j = {{"kind", "object"},
-                 {"class", v.class_name()},
-                 {"origin", origin_name(v.object_origin())}};
-            break;
+        case kind::none:
+            return json_object({{"kind", "none"}});
+        default:
+            throw std::logic_error("tree_json: containers are streamed, not built whole");
     }
-    return j;
 }
 
+// Containers are streamed (their items and entries a line each), so that a tree of any size
+// costs one leaf's JSON at a time; leaves are built whole.
 class tree_writer {
 public:
     explicit tree_writer(json_writer& w) : w_(w) {}
 
     void node(const value& v, std::size_t depth) {
-        if (const std::optional<json> whole = flat_node(v, depth)) {
-            w_.value(*whole);
+        ++walk_.printed;
+        const void* id = v.node_ptr();
+        if (const walk_state::skip why = walk_.check(id, depth); why != walk_state::skip::none) {
+            w_.value(json_object({{"kind", "elided"}, {"reason", elided_reason(why)}}));
             return;
         }
-        const void* id = v.node_ptr();
+        if (!is_container(v)) {
+            w_.value(leaf(v));
+            walk_.done(id, v.is(kind::string)  ? v.as_string().size()
+                           : v.is(kind::bytes) ? v.as_bytes().size()
+                                               : 0);
+            return;
+        }
         const std::size_t before = walk_.printed;
         {
             const walk_state::enter on_path(walk_, id);
@@ -165,7 +130,9 @@ public:
                 if (!v.items().empty()) items(v.items(), depth);
                 if (!v.entries().empty()) entries(v.entries(), depth);
             } else {
-                w_.key("kind").value(container_kind(v));
+                w_.key("kind").value(v.is(kind::list)    ? "list"
+                                     : v.is(kind::tuple) ? "tuple"
+                                                         : "set");
                 items(v.items(), depth);
             }
             w_.end();
@@ -174,42 +141,20 @@ public:
     }
 
 private:
-    // The node whole when it prints on one line (no children, or elided), counted as
-    // printed; nullopt (counted as well) when node() must stream it.
-    std::optional<json> flat_node(const value& v, std::size_t depth) {
-        ++walk_.printed;
-        if (const walk_state::skip why = walk_.check(v.node_ptr(), depth);
-            why != walk_state::skip::none)
-            return json{{"kind", "elided"}, {"reason", elided_reason(why)}};
-        if (has_children(v)) return std::nullopt;
-        json j = leaf(v);
-        walk_.done(v.node_ptr(), v.is(kind::string)  ? v.as_string().size()
-                                 : v.is(kind::bytes) ? v.as_bytes().size()
-                                                     : 0);
-        return j;
-    }
-
     void child(std::string_view name, const value& v, std::size_t depth) {
         w_.key(name);
         node(v, depth + 1);
     }
 
     void items(std::span<const value> list, std::size_t depth) {
-        w_.key("items").begin_array();
+        w_.key("items").begin_array(true);
         for (const value& item : list) node(item, depth + 1);
         w_.end();
     }
 
     void entries(std::span<const value::entry> list, std::size_t depth) {
-        w_.key("entries").begin_array();
+        w_.key("entries").begin_array(true);
         for (const auto& [key, val] : list) {
-            // One line when both sides do: {"key": {...}, "value": {...}}.
-            if (!has_children(key) && !has_children(val)) {
-                auto k = flat_node(key, depth + 1);
-                auto v = flat_node(val, depth + 1);
-                w_.value(json{{"key", std::move(*k)}, {"value", std::move(*v)}});
-                continue;
-            }
             w_.begin_object().key("key");
             node(key, depth + 1);
             w_.key("value");

@@ -12,8 +12,8 @@
 //    "args": node?, "state": node?, "items": [node, …]?, "entries": [{"key", "value"}, …]?}
 //   {"kind": "elided", "reason": "cycle" | "shared" | "depth"}   (see walk.hpp)
 //
-// Big integers are JSON numbers with all their digits (raw_number). A node with children is
-// streamed, a member a line; any other node takes one line.
+// Big integers are JSON numbers with all their digits; finite floats are written as Python's
+// repr writes them, as `show` prints them. Items and entries are a line each.
 #pragma once
 
 #include "json_output.hpp"
