@@ -10,6 +10,7 @@ namespace ptio_cli {
 
 help_formatter::help_formatter(const help_text& text)
     : synopsis_(text.synopsis), description_(text.description), footer_(text.footer) {
+    if (description_.starts_with('\n')) description_.erase(0, 1);
     column_width(text.column);
 }
 

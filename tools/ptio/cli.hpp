@@ -42,6 +42,7 @@ struct help_text {
     std::string_view summary;      // its line in `ptio --help`
     std::string_view synopsis;     // "usage: ptio ls FILE [--json] …", without the last '\n'
     std::string_view description;  // the paragraphs before the options, ending in '\n'
+                                   // (a first '\n' is dropped: R"( may end its line)
     std::string_view footer = {};  // after the options, ending in '\n'
     std::size_t column = 16;       // where option descriptions (or command summaries) start
 };

@@ -35,7 +35,8 @@ constexpr help_text help{
     .synopsis = R"(usage: ptio bench FILE --device cpu|cuda:N [--repeat N] [--cold] [--json]
                   [--threads N] [--chunk-mb N] [--chunks N] [--pinning alloc|register]
                   [--allocation device|storage] [--read pread|mmap])",
-    .description = R"(Time ptio::load of FILE onto one device against a peer measured in the same run, and
+    .description = R"(
+Time ptio::load of FILE onto one device against a peer measured in the same run, and
 report the median of --repeat runs after one warm-up.
 
   cpu      ptio::load(FILE, "cpu") with owned copies (cpu_placement::copy, so the bytes

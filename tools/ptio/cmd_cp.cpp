@@ -27,7 +27,8 @@ constexpr help_text help{
     .summary = "copy a checkpoint through ptio's writer, a subset or renamed",
     .synopsis =
         "usage: ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...] [--sync] [--json]",
-    .description = R"(Copy a checkpoint through ptio's writer: the result is a torch.save file that torch.load
+    .description = R"(
+Copy a checkpoint through ptio's writer: the result is a torch.save file that torch.load
 reads as the same object (tensors, their storages, sharing and location tags, and every
 other value). Storage bytes go from SRC's mapping straight to DST. DST is written under a
 temporary name and renamed into place, so a failed copy leaves nothing behind.

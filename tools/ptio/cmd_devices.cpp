@@ -16,8 +16,8 @@ constexpr help_text help{
     .name = "devices",
     .summary = "list the devices ptio can load onto here",
     .synopsis = "usage: ptio devices [--json]",
-    .description =
-        R"(List the devices a map_location may name on this machine: cpu, and cuda:N for every CUDA
+    .description = R"(
+List the devices a map_location may name on this machine: cpu, and cuda:N for every CUDA
 device the driver reports (name, total and free memory). Without a CUDA build, a driver
 or a GPU, only cpu is listed, and the reason is given.
 )",

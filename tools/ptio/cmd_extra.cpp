@@ -16,8 +16,8 @@ constexpr help_text help{
     .name = "extra",
     .summary = "list or print the extra files of a TorchScript archive",
     .synopsis = "usage: ptio extra FILE [NAME]",
-    .description =
-        R"(The extra files of an archive: what torch.jit.save(..., _extra_files={NAME: bytes}) stored
+    .description = R"(
+The extra files of an archive: what torch.jit.save(..., _extra_files={NAME: bytes}) stored
 under extra/. Without NAME, list them, one a line: the size in bytes, then the name. With
 NAME, write that file's bytes to stdout, unchanged (inflated if the archive deflated them).
 A name the archive lacks is an error (not_found, exit status 2).

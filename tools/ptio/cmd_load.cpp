@@ -29,7 +29,8 @@ constexpr help_text help{
     .synopsis = R"(usage: ptio load FILE [--map-location SPEC] [--cpu view|copy|cow] [--json]
                  [--threads N] [--chunk-mb N] [--chunks N] [--pinning alloc|register]
                  [--allocation device|storage] [--read pread|mmap])",
-    .description = R"(Load a checkpoint onto its devices as torch.load(FILE, map_location=SPEC) would, through
+    .description = R"(
+Load a checkpoint onto its devices as torch.load(FILE, map_location=SPEC) would, through
 ptio::load, and print one row per device (tensors, storages, bytes, allocations), the
 bytes moved and the time taken: the open (map the file, read the directory and the
 pickle) and the placement (allocate, copy, wait until every byte is in place).

@@ -30,8 +30,8 @@ constexpr help_text help{
     .name = "ls",
     .summary = "list every tensor: name, dtype, shape (and SHA-256)",
     .synopsis = "usage: ptio ls FILE [--json] [--hash] [--state-dict] [-j N]",
-    .description =
-        R"(List every tensor of a checkpoint, depth-first in pickle order: name, dtype and shape.
+    .description = R"(
+List every tensor of a checkpoint, depth-first in pickle order: name, dtype and shape.
 A tensor's name is its path of keys from the root joined with '.'; a tensor saved
 at the root is shown as (root). In a TorchScript archive the path is the module's
 attribute path, as state_dict() names it (layers.0.weight), and the tensors the code

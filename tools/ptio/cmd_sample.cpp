@@ -25,7 +25,8 @@ constexpr help_text help{
     .name = "sample",
     .summary = "write a Llama-like sample checkpoint with ptio's writer",
     .synopsis = "usage: ptio sample FILE [--size-mb N] [--layers N] [--json]",
-    .description = R"(Write a Llama-like state_dict of about N MB (default 1000) with ptio's writer: an
+    .description = R"(
+Write a Llama-like state_dict of about N MB (default 1000) with ptio's writer: an
 OrderedDict of bfloat16 weights (embedding, per layer q/k/v/o projections, gate/up/down
 MLP and two norms, a final norm) plus an lm_head that shares the embedding's storage,
 and a float32 rotary table. The values are deterministic pseudo-random numbers of
@@ -77,7 +78,8 @@ std::vector<std::byte> bf16_values(std::size_t count, std::uint64_t seed) {
 int run(const sample_args& args) {
     if (args.operands.size() != 1) throw usage_error("sample takes one FILE");
     const std::string& file = args.operands[0];
-    const double params = static_cast<double>(parse_positive(args.size_mb, "size-mb", 1000)) * 1e6 / 2;
+    const double params =
+        static_cast<double>(parse_positive(args.size_mb, "size-mb", 1000)) * 1e6 / 2;
     const auto layers = static_cast<std::int64_t>(parse_positive(args.layers, "layers", 8));
     const std::int64_t vocab = 32000;
     // Per layer 4h² (attention) + 3·h·(8h/3) (MLP) = 12h², plus the vocab × h embedding.

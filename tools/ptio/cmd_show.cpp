@@ -20,8 +20,8 @@ constexpr help_text help{
     .name = "show",
     .summary = "print the object tree as Python's repr would",
     .synopsis = "usage: ptio show FILE [--json]",
-    .description =
-        R"(Print the object a checkpoint holds, as Python's print(repr(obj)) would, without running
+    .description = R"(
+Print the object a checkpoint holds, as Python's print(repr(obj)) would, without running
 any of its code: dicts, OrderedDicts, lists, tuples, sets, str, bytes, numbers, None and
 booleans as Python writes them. Tensors are summarised as tensor(float32, [3, 4]) or
 Parameter(...), with requires_grad=True when set. Classes ptio did not run print as

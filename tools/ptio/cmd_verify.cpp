@@ -16,8 +16,8 @@ constexpr help_text help{
     .name = "verify",
     .summary = "check every record's bytes and CRC-32",
     .synopsis = "usage: ptio verify FILE [--json]",
-    .description =
-        R"(Open a checkpoint with CRC checking on, then check everything opening defers: locate
+    .description = R"(
+Open a checkpoint with CRC checking on, then check everything opening defers: locate
 every record's bytes, inflate deflated records and compare every CRC-32. Prints one
 line per problem, then a summary.
 

@@ -23,8 +23,8 @@ constexpr ptio_cli::help_text root_text{
     .name = "ptio",
     .summary = "",
     .synopsis = "usage: ptio <command> [options] FILE\n       ptio --version",
-    .description =
-        R"(Read PyTorch checkpoints (torch.save files) without Python and without running any
+    .description = R"(
+Read PyTorch checkpoints (torch.save files) without Python and without running any
 code they contain.
 )",
     .footer = R"(Run 'ptio <command> --help' for a command's options.
