@@ -1,54 +1,71 @@
 // tools/ptio/cli.cpp — the command line on CLI11.
 #include "cli.hpp"
 
+#include <CLI/CLI.hpp>
 #include <charconv>
 #include <memory>
-#include <sstream>
 #include <string>
 
 namespace ptio_cli {
 
-help_formatter::help_formatter(const help_text& text)
-    : synopsis_(text.synopsis), description_(text.description), footer_(text.footer) {
-    if (description_.starts_with('\n')) description_.erase(0, 1);
-    column_width(text.column);
-}
+namespace {
 
-std::string help_formatter::make_help(const CLI::App* app, std::string, CLI::AppFormatMode) const {
-    std::string out = synopsis_ + "\n\n" + description_;
-    // An empty group hides an option or a command (the root's -h and -V, `ptio help`).
-    const CLI::Option* help = app->get_help_ptr();
-    std::vector<const CLI::Option*> shown = app->get_options([help](const CLI::Option* o) {
-        return o->nonpositional() && !o->get_group().empty() && o != help;
-    });
-    if (help != nullptr && !help->get_group().empty()) shown.push_back(help);
-    if (!shown.empty()) {
-        out += "\noptions:\n";
-        for (const CLI::Option* o : shown) out += make_option(o, false);
+class help_formatter : public CLI::Formatter {
+public:
+    explicit help_formatter(const help_text& text)
+        : synopsis_(text.synopsis), description_(text.description), footer_(text.footer) {
+        if (description_.starts_with('\n')) description_.erase(0, 1);
+        column_width(text.column);
     }
-    const auto commands =
-        app->get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); });
-    if (!commands.empty()) {
-        out += "\ncommands:\n";
-        for (const CLI::App* sub : commands) out += make_subcommand(sub);
-    }
-    if (!footer_.empty()) out += "\n" + footer_;
-    return out;
-}
 
-std::string help_formatter::make_option_name(const CLI::Option* option, bool positional) const {
-    if (positional) return option->get_name(true, false);
-    std::string names;
-    for (const std::string& s : option->get_snames()) names += (names.empty() ? "-" : ", -") + s;
-    for (const std::string& l : option->get_lnames()) names += (names.empty() ? "--" : ", --") + l;
-    return names;
+    std::string make_help(const CLI::App* app, std::string, CLI::AppFormatMode) const override {
+        std::string out = synopsis_ + "\n\n" + description_;
+        const CLI::Option* help = app->get_help_ptr();
+        std::vector<const CLI::Option*> shown = app->get_options([help](const CLI::Option* o) {
+            return o->nonpositional() && !o->get_group().empty() && o != help;
+        });
+        if (help != nullptr && !help->get_group().empty()) shown.push_back(help);
+        if (!shown.empty()) {
+            out += "\noptions:\n";
+            for (const CLI::Option* o : shown) out += make_option(o, false);
+        }
+        const auto commands =
+            app->get_subcommands([](const CLI::App* sub) { return !sub->get_group().empty(); });
+        if (!commands.empty()) {
+            out += "\ncommands:\n";
+            for (const CLI::App* sub : commands) out += make_subcommand(sub);
+        }
+        if (!footer_.empty()) out += "\n" + footer_;
+        return out;
+    }
+
+    std::string make_option_name(const CLI::Option* option, bool positional) const override {
+        if (positional) return option->get_name(true, false);
+        std::string names;
+        for (const std::string& s : option->get_snames())
+            names += (names.empty() ? "-" : ", -") + s;
+        for (const std::string& l : option->get_lnames())
+            names += (names.empty() ? "--" : ", --") + l;
+        return names;
+    }
+
+private:
+    std::string synopsis_;
+    std::string description_;
+    std::string footer_;
+};
+
+}  // namespace
+
+void set_help(CLI::App& app, const help_text& text) {
+    app.formatter(std::make_shared<help_formatter>(text));
 }
 
 namespace detail {
 
 CLI::App& add_subcommand(CLI::App& ptio, const help_text& text) {
     CLI::App* app = ptio.add_subcommand(std::string(text.name), std::string(text.summary));
-    app->formatter(std::make_shared<help_formatter>(text));
+    set_help(*app, text);
     app->allow_extras();  // unknown options are reported in ptio's words by reject_unknown_options
     app->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group("options");
     app->set_help_flag("-h,--help", "show this help");

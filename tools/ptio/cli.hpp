@@ -4,11 +4,11 @@
 // Each cmd_*.cpp adds one subcommand to the `ptio` app and returns a `command`; main.cpp
 // parses, then runs the chosen command's `run`. Option values are kept as the user typed
 // them (the last one when an option is repeated) and checked by the command, which names
-// the option and the bad value in its usage_error. The CLI11 apps live as long as the root
-// app; nothing here is thread-safe, as nothing needs to be.
+// the option and the bad value in its usage_error. Only main.cpp and cli.cpp see CLI11's
+// headers; the commands hold a CLI::App only by reference. The CLI11 apps live as long as
+// the root app; nothing here is thread-safe, as nothing needs to be.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,6 +19,11 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace CLI {
+class App;
+class ParseError;
+}  // namespace CLI
 
 namespace ptio_cli {
 
@@ -36,7 +41,7 @@ struct command {
     std::function<int()> run;
 };
 
-/// What `--help` prints around the options, laid out as help_formatter does.
+/// What `--help` prints around the options, laid out as set_help says.
 struct help_text {
     std::string_view name;
     std::string_view summary;      // its line in `ptio --help`
@@ -47,21 +52,12 @@ struct help_text {
     std::size_t column = 16;       // where option descriptions (or command summaries) start
 };
 
-/// `--help` as ptio writes it: the synopsis, the description, "options:" with each option's
-/// names ("-j, --jobs N") and its description from `column` on (a name as long as that gets
-/// a line of its own), "-h, --help" last, "commands:" with one line per command, the footer.
-class help_formatter : public CLI::Formatter {
-public:
-    explicit help_formatter(const help_text& text);
-    std::string make_help(const CLI::App* app, std::string name,
-                          CLI::AppFormatMode mode) const override;
-    std::string make_option_name(const CLI::Option* option, bool positional) const override;
-
-private:
-    std::string synopsis_;
-    std::string description_;
-    std::string footer_;
-};
+/// Gives `app` ptio's --help layout: the synopsis, the description, "options:" with each
+/// option's names ("-j, --jobs N") and its description from `column` on (a name as long as
+/// that gets a line of its own), "-h, --help" last, "commands:" with one line per command
+/// (its summary from `column` on), the footer. Options and commands in an empty group are
+/// left out. `text` is copied.
+void set_help(CLI::App& app, const help_text& text);
 
 namespace detail {
 /// A subcommand with `-h, --help`, whose unknown options are kept for

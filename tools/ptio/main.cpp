@@ -2,6 +2,7 @@
 // command, and turns failures into messages and exit statuses:
 //   0 success, 1 the command found problems (verify), 2 bad usage or a ptio::error,
 //   3 anything unexpected.
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -47,7 +48,7 @@ struct command_line {
     std::vector<std::string> help_topic;
 
     command_line() {
-        root.formatter(std::make_shared<ptio_cli::help_formatter>(root_text));
+        ptio_cli::set_help(root, root_text);
         root.allow_extras();            // an unknown command word is reported by run()
         root.require_subcommand(0, 1);  // so a FILE named like a command stays a FILE
         root.set_help_flag("-h,--help")->group("");

@@ -1,5 +1,5 @@
 // tools/ptio/text.hpp — the CLI's one copy of its byte-level text helpers: hex digits and
-// UTF-8 decoding and encoding, for the JSON escaper (json.cpp), Python's repr (pyformat.cpp),
+// UTF-8 decoding and encoding, for the JSON escaper (json_output.cpp), repr (pyformat.cpp),
 // digests (sha256.cpp) and bytes in `show --json` (tree_json.cpp).
 //
 // Header-only and allocation-free apart from the appends; every function is pure (safe on
