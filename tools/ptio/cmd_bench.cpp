@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "bench_peers.hpp"
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "page_cache.hpp"
 #include "process_memory.hpp"
@@ -29,11 +29,13 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage_head =
-    R"(usage: ptio bench FILE --device cpu|cuda:N [--repeat N] [--cold] [--json]
+constexpr help_text help{
+    .name = "bench",
+    .summary = "time a load against memcpy or the GPU's copy bandwidth",
+    .synopsis = R"(usage: ptio bench FILE --device cpu|cuda:N [--repeat N] [--cold] [--json]
                   [--threads N] [--chunk-mb N] [--chunks N] [--pinning alloc|register]
-                  [--allocation device|storage] [--read pread|mmap]
-
+                  [--allocation device|storage] [--read pread|mmap])",
+    .description = R"(
 Time ptio::load of FILE onto one device against a peer measured in the same run, and
 report the median of --repeat runs after one warm-up.
 
@@ -50,41 +52,18 @@ bytes the load moves. Peak resident memory is the process's VmHWM over the loads
 (reset before them where /proc/self/clear_refs allows), reported beside the pinned
 pool and the file size: a CUDA load should need the pool plus a small constant, never
 the whole file (a CPU copy's destination is itself host memory).
-
-options:
-  --device cpu|cuda:N
-                     the destination (required)
-  --repeat N         timed runs after the warm-up (default 5)
-  --cold             drop FILE from the page cache (fdatasync + posix_fadvise
-                     DONTNEED) before every timed run (of the load, and of memcpy
-                     for cpu): the figures then include reading the disk
-)";
-
-constexpr std::string_view usage_tail =
-    R"(  --json             print one JSON object with every figure: "file", "file_bytes",
-                     "device", "device_name", "cold", "repeat", "options", "tensors",
-                     "storages", "bytes_moved", "seconds" (per run), "open_seconds"
-                     (per run), "median_seconds", "gbps", "peer" (memcpy: {"name",
-                     "bytes", "seconds", "median_seconds", "gbps"}; cuda: {"name",
-                     "bytes", "pinned_gbps", "pageable_gbps", "gbps"}), "peer_gbps",
-                     "ratio", "pinned_bytes", "rss_before_bytes", "hwm_before_bytes",
-                     "peak_rss_bytes", "ru_maxrss_bytes", "hwm_reset",
-                     "cold_resident_bytes"
-  -h, --help         show this help
-)";
-
-constexpr option_spec own_options[] = {
-    {"device", '\0', true},
-    {"repeat", '\0', true},
-    {"cold", '\0', false},
-    {"json", '\0', false},
+)",
+    .column = 21,
 };
-constexpr auto options = with_staging_options(own_options);
 
-const std::string& usage() {
-    static const std::string text = usage_with_staging(usage_head, usage_tail);
-    return text;
-}
+struct bench_args {
+    std::vector<std::string> operands;
+    std::optional<std::string> device;
+    std::optional<std::string> repeat;
+    bool cold = false;
+    staging_texts staging;
+    bool json = false;
+};
 
 using clock = std::chrono::steady_clock;
 
@@ -92,8 +71,7 @@ double seconds_between(clock::time_point a, clock::time_point b) {
     return std::chrono::duration<double>(b - a).count();
 }
 
-ptio::device parse_device(const parsed_args& args) {
-    const auto text = args.value("device");
+ptio::device parse_device(const std::optional<std::string>& text) {
     if (!text) throw usage_error("missing --device cpu|cuda:N");
     ptio::device d;
     try {
@@ -185,75 +163,51 @@ struct report {
     }
 };
 
-void write_optional(json::writer& w, const std::optional<std::uint64_t>& x) {
-    if (x)
-        w.number(*x);
-    else
-        w.null();
-}
-
-void write_doubles(json::writer& w, std::span<const double> xs) {
-    w.begin_array();
-    for (double x : xs) write_double(w, x);
-    w.end_array();
-}
+json optional_json(const std::optional<std::uint64_t>& x) { return x ? json(*x) : json(); }
 
 void print_json(const report& r) {
-    output out;
-    json::writer w(out.text());
-    w.begin_object(true).key("file").string(r.file).key("file_bytes").number(r.file_bytes);
-    w.key("device").string(r.dev.str()).key("device_name").string(r.device_name);
-    w.key("cold").boolean(r.cold.enabled()).key("repeat").number(std::int64_t{r.repeat});
-    w.key("warmup").number(std::int64_t{1});
-    w.key("options").begin_object();
-    write_staging_members(w, *r.staging);
-    if (r.dev.is_cpu()) w.key("cpu").string("copy");
-    w.end_object();
-    w.key("tensors").number(std::uint64_t{r.loads.tensors});
-    w.key("storages").number(std::uint64_t{r.loads.storages});
-    w.key("bytes_moved").number(r.loads.bytes);
-    w.key("seconds");
-    write_doubles(w, r.loads.seconds);
-    w.key("open_seconds");
-    write_doubles(w, r.loads.open_seconds);
-    w.key("median_seconds");
-    write_double(w, r.median_seconds());
-    w.key("gbps");
-    write_double(w, r.ours_gbps());
-    w.key("peer").begin_object();
+    json options = staging_json(*r.staging);
+    if (r.dev.is_cpu()) options["cpu"] = "copy";
+    json peer = json::object();
     if (r.peer_memcpy) {
-        w.key("name").string("memcpy").key("bytes").number(r.peer_memcpy->bytes);
-        w.key("seconds");
-        write_doubles(w, r.peer_memcpy->seconds);
-        w.key("median_seconds");
-        write_double(w, median(r.peer_memcpy->seconds));
+        peer = {{"name", "memcpy"},
+                {"bytes", r.peer_memcpy->bytes},
+                {"seconds", r.peer_memcpy->seconds},
+                {"median_seconds", median(r.peer_memcpy->seconds)}};
     } else if (r.peer_cuda) {
-        w.key("name").string("cuda_copy_bandwidth").key("bytes").number(r.peer_cuda->bytes);
-        w.key("pinned_gbps");
-        write_double(w, r.peer_cuda->pinned / 1e9);
-        w.key("pageable_gbps");
-        write_double(w, r.peer_cuda->pageable / 1e9);
+        peer = {{"name", "cuda_copy_bandwidth"},
+                {"bytes", r.peer_cuda->bytes},
+                {"pinned_gbps", r.peer_cuda->pinned / 1e9},
+                {"pageable_gbps", r.peer_cuda->pageable / 1e9}};
     }
-    w.key("gbps");
-    write_double(w, r.peer_gbps());
-    w.end_object();
-    w.key("peer_gbps");
-    write_double(w, r.peer_gbps());
-    w.key("ratio");
-    write_double(w, r.ratio());
-    w.key("pinned_bytes").number(r.memory.pinned);
-    w.key("rss_before_bytes");
-    write_optional(w, r.memory.rss_before);
-    w.key("hwm_before_bytes");
-    write_optional(w, r.memory.hwm_before);
-    w.key("peak_rss_bytes");
-    write_optional(w, r.memory.peak);
-    w.key("ru_maxrss_bytes").number(r.memory.ru_maxrss);
-    w.key("hwm_reset").boolean(r.memory.reset);
-    w.key("cold_resident_bytes");
-    write_optional(w, r.cold.max_resident());
-    w.end_object();
-    out.text() += '\n';
+    peer["gbps"] = r.peer_gbps();
+    const json doc = {{"file", r.file},
+                      {"file_bytes", r.file_bytes},
+                      {"device", r.dev.str()},
+                      {"device_name", r.device_name},
+                      {"cold", r.cold.enabled()},
+                      {"repeat", r.repeat},
+                      {"warmup", 1},
+                      {"options", options},
+                      {"tensors", r.loads.tensors},
+                      {"storages", r.loads.storages},
+                      {"bytes_moved", r.loads.bytes},
+                      {"seconds", r.loads.seconds},
+                      {"open_seconds", r.loads.open_seconds},
+                      {"median_seconds", r.median_seconds()},
+                      {"gbps", r.ours_gbps()},
+                      {"peer", peer},
+                      {"peer_gbps", r.peer_gbps()},
+                      {"ratio", r.ratio()},
+                      {"pinned_bytes", r.memory.pinned},
+                      {"rss_before_bytes", optional_json(r.memory.rss_before)},
+                      {"hwm_before_bytes", optional_json(r.memory.hwm_before)},
+                      {"peak_rss_bytes", optional_json(r.memory.peak)},
+                      {"ru_maxrss_bytes", r.memory.ru_maxrss},
+                      {"hwm_reset", r.memory.reset},
+                      {"cold_resident_bytes", optional_json(r.cold.max_resident())}};
+    output out;
+    json_writer(out).begin_object(true).members(doc).end();  // a member a line
 }
 
 std::string runs_range(std::span<const double> xs) {
@@ -319,14 +273,14 @@ void print_text(const report& r) {
     }
 }
 
-int run(const parsed_args& args) {
+int run(const bench_args& args) {
     report r;
-    r.file = single_file(args);
-    const staging_args st = parse_staging_args(args);
+    r.file = single_file(args.operands);
+    const staging_args st = parse_staging_args(args.staging);
     r.staging = &st;
-    r.dev = parse_device(args);
-    r.repeat = static_cast<int>(number_option(args, "repeat", 1, 1000, 5));
-    r.cold = cold_runs(args.has("cold"));
+    r.dev = parse_device(args.device);
+    r.repeat = static_cast<int>(number_option(args.repeat, "repeat", 1, 1000, 5));
+    r.cold = cold_runs(args.cold);
 
     // A missing device fails here with cuda_unavailable, before any work.
     r.device_name = r.dev.is_cuda() ? ptio::cuda_device_name(r.dev.ordinal()) : cpu_model_name();
@@ -362,7 +316,7 @@ int run(const parsed_args& args) {
     else
         r.peer_cuda = measure_cuda_peer(r.dev.ordinal(), r.loads.bytes, r.repeat);
 
-    if (args.has("json"))
+    if (args.json)
         print_json(r);
     else
         print_text(r);
@@ -371,10 +325,26 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& bench_command() {
-    static const command c{"bench", "time a load against memcpy or the GPU's copy bandwidth",
-                           usage(), options, run};
-    return c;
+command add_bench_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, bench_args& args) {
+        add_value(app, "--device", args.device, "cpu|cuda:N", "the destination (required)");
+        add_value(app, "--repeat", args.repeat, "N", "timed runs after the warm-up (default 5)");
+        add_flag(app, "--cold", args.cold,
+                 R"(drop FILE from the page cache (fdatasync + posix_fadvise
+DONTNEED) before every timed run (of the load, and of memcpy
+for cpu): the figures then include reading the disk)");
+        add_staging_options(app, args.staging);
+        add_flag(app, "--json", args.json,
+                 R"(print one JSON object with every figure: "file", "file_bytes",
+"device", "device_name", "cold", "repeat", "options", "tensors",
+"storages", "bytes_moved", "seconds" (per run), "open_seconds"
+(per run), "median_seconds", "gbps", "peer" (memcpy: {"name",
+"bytes", "seconds", "median_seconds", "gbps"}; cuda: {"name",
+"bytes", "pinned_gbps", "pageable_gbps", "gbps"}), "peer_gbps",
+"ratio", "pinned_bytes", "rss_before_bytes", "hwm_before_bytes",
+"peak_rss_bytes", "ru_maxrss_bytes", "hwm_reset",
+"cold_resident_bytes")");
+    });
 }
 
 }  // namespace ptio_cli

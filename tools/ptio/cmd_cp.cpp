@@ -3,14 +3,14 @@
 #include <fnmatch.h>
 
 #include <chrono>
-#include <optional>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
@@ -22,8 +22,12 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...] [--sync] [--json]
-
+constexpr help_text help{
+    .name = "cp",
+    .summary = "copy a checkpoint through ptio's writer, a subset or renamed",
+    .synopsis =
+        "usage: ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...] [--sync] [--json]",
+    .description = R"(
 Copy a checkpoint through ptio's writer: the result is a torch.save file that torch.load
 reads as the same object (tensors, their storages, sharing and location tags, and every
 other value). Storage bytes go from SRC's mapping straight to DST. DST is written under a
@@ -31,32 +35,17 @@ temporary name and renamed into place, so a failed copy leaves nothing behind.
 
   ptio cp train.ckpt weights.pt --only 'model.*'          drop the optimizer state
   ptio cp ddp.pt plain.pt --rename module.=               strip DataParallel's prefix
+)",
+    .footer = "exit status: 0 written, 2 bad usage, an unreadable SRC or an unwritable DST.\n",
+    .column = 22,
+};
 
-options:
-  --only GLOB         keep only what GLOB matches (repeatable; a union). GLOB is matched
-                      with fnmatch against dotted names, as `ptio ls` prints them
-                      ('model.fc1.weight', 'optimizer.state.0.exp_avg', 'epoch'); '*'
-                      crosses dots. A matched name keeps everything under it; containers
-                      left empty are dropped, and list items close up.
-  --rename OLD=NEW    rename dict keys (repeatable; the first rule that matches wins): a
-                      key equal to OLD, or starting with 'OLD.', has that part replaced by
-                      NEW; with OLD ending in '.', any key starting with OLD. NEW may be
-                      empty ('module.=' strips a prefix). Applies at every depth; two keys
-                      of one dict may not end up equal.
-  --sync              fsync DST before renaming it into place
-  --json              print {"source", "destination", "tensors", "storages",
-                      "storage_bytes", "file_bytes", "zip64", "open_seconds",
-                      "write_seconds", "write_gbps"}
-  -h, --help          show this help
-
-exit status: 0 written, 2 bad usage, an unreadable SRC or an unwritable DST.
-)";
-
-constexpr option_spec options[] = {
-    {"only", '\0', true},
-    {"rename", '\0', true},
-    {"sync", '\0', false},
-    {"json", '\0', false},
+struct cp_args {
+    std::vector<std::string> operands;
+    std::vector<std::string> only;
+    std::vector<std::string> rename;
+    bool sync = false;
+    bool json = false;
 };
 
 struct rename_rule {
@@ -141,20 +130,17 @@ void apply_renames(ptio::tree t, const std::vector<rename_rule>& rules, const st
     }
 }
 
-int run(const parsed_args& args) {
-    if (args.positional.size() != 2) throw usage_error("cp takes SRC and DST");
-    const std::string& src = args.positional[0];
-    const std::string& dst = args.positional[1];
-    std::vector<std::string> globs;
+int run(const cp_args& args) {
+    if (args.operands.size() != 2) throw usage_error("cp takes SRC and DST");
+    const std::string& src = args.operands[0];
+    const std::string& dst = args.operands[1];
+    const std::vector<std::string>& globs = args.only;
     std::vector<rename_rule> rules;
-    for (const auto& [name, val] : args.options) {
-        if (name == "only") globs.push_back(val);
-        if (name == "rename") {
-            const auto eq = val.find('=');
-            if (eq == std::string::npos || eq == 0)
-                throw usage_error("--rename wants OLD=NEW with a non-empty OLD, not '" + val + "'");
-            rules.push_back({val.substr(0, eq), val.substr(eq + 1)});
-        }
+    for (const std::string& val : args.rename) {
+        const auto eq = val.find('=');
+        if (eq == std::string::npos || eq == 0)
+            throw usage_error("--rename wants OLD=NEW with a non-empty OLD, not '" + val + "'");
+        rules.push_back({val.substr(0, eq), val.substr(eq + 1)});
     }
     std::error_code ec;
     if (std::filesystem::equivalent(src, dst, ec))
@@ -191,7 +177,7 @@ int run(const parsed_args& args) {
 
     const auto t2 = clock::now();
     ptio::save_options how;
-    how.sync = args.has("sync");
+    how.sync = args.sync;
     const ptio::save_stats stats = ptio::save(root, dst, how);
     const auto t3 = clock::now();
     const double open_s = std::chrono::duration<double>(t1 - t0).count();
@@ -200,22 +186,17 @@ int run(const parsed_args& args) {
 
     output out;
     std::string& s = out.text();
-    if (args.has("json")) {
-        json::writer w(s);
-        w.begin_object().key("source").string(src).key("destination").string(dst);
-        w.key("tensors").number(std::uint64_t{stats.tensors});
-        w.key("storages").number(std::uint64_t{stats.storages});
-        w.key("storage_bytes").number(stats.storage_bytes);
-        w.key("file_bytes").number(stats.file_bytes);
-        w.key("zip64").boolean(stats.zip64);
-        w.key("open_seconds");
-        write_double(w, open_s);
-        w.key("write_seconds");
-        write_double(w, write_s);
-        w.key("write_gbps");
-        write_double(w, rate);
-        w.end_object();
-        s += '\n';
+    if (args.json) {
+        print_json(out, {{"source", src},
+                         {"destination", dst},
+                         {"tensors", stats.tensors},
+                         {"storages", stats.storages},
+                         {"storage_bytes", stats.storage_bytes},
+                         {"file_bytes", stats.file_bytes},
+                         {"zip64", stats.zip64},
+                         {"open_seconds", open_s},
+                         {"write_seconds", write_s},
+                         {"write_gbps", rate}});
     } else {
         s += "wrote " + dst + ": " + plural(stats.tensors, "tensor", "tensors") + ", " +
              plural(stats.storages, "storage", "storages") + ", " + human_bytes(stats.file_bytes) +
@@ -228,10 +209,26 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& cp_command() {
-    static const command c{"cp", "copy a checkpoint through ptio's writer, a subset or renamed", usage,
-                           options, run};
-    return c;
+command add_cp_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, cp_args& args) {
+        add_values(app, "--only", args.only, "GLOB",
+                   R"(keep only what GLOB matches (repeatable; a union). GLOB is matched
+with fnmatch against dotted names, as `ptio ls` prints them
+('model.fc1.weight', 'optimizer.state.0.exp_avg', 'epoch'); '*'
+crosses dots. A matched name keeps everything under it; containers
+left empty are dropped, and list items close up.)");
+        add_values(app, "--rename", args.rename, "OLD=NEW",
+                   R"(rename dict keys (repeatable; the first rule that matches wins): a
+key equal to OLD, or starting with 'OLD.', has that part replaced by
+NEW; with OLD ending in '.', any key starting with OLD. NEW may be
+empty ('module.=' strips a prefix). Applies at every depth; two keys
+of one dict may not end up equal.)");
+        add_flag(app, "--sync", args.sync, "fsync DST before renaming it into place");
+        add_flag(app, "--json", args.json,
+                 R"(print {"source", "destination", "tensors", "storages",
+"storage_bytes", "file_bytes", "zip64", "open_seconds",
+"write_seconds", "write_gbps"})");
+    });
 }
 
 }  // namespace ptio_cli

@@ -1,8 +1,9 @@
 // tools/ptio/cmd_devices.cpp — `ptio devices [--json]`: the devices ptio can load onto here.
 #include <string>
+#include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/device.hpp"
 #include "units.hpp"
@@ -11,42 +12,42 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio devices [--json]
-
+constexpr help_text help{
+    .name = "devices",
+    .summary = "list the devices ptio can load onto here",
+    .synopsis = "usage: ptio devices [--json]",
+    .description = R"(
 List the devices a map_location may name on this machine: cpu, and cuda:N for every CUDA
 device the driver reports (name, total and free memory). Without a CUDA build, a driver
 or a GPU, only cpu is listed, and the reason is given.
-
-options:
-  --json      print {"built_with_cuda", "devices": [{"device", "name", "total_bytes",
-              "free_bytes"}]} (name and bytes are null for cpu)
-  -h, --help  show this help
-)";
-
-constexpr option_spec options[] = {
-    {"json", '\0', false},
+)",
+    .column = 14,
 };
 
-int run(const parsed_args& args) {
-    if (!args.positional.empty()) throw usage_error("devices takes no operands");
+struct devices_args {
+    std::vector<std::string> operands;
+    bool json = false;
+};
+
+int run(const devices_args& args) {
+    if (!args.operands.empty()) throw usage_error("devices takes no operands");
     const int n = ptio::cuda_device_count();
     output out;
     std::string& s = out.text();
-    if (args.has("json")) {
-        json::writer w(s);
-        w.begin_object().key("built_with_cuda").boolean(ptio::built_with_cuda());
-        w.key("devices").begin_array(true);
-        w.begin_object().key("device").string("cpu").key("name").null();
-        w.key("total_bytes").null().key("free_bytes").null().end_object();
+    if (args.json) {
+        json devices = json::array();
+        devices.push_back({{"device", "cpu"},
+                           {"name", nullptr},
+                           {"total_bytes", nullptr},
+                           {"free_bytes", nullptr}});
         for (int i = 0; i < n; ++i) {
             const auto mem = ptio::cuda_memory_info(i);
-            w.begin_object().key("device").string(ptio::device::cuda(i).str());
-            w.key("name").string(ptio::cuda_device_name(i));
-            w.key("total_bytes").number(std::uint64_t{mem.total});
-            w.key("free_bytes").number(std::uint64_t{mem.free}).end_object();
+            devices.push_back({{"device", ptio::device::cuda(i).str()},
+                               {"name", ptio::cuda_device_name(i)},
+                               {"total_bytes", std::uint64_t{mem.total}},
+                               {"free_bytes", std::uint64_t{mem.free}}});
         }
-        w.end_array().end_object();
-        s += '\n';
+        print_json(out, {{"built_with_cuda", ptio::built_with_cuda()}, {"devices", devices}});
         return 0;
     }
     s += "cpu\n";
@@ -63,9 +64,12 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& devices_command() {
-    static const command c{"devices", "list the devices ptio can load onto here", usage, options, run};
-    return c;
+command add_devices_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, devices_args& args) {
+        add_flag(app, "--json", args.json,
+                 R"(print {"built_with_cuda", "devices": [{"device", "name", "total_bytes",
+"free_bytes"}]} (name and bytes are null for cpu))");
+    });
 }
 
 }  // namespace ptio_cli

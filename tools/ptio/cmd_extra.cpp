@@ -1,8 +1,9 @@
 // tools/ptio/cmd_extra.cpp — `ptio extra FILE [NAME]`: the extra files of a TorchScript archive.
 #include <cstdint>
 #include <string>
+#include <vector>
 
-#include "command.hpp"
+#include "cli.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "pyformat.hpp"
@@ -11,26 +12,33 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio extra FILE [NAME]
-
+constexpr help_text help{
+    .name = "extra",
+    .summary = "list or print the extra files of a TorchScript archive",
+    .synopsis = "usage: ptio extra FILE [NAME]",
+    .description = R"(
 The extra files of an archive: what torch.jit.save(..., _extra_files={NAME: bytes}) stored
 under extra/. Without NAME, list them, one a line: the size in bytes, then the name. With
 NAME, write that file's bytes to stdout, unchanged (inflated if the archive deflated them).
 A name the archive lacks is an error (not_found, exit status 2).
+)",
+    .column = 14,
+};
 
-options:
-  -h, --help  show this help
-)";
+struct extra_args {
+    std::vector<std::string> operands;  // FILE [NAME]
+};
 
-int run(const parsed_args& args) {
-    if (args.positional.empty()) throw usage_error("missing FILE");
-    if (args.positional.size() > 2)
-        throw usage_error("expected FILE [NAME], got " + std::to_string(args.positional.size()) +
+int run(const extra_args& args) {
+    const std::vector<std::string>& operands = args.operands;
+    if (operands.empty()) throw usage_error("missing FILE");
+    if (operands.size() > 2)
+        throw usage_error("expected FILE [NAME], got " + std::to_string(operands.size()) +
                           " operands");
-    const ptio::checkpoint ck = ptio::checkpoint::open(args.positional[0]);
+    const ptio::checkpoint ck = ptio::checkpoint::open(operands[0]);
     output out;
-    if (args.positional.size() == 2) {
-        const auto bytes = ck.extra_file(args.positional[1]);
+    if (operands.size() == 2) {
+        const auto bytes = ck.extra_file(operands[1]);
         out.text().assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
         return 0;
     }
@@ -39,7 +47,8 @@ int run(const parsed_args& args) {
     for (const std::string& name : ck.extra_files()) {
         std::uint64_t bytes = 0;
         for (const auto& r : records)
-            if (r.name.size() == 6 + name.size() && r.name.ends_with(name) && r.name.starts_with("extra/"))
+            if (r.name.size() == 6 + name.size() && r.name.ends_with(name) &&
+                r.name.starts_with("extra/"))
                 bytes = r.size;
         const std::string size = std::to_string(bytes);
         s.append(size.size() < 10 ? 10 - size.size() : 0, ' ');
@@ -54,10 +63,8 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& extra_command() {
-    static const command c{"extra", "list or print the extra files of a TorchScript archive",
-                           usage, {}, run};
-    return c;
+command add_extra_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App&, extra_args&) {});
 }
 
 }  // namespace ptio_cli

@@ -2,12 +2,13 @@
 // its devices through ptio::load and report what went where and how long it took.
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <string>
 #include <unordered_set>
 #include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/device.hpp"
@@ -22,11 +23,13 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage_head =
-    R"(usage: ptio load FILE [--map-location SPEC] [--cpu view|copy|cow] [--json]
+constexpr help_text help{
+    .name = "load",
+    .summary = "load onto devices (map_location) and time it",
+    .synopsis = R"(usage: ptio load FILE [--map-location SPEC] [--cpu view|copy|cow] [--json]
                  [--threads N] [--chunk-mb N] [--chunks N] [--pinning alloc|register]
-                 [--allocation device|storage] [--read pread|mmap]
-
+                 [--allocation device|storage] [--read pread|mmap])",
+    .description = R"(
 Load a checkpoint onto its devices as torch.load(FILE, map_location=SPEC) would, through
 ptio::load, and print one row per device (tensors, storages, bytes, allocations), the
 bytes moved and the time taken: the open (map the file, read the directory and the
@@ -34,53 +37,27 @@ pickle) and the placement (allocate, copy, wait until every byte is in place).
 
 A one-shot load pays first-use costs too (CUDA context, pinned pool); 'ptio bench'
 measures the steady state against a peer.
-
-options:
-  --map-location SPEC
-                     where storages go: cpu, meta, cuda, cuda:N, or a dict of saved
-                     tags SAVED=DEVICE[,SAVED=DEVICE...] (cuda:1=cuda:0,cuda:2=cpu);
-                     default (or 'none'): each storage to the device it was saved on
-  --cpu view|copy|cow
-                     what a CPU destination gets: a read-only view of the file's
-                     mapping (view, the default; no bytes move), an owned copy (copy),
-                     or a writable copy-on-write view (cow)
-)";
-
-constexpr std::string_view usage_tail =
-    R"(  --check            after the load, copy every placed storage back to the host and
-                     compare it with the file's bytes; exit 1 on any difference
-  --json             print one JSON object {"file", "map_location", "cpu", "options",
-                     "devices": [{"device", "tensors", "storages", "bytes",
-                     "allocations"}], "bytes_moved", "pinned_bytes", "open_seconds",
-                     "place_seconds", "seconds", "gbps", "tensors": [{"path", "name",
-                     "device", "dtype", "shape"}], "check": {"storages", "bytes",
-                     "mismatches"} or null}; gbps is null when nothing moved
-  -h, --help         show this help
-)";
-
-constexpr option_spec own_options[] = {
-    {"map-location", '\0', true},
-    {"cpu", '\0', true},
-    {"json", '\0', false},
-    {"check", '\0', false},
+)",
+    .column = 21,
 };
-constexpr auto options = with_staging_options(own_options);
 
-const std::string& usage() {
-    static const std::string text = usage_with_staging(usage_head, usage_tail);
-    return text;
-}
+struct load_args {
+    std::vector<std::string> operands;
+    std::optional<std::string> map_location;
+    std::optional<std::string> cpu;
+    staging_texts staging;
+    bool check = false;
+    bool json = false;
+};
 
-ptio::cpu_placement parse_cpu(const parsed_args& args) {
-    const auto text = args.value("cpu");
+ptio::cpu_placement parse_cpu(const std::optional<std::string>& text) {
     if (!text || *text == "view") return ptio::cpu_placement::view;
     if (*text == "copy") return ptio::cpu_placement::copy;
     if (*text == "cow") return ptio::cpu_placement::copy_on_write;
     throw usage_error("--cpu needs 'view', 'copy' or 'cow', not '" + *text + "'");
 }
 
-ptio::map_location parse_where(const parsed_args& args) {
-    const auto spec = args.value("map-location");
+ptio::map_location parse_where(const std::optional<std::string>& spec) {
     if (!spec || *spec == "none") return {};
     return ptio::map_location::parse(*spec);  // invalid_argument names the bad text
 }
@@ -122,57 +99,44 @@ struct timings {
 void print_json(const ptio::loaded& m, const std::string& file, const ptio::map_location& where,
                 ptio::cpu_placement cpu, const staging_args& s, const ptio::stager& pool,
                 const timings& t, const check_result& check) {
-    output out;
-    json::writer w(out.text());
-    w.begin_object(true).key("file").string(file).key("map_location").string(where.str());
-    w.key("cpu").string(cpu_placement_name(cpu));
-    w.key("options").begin_object();
-    write_staging_members(w, s);
-    w.end_object();
-    w.key("devices").begin_array(true);
-    for (const ptio::device_summary& row : m.summary()) {
-        w.begin_object().key("device").string(row.device.str());
-        w.key("tensors").number(std::uint64_t{row.tensors});
-        w.key("storages").number(std::uint64_t{row.storages});
-        w.key("bytes").number(row.bytes).key("allocations").number(std::uint64_t{row.allocations});
-        w.end_object();
-    }
-    w.end_array();
+    json devices = json::array();
+    for (const ptio::device_summary& row : m.summary())
+        devices.push_back({{"device", row.device.str()},
+                           {"tensors", row.tensors},
+                           {"storages", row.storages},
+                           {"bytes", row.bytes},
+                           {"allocations", row.allocations}});
     const std::uint64_t moved = m.bytes_to_move();
-    w.key("bytes_moved").number(moved).key("pinned_bytes").number(std::uint64_t{pool.pinned_bytes()});
-    w.key("open_seconds");
-    write_double(w, t.open);
-    w.key("place_seconds");
-    write_double(w, t.place);
-    w.key("seconds");
-    write_double(w, t.total());
-    w.key("gbps");
-    if (moved > 0)
-        write_double(w, gbps(moved, t.total()));
-    else
-        w.null();
-    w.key("tensors").begin_array(true);
+    const json head = {{"file", file},
+                {"map_location", where.str()},
+                {"cpu", cpu_placement_name(cpu)},
+                {"options", staging_json(s)},
+                {"devices", devices},
+                {"bytes_moved", moved},
+                {"pinned_bytes", pool.pinned_bytes()},
+                {"open_seconds", t.open},
+                {"place_seconds", t.place},
+                {"seconds", t.total()},
+                {"gbps", moved > 0 ? json(gbps(moved, t.total())) : json()}};
+    // The listing is streamed (see json_output.hpp): the members before it, then a tensor
+    // a line, then the check.
+    output out;
+    json_writer w(out);
+    w.begin_object(true).members(head).key("tensors").begin_array(true);
     for (const ptio::named_device_tensor& named : m.tensors()) {
         const ptio::device_tensor& dt = *named.tensor;
-        w.begin_object().key("path").begin_array();
-        for (const std::string& key : named.path) w.string(key);
-        w.end_array().key("name").string(named.name);
-        w.key("device").string(dt.device().str());
-        w.key("dtype").string(ptio::name(dt.dtype())).key("shape").int_array(dt.shape());
-        w.end_object();
-        out.maybe_flush();
+        w.value(json_object({{"path", named.path},
+                             {"name", named.name},
+                             {"device", dt.device().str()},
+                             {"dtype", ptio::name(dt.dtype())},
+                             {"shape", dt.shape()}}));
     }
-    w.end_array().key("check");
-    if (check.done) {
-        w.begin_object().key("storages").number(std::uint64_t{check.storages});
-        w.key("bytes").number(check.bytes).key("mismatches").begin_array();
-        for (const auto& name : check.mismatches) w.string(name);
-        w.end_array().end_object();
-    } else {
-        w.null();
-    }
-    w.end_object();
-    out.text() += '\n';
+    w.end().key("check");
+    w.value(check.done ? json{{"storages", check.storages},
+                              {"bytes", check.bytes},
+                              {"mismatches", check.mismatches}}
+                       : json());
+    w.end();
 }
 
 void print_text(const ptio::loaded& m, const std::string& file, const ptio::map_location& where,
@@ -236,11 +200,11 @@ void print_text(const ptio::loaded& m, const std::string& file, const ptio::map_
     }
 }
 
-int run(const parsed_args& args) {
-    const std::string& file = single_file(args);
-    const staging_args s = parse_staging_args(args);
-    const ptio::cpu_placement cpu = parse_cpu(args);
-    const ptio::map_location where = parse_where(args);
+int run(const load_args& args) {
+    const std::string& file = single_file(args.operands);
+    const staging_args s = parse_staging_args(args.staging);
+    const ptio::cpu_placement cpu = parse_cpu(args.cpu);
+    const ptio::map_location where = parse_where(args.map_location);
 
     ptio::stager pool(s.stager);
     ptio::load_options o;
@@ -262,8 +226,8 @@ int run(const parsed_args& args) {
     const auto t2 = clock::now();
     const timings t{seconds(t1 - t0), seconds(t2 - t1)};
 
-    const check_result check = args.has("check") ? check_bytes(m) : check_result{};
-    if (args.has("json"))
+    const check_result check = args.check ? check_bytes(m) : check_result{};
+    if (args.json)
         print_json(m, file, where, cpu, s, pool, t, check);
     else
         print_text(m, file, where, cpu, pool, t, check);
@@ -272,10 +236,28 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& load_command() {
-    static const command c{"load", "load onto devices (map_location) and time it", usage(),
-                           options, run};
-    return c;
+command add_load_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, load_args& args) {
+        add_value(app, "--map-location", args.map_location, "SPEC",
+                  R"(where storages go: cpu, meta, cuda, cuda:N, or a dict of saved
+tags SAVED=DEVICE[,SAVED=DEVICE...] (cuda:1=cuda:0,cuda:2=cpu);
+default (or 'none'): each storage to the device it was saved on)");
+        add_value(app, "--cpu", args.cpu, "view|copy|cow",
+                  R"(what a CPU destination gets: a read-only view of the file's
+mapping (view, the default; no bytes move), an owned copy (copy),
+or a writable copy-on-write view (cow))");
+        add_staging_options(app, args.staging);
+        add_flag(app, "--check", args.check,
+                 R"(after the load, copy every placed storage back to the host and
+compare it with the file's bytes; exit 1 on any difference)");
+        add_flag(app, "--json", args.json,
+                 R"(print one JSON object {"file", "map_location", "cpu", "options",
+"devices": [{"device", "tensors", "storages", "bytes",
+"allocations"}], "bytes_moved", "pinned_bytes", "open_seconds",
+"place_seconds", "seconds", "gbps", "tensors": [{"path", "name",
+"device", "dtype", "shape"}], "check": {"storages", "bytes",
+"mismatches"} or null}; gbps is null when nothing moved)");
+    });
 }
 
 }  // namespace ptio_cli

@@ -2,7 +2,6 @@
 // checkpoint.
 #include <algorithm>
 #include <atomic>
-#include <charconv>
 #include <exception>
 #include <filesystem>
 #include <mutex>
@@ -13,21 +12,25 @@
 #include <unordered_map>
 #include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/dtype.hpp"
 #include "ptio/tensor.hpp"
 #include "pyformat.hpp"
 #include "sha256.hpp"
+#include "text.hpp"
 
 namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio ls FILE [--json] [--hash] [--state-dict] [-j N]
-
+constexpr help_text help{
+    .name = "ls",
+    .summary = "list every tensor: name, dtype, shape (and SHA-256)",
+    .synopsis = "usage: ptio ls FILE [--json] [--hash] [--state-dict] [-j N]",
+    .description = R"(
 List every tensor of a checkpoint, depth-first in pickle order: name, dtype and shape.
 A tensor's name is its path of keys from the root joined with '.'; a tensor saved
 at the root is shown as (root). In a TorchScript archive the path is the module's
@@ -35,38 +38,17 @@ attribute path, as state_dict() names it (layers.0.weight), and the tensors the 
 holds as constants follow as CONSTANTS.c0, CONSTANTS.c1, ... FILE may be a Hugging Face
 index (*.index.json) or a directory holding one: the shards are listed as one
 checkpoint, in the index's order, and "storage" is "SHARD:KEY".
-
-options:
-  --json        print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
-                "name", "dtype", "shape", "stride", "storage_offset", "storage",
-                "location", "nbytes", "requires_grad", "numpy"?, "sha256"?}], "extra_files"?: [names]}
-                ("extra_files" when the archive has any: see ptio extra)
-  --hash        add the SHA-256 of each tensor's elements in row-major order, each
-                element's little-endian bytes (the elements a view shows, not its
-                storage); "-" (null in JSON) for tensors without data
-  --state-dict  name tensors as model.state_dict() / optimizer.state_dict() would for
-                pickled modules and optimizers (torch.save(model)): "fc.weight", not
-                "_modules.fc._parameters.weight"; non-persistent buffers are left out
-  -j, --jobs N  hash on N threads (default: the number of cores, at most 8)
-  -h, --help    show this help
-)";
-
-constexpr option_spec options[] = {
-    {"json", '\0', false},
-    {"hash", '\0', false},
-    {"state-dict", '\0', false},
-    {"jobs", 'j', true},
+)",
+    .column = 16,
 };
 
-unsigned job_count(const parsed_args& args) {
-    const auto text = args.value("jobs");
-    if (!text) return std::clamp(std::thread::hardware_concurrency(), 1U, 8U);
-    unsigned n = 0;
-    const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
-    if (ec != std::errc() || end != text->data() + text->size() || n == 0 || n > 256)
-        throw usage_error("--jobs needs a number from 1 to 256, not '" + *text + "'");
-    return n;
-}
+struct ls_args {
+    std::vector<std::string> operands;
+    bool json = false;
+    bool hash = false;
+    bool state_dict = false;
+    std::optional<std::string> jobs;
+};
 
 // One digest per listed tensor (nullopt: no data). A tensor object listed under several names
 // is hashed once. The largest tensors go first so the threads finish together. The first
@@ -129,49 +111,39 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
                 std::span<const ptio::named_tensor> listed,
                 const std::vector<std::optional<std::string>>* digests) {
     output out;
-    json::writer w(out.text());
-    w.begin_object().key("file").string(file).key("format").string(ck.format());
-    w.key("byteorder").string(ck.byteorder()).key("tensors").begin_array(true);
+    json_writer w(out);
+    w.begin_object().key("file").value(file).key("format").value(ck.format());
+    w.key("byteorder").value(ck.byteorder()).key("tensors").begin_array(true);
     for (std::size_t i = 0; i < listed.size(); ++i) {
         const ptio::named_tensor& named = listed[i];
         const ptio::tensor& t = *named.tensor;
         const ptio::tensor_view& view = t.view();
-        w.begin_object().key("path").begin_array();
-        for (const std::string& key : named.path) w.string(key);
-        w.end_array().key("name").string(named.name);
-        w.key("dtype").string(ptio::name(view.dtype()));
-        w.key("shape").int_array(view.shape()).key("stride").int_array(view.strides());
-        w.key("storage_offset").number(view.storage_offset());
+        json row = json_object({{"path", named.path},
+                                {"name", named.name},
+                                {"dtype", ptio::name(view.dtype())},
+                                {"shape", view.shape()},
+                                {"stride", view.strides()},
+                                {"storage_offset", view.storage_offset()}});
         // Storage keys restart in each shard: prefix the shard's file name.
         if (const std::string_view shard = ck.shard_of(named.name); !shard.empty())
-            w.key("storage").string(std::filesystem::path(shard).filename().string() + ":" +
-                                    std::string(view.storage_key()));
+            row["storage"] = std::filesystem::path(shard).filename().string() + ":" +
+                             std::string(view.storage_key());
         else
-            w.key("storage").string(view.storage_key());
-        w.key("location").string(t.location());
-        w.key("nbytes").number(view.nbytes()).key("requires_grad").boolean(t.requires_grad());
+            row["storage"] = view.storage_key();
+        row["location"] = t.location();
+        row["nbytes"] = view.nbytes();
+        row["requires_grad"] = t.requires_grad();
         // Lazy conjugate / negative views of torch >= 2.0 (absent when false).
-        if (t.is_conj()) w.key("conj").boolean(true);
-        if (t.is_neg()) w.key("neg").boolean(true);
-        if (t.is_numpy()) w.key("numpy").boolean(true);  // an np.ndarray or scalar in the file
-        if (digests != nullptr) {
-            w.key("sha256");
-            if (const auto& digest = (*digests)[i])
-                w.string(*digest);
-            else
-                w.null();
-        }
-        w.end_object();
-        out.maybe_flush();
+        if (t.is_conj()) row["conj"] = true;
+        if (t.is_neg()) row["neg"] = true;
+        if (t.is_numpy()) row["numpy"] = true;  // an np.ndarray or scalar in the file
+        if (digests != nullptr) row["sha256"] = (*digests)[i] ? json(*(*digests)[i]) : json();
+        w.value(row);
     }
-    w.end_array();
-    if (const auto extra = ck.extra_files(); !extra.empty()) {  // TorchScript _extra_files
-        w.key("extra_files").begin_array();
-        for (const std::string& name : extra) w.string(name);
-        w.end_array();
-    }
-    w.end_object();
-    out.text() += '\n';
+    w.end();
+    if (const auto extra = ck.extra_files(); !extra.empty())  // TorchScript _extra_files
+        w.key("extra_files").value(extra);
+    w.end();
 }
 
 void print_text(std::span<const ptio::named_tensor> listed,
@@ -187,7 +159,7 @@ void print_text(std::span<const ptio::named_tensor> listed,
         else
             append_escaped_name(names[i], listed[i].name);
         append_shape(shapes[i], listed[i].tensor->shape());
-        name_width = std::max(name_width, display_width(names[i]));
+        name_width = std::max(name_width, utf8::code_points(names[i]));  // a column each
         dtype_width = std::max(dtype_width, ptio::name(listed[i].tensor->dtype()).size());
         shape_width = std::max(shape_width, shapes[i].size());
     }
@@ -195,7 +167,7 @@ void print_text(std::span<const ptio::named_tensor> listed,
     std::string& s = out.text();
     for (std::size_t i = 0; i < listed.size(); ++i) {
         s += names[i];
-        s.append(name_width - display_width(names[i]) + 2, ' ');
+        s.append(name_width - utf8::code_points(names[i]) + 2, ' ');
         const std::string_view dtype = ptio::name(listed[i].tensor->dtype());
         s += dtype;
         s.append(dtype_width - dtype.size() + 2, ' ');
@@ -209,15 +181,16 @@ void print_text(std::span<const ptio::named_tensor> listed,
     }
 }
 
-int run(const parsed_args& args) {
-    const std::string& file = single_file(args);
-    const unsigned jobs = job_count(args);
+int run(const ls_args& args) {
+    const std::string& file = single_file(args.operands);
+    const auto jobs = static_cast<unsigned>(number_option(
+        args.jobs, "jobs", 1, 256, std::clamp(std::thread::hardware_concurrency(), 1U, 8U)));
     const ptio::checkpoint ck = ptio::checkpoint::open(file);
     std::optional<std::vector<std::optional<std::string>>> digests;
-    const auto listed = args.has("state-dict") ? ck.state_dict() : ck.tensors();
-    if (args.has("hash")) digests = hash_all(listed, jobs);
+    const auto listed = args.state_dict ? ck.state_dict() : ck.tensors();
+    if (args.hash) digests = hash_all(listed, jobs);
     const auto* digest_list = digests ? &*digests : nullptr;
-    if (args.has("json"))
+    if (args.json)
         print_json(ck, file, listed, digest_list);
     else
         print_text(listed, digest_list);
@@ -226,10 +199,24 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& ls_command() {
-    static const command c{"ls", "list every tensor: name, dtype, shape (and SHA-256)", usage,
-                           options, run};
-    return c;
+command add_ls_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, ls_args& args) {
+        add_flag(app, "--json", args.json,
+                 R"(print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
+"name", "dtype", "shape", "stride", "storage_offset", "storage",
+"location", "nbytes", "requires_grad", "numpy"?, "sha256"?}], "extra_files"?: [names]}
+("extra_files" when the archive has any: see ptio extra))");
+        add_flag(app, "--hash", args.hash,
+                 R"(add the SHA-256 of each tensor's elements in row-major order, each
+element's little-endian bytes (the elements a view shows, not its
+storage); "-" (null in JSON) for tensors without data)");
+        add_flag(app, "--state-dict", args.state_dict,
+                 R"(name tensors as model.state_dict() / optimizer.state_dict() would for
+pickled modules and optimizers (torch.save(model)): "fc.weight", not
+"_modules.fc._parameters.weight"; non-persistent buffers are left out)");
+        add_value(app, "-j,--jobs", args.jobs, "N",
+                  "hash on N threads (default: the number of cores, at most 8)");
+    });
 }
 
 }  // namespace ptio_cli

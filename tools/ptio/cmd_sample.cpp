@@ -4,11 +4,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/dtype.hpp"
 #include "ptio/error.hpp"
@@ -20,30 +21,29 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio sample FILE [--size-mb N] [--layers N] [--json]
-
+constexpr help_text help{
+    .name = "sample",
+    .summary = "write a Llama-like sample checkpoint with ptio's writer",
+    .synopsis = "usage: ptio sample FILE [--size-mb N] [--layers N] [--json]",
+    .description = R"(
 Write a Llama-like state_dict of about N MB (default 1000) with ptio's writer: an
 OrderedDict of bfloat16 weights (embedding, per layer q/k/v/o projections, gate/up/down
 MLP and two norms, a final norm) plus an lm_head that shares the embedding's storage,
 and a float32 rotary table. The values are deterministic pseudo-random numbers of
 magnitude about 0.01, the same for the same arguments. torch.load reads the file.
-
-options:
-  --size-mb N   approximate size of the weights in MB (10^6 bytes), ≥ 1
-  --layers N    transformer layers (default 8); the width follows from the size
-  --json        print {"file", "tensors", "storages", "storage_bytes", "file_bytes",
-                "hidden", "layers", "fill_seconds", "write_seconds", "write_gbps"}
-  -h, --help    show this help
-)";
-
-constexpr option_spec options[] = {
-    {"size-mb", '\0', true},
-    {"layers", '\0', true},
-    {"json", '\0', false},
+)",
+    .column = 16,
 };
 
-std::uint64_t parse_positive(const parsed_args& args, std::string_view name, std::uint64_t fallback) {
-    const auto text = args.value(name);
+struct sample_args {
+    std::vector<std::string> operands;
+    std::optional<std::string> size_mb;
+    std::optional<std::string> layers;
+    bool json = false;
+};
+
+std::uint64_t parse_positive(const std::optional<std::string>& text, std::string_view name,
+                             std::uint64_t fallback) {
     if (!text) return fallback;
     std::size_t used = 0;
     unsigned long long v = 0;
@@ -75,11 +75,12 @@ std::vector<std::byte> bf16_values(std::size_t count, std::uint64_t seed) {
     return out;
 }
 
-int run(const parsed_args& args) {
-    if (args.positional.size() != 1) throw usage_error("sample takes one FILE");
-    const std::string& file = args.positional[0];
-    const double params = static_cast<double>(parse_positive(args, "size-mb", 1000)) * 1e6 / 2;
-    const auto layers = static_cast<std::int64_t>(parse_positive(args, "layers", 8));
+int run(const sample_args& args) {
+    if (args.operands.size() != 1) throw usage_error("sample takes one FILE");
+    const std::string& file = args.operands[0];
+    const double params =
+        static_cast<double>(parse_positive(args.size_mb, "size-mb", 1000)) * 1e6 / 2;
+    const auto layers = static_cast<std::int64_t>(parse_positive(args.layers, "layers", 8));
     const std::int64_t vocab = 32000;
     // Per layer 4h² (attention) + 3·h·(8h/3) (MLP) = 12h², plus the vocab × h embedding.
     const double l = static_cast<double>(layers);
@@ -132,20 +133,17 @@ int run(const parsed_args& args) {
 
     output out;
     std::string& s = out.text();
-    if (args.has("json")) {
-        json::writer w(s);
-        w.begin_object().key("file").string(file);
-        w.key("tensors").number(std::uint64_t{stats.tensors}).key("storages").number(std::uint64_t{stats.storages});
-        w.key("storage_bytes").number(stats.storage_bytes).key("file_bytes").number(stats.file_bytes);
-        w.key("hidden").number(hidden).key("layers").number(layers);
-        w.key("fill_seconds");
-        write_double(w, fill_s);
-        w.key("write_seconds");
-        write_double(w, write_s);
-        w.key("write_gbps");
-        write_double(w, gbps(stats.file_bytes, write_s));
-        w.end_object();
-        s += '\n';
+    if (args.json) {
+        print_json(out, {{"file", file},
+                         {"tensors", stats.tensors},
+                         {"storages", stats.storages},
+                         {"storage_bytes", stats.storage_bytes},
+                         {"file_bytes", stats.file_bytes},
+                         {"hidden", hidden},
+                         {"layers", layers},
+                         {"fill_seconds", fill_s},
+                         {"write_seconds", write_s},
+                         {"write_gbps", gbps(stats.file_bytes, write_s)}});
     } else {
         s += "wrote " + file + ": " + plural(stats.tensors, "tensor", "tensors") + " (" +
              plural(stats.storages, "storage", "storages") + "), " + human_bytes(stats.file_bytes) +
@@ -157,10 +155,16 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& sample_command() {
-    static const command c{"sample", "write a Llama-like sample checkpoint with ptio's writer", usage,
-                           options, run};
-    return c;
+command add_sample_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, sample_args& args) {
+        add_value(app, "--size-mb", args.size_mb, "N",
+                  "approximate size of the weights in MB (10^6 bytes), ≥ 1");
+        add_value(app, "--layers", args.layers, "N",
+                  "transformer layers (default 8); the width follows from the size");
+        add_flag(app, "--json", args.json,
+                 R"(print {"file", "tensors", "storages", "storage_bytes", "file_bytes",
+"hidden", "layers", "fill_seconds", "write_seconds", "write_gbps"})");
+    });
 }
 
 }  // namespace ptio_cli

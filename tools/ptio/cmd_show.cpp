@@ -1,10 +1,12 @@
 // tools/ptio/cmd_show.cpp — `ptio show FILE [--json]`: the object tree.
 #include <charconv>
 #include <limits>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "repr.hpp"
@@ -14,8 +16,11 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio show FILE [--json]
-
+constexpr help_text help{
+    .name = "show",
+    .summary = "print the object tree as Python's repr would",
+    .synopsis = "usage: ptio show FILE [--json]",
+    .description = R"(
 Print the object a checkpoint holds, as Python's print(repr(obj)) would, without running
 any of its code: dicts, OrderedDicts, lists, tuples, sets, str, bytes, numbers, None and
 booleans as Python writes them. Tensors are summarised as tensor(float32, [3, 4]) or
@@ -24,21 +29,17 @@ module.name (a bare global), module.name(args) (a call) or module.name(args, sta
 (an instance with its state). A container inside itself prints as [...] / {...}, and so
 does a large subtree already printed once. A container too long for its line is
 written one element per line.
-
-options:
-  --json         print {"file", "format", "byteorder", "root"}, where root is the tree
-                 with a "kind" field on every node
-  -w, --width N  break lines longer than N columns (default 100; 0: never break)
-  -h, --help     show this help
-)";
-
-constexpr option_spec options[] = {
-    {"json", '\0', false},
-    {"width", 'w', true},
+)",
+    .column = 17,
 };
 
-std::size_t line_width(const parsed_args& args) {
-    const auto text = args.value("width");
+struct show_args {
+    std::vector<std::string> operands;
+    bool json = false;
+    std::optional<std::string> width;
+};
+
+std::size_t line_width(const std::optional<std::string>& text) {
     if (!text) return 100;
     std::size_t n = 0;
     const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
@@ -47,18 +48,17 @@ std::size_t line_width(const parsed_args& args) {
     return n == 0 ? std::numeric_limits<std::size_t>::max() / 2 : n;
 }
 
-int run(const parsed_args& args) {
-    const std::string& file = single_file(args);
-    const std::size_t width = line_width(args);
+int run(const show_args& args) {
+    const std::string& file = single_file(args.operands);
+    const std::size_t width = line_width(args.width);
     const ptio::checkpoint ck = ptio::checkpoint::open(file);
     output out;
-    if (args.has("json")) {
-        json::writer w(out.text());
-        w.begin_object().key("file").string(file).key("format").string(ck.format());
-        w.key("byteorder").string(ck.byteorder()).key("root");
+    if (args.json) {
+        json_writer w(out);
+        w.begin_object().key("file").value(file).key("format").value(ck.format());
+        w.key("byteorder").value(ck.byteorder()).key("root");
         write_tree_json(w, ck.root());
-        w.end_object();
-        out.text() += '\n';
+        w.end();
     } else {
         append_repr(out.text(), ck.root(), width);
     }
@@ -67,10 +67,14 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& show_command() {
-    static const command c{"show", "print the object tree as Python's repr would", usage, options,
-                           run};
-    return c;
+command add_show_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, show_args& args) {
+        add_flag(app, "--json", args.json,
+                 R"(print {"file", "format", "byteorder", "root"}, where root is the tree
+with a "kind" field on every node)");
+        add_value(app, "-w,--width", args.width, "N",
+                  "break lines longer than N columns (default 100; 0: never break)");
+    });
 }
 
 }  // namespace ptio_cli

@@ -2,8 +2,8 @@
 #include <string>
 #include <vector>
 
-#include "command.hpp"
-#include "json.hpp"
+#include "cli.hpp"
+#include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
@@ -12,27 +12,28 @@ namespace ptio_cli {
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: ptio verify FILE [--json]
-
+constexpr help_text help{
+    .name = "verify",
+    .summary = "check every record's bytes and CRC-32",
+    .synopsis = "usage: ptio verify FILE [--json]",
+    .description = R"(
 Open a checkpoint with CRC checking on, then check everything opening defers: locate
 every record's bytes, inflate deflated records and compare every CRC-32. Prints one
 line per problem, then a summary.
 
 exit status: 0 when the file is clean, 1 when problems were found, 2 when it cannot be
 opened at all.
-
-options:
-  --json      print {"file", "ok", "records", "tensors", "problems": [{"code",
-              "message", "record", "offset"}]}
-  -h, --help  show this help
-)";
-
-constexpr option_spec options[] = {
-    {"json", '\0', false},
+)",
+    .column = 14,
 };
 
-int run(const parsed_args& args) {
-    const std::string& file = single_file(args);
+struct verify_args {
+    std::vector<std::string> operands;
+    bool json = false;
+};
+
+int run(const verify_args& args) {
+    const std::string& file = single_file(args.operands);
     const ptio::checkpoint ck =
         ptio::checkpoint::open(file, ptio::open_options{.verify_crc = true});
     std::vector<ptio::error> problems;
@@ -48,26 +49,17 @@ int run(const parsed_args& args) {
 
     output out;
     std::string& s = out.text();
-    if (args.has("json")) {
-        json::writer w(s);
-        w.begin_object().key("file").string(file).key("ok").boolean(problems.empty());
-        w.key("records").number(std::uint64_t{ck.records().size()});
-        if (shards) w.key("shards").number(std::uint64_t{shards});
-        w.key("tensors").number(std::uint64_t{tensors});
-        w.key("problems").begin_array(true);
-        for (const ptio::error& problem : problems) {
-            w.begin_object().key("code").string(ptio::to_string(problem.code()));
-            w.key("message").string(problem.what()).key("record").string(problem.record());
-            w.key("offset");
-            if (problem.offset())
-                w.number(*problem.offset());
-            else
-                w.null();
-            w.end_object();
-            out.maybe_flush();
-        }
-        w.end_array().end_object();
-        s += '\n';
+    if (args.json) {
+        json doc = {{"file", file}, {"ok", problems.empty()}, {"records", ck.records().size()}};
+        if (shards) doc["shards"] = shards;
+        doc["tensors"] = tensors;
+        json& rows = doc["problems"] = json::array();
+        for (const ptio::error& problem : problems)
+            rows.push_back({{"code", ptio::to_string(problem.code())},
+                            {"message", problem.what()},
+                            {"record", problem.record()},
+                            {"offset", problem.offset() ? json(*problem.offset()) : json()}});
+        print_json(out, doc);
     } else {
         for (const ptio::error& problem : problems) {
             s += problem.what();
@@ -76,8 +68,9 @@ int run(const parsed_args& args) {
         }
         s += file;
         if (problems.empty()) {
-            s += ": ok (" + (shards ? std::to_string(shards) + " shards, "
-                                    : std::to_string(ck.records().size()) + " records, ") +
+            s += ": ok (" +
+                 (shards ? std::to_string(shards) + " shards, "
+                         : std::to_string(ck.records().size()) + " records, ") +
                  std::to_string(tensors) + " tensors)\n";
         } else {
             s += ": " + std::to_string(problems.size()) +
@@ -89,9 +82,12 @@ int run(const parsed_args& args) {
 
 }  // namespace
 
-const command& verify_command() {
-    static const command c{"verify", "check every record's bytes and CRC-32", usage, options, run};
-    return c;
+command add_verify_command(CLI::App& ptio) {
+    return add_command(ptio, help, run, [](CLI::App& app, verify_args& args) {
+        add_flag(app, "--json", args.json,
+                 R"(print {"file", "ok", "records", "tensors", "problems": [{"code",
+"message", "record", "offset"}]})");
+    });
 }
 
 }  // namespace ptio_cli

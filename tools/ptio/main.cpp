@@ -1,8 +1,8 @@
-// tools/ptio/main.cpp — `ptio <command> …`: finds the command, parses its options, runs it,
-// and turns failures into messages and exit statuses:
+// tools/ptio/main.cpp — `ptio <command> …`: parses the command line (CLI11), runs the chosen
+// command, and turns failures into messages and exit statuses:
 //   0 success, 1 the command found problems (verify), 2 bad usage or a ptio::error,
 //   3 anything unexpected.
-#include <array>
+#include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -10,8 +10,9 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
-#include "command.hpp"
+#include "cli.hpp"
 #include "ptio/error.hpp"
 #include "ptio/version.hpp"
 
@@ -19,92 +20,120 @@ namespace {
 
 using ptio_cli::command;
 
-constexpr std::string_view intro = R"(usage: ptio <command> [options] FILE
-       ptio --version
-
+constexpr ptio_cli::help_text root_text{
+    .name = "ptio",
+    .summary = "",
+    .synopsis = "usage: ptio <command> [options] FILE\n       ptio --version",
+    .description = R"(
 Read PyTorch checkpoints (torch.save files) without Python and without running any
 code they contain.
-
-commands:
-)";
-
-constexpr std::string_view outro = R"(
-Run 'ptio <command> --help' for a command's options.
+)",
+    .footer = R"(Run 'ptio <command> --help' for a command's options.
 
 exit status: 0 success, 1 problems found (verify), 2 bad usage or an unreadable file,
 3 an internal error.
-)";
-
-std::array<const command*, 9> all_commands() {
-    return {&ptio_cli::ls_command(), &ptio_cli::show_command(), &ptio_cli::verify_command(),
-            &ptio_cli::load_command(), &ptio_cli::bench_command(), &ptio_cli::cp_command(),
-            &ptio_cli::devices_command(), &ptio_cli::sample_command(), &ptio_cli::extra_command()};
-}
-
-const command* find_command(std::string_view name) {
-    for (const command* c : all_commands())
-        if (c->name == name) return c;
-    return nullptr;
-}
-
-std::string main_usage() {
-    std::string text(intro);
-    for (const command* c : all_commands()) {
-        text += "  ";
-        text += c->name;
-        text.append(10 - c->name.size(), ' ');
-        text += c->summary;
-        text += '\n';
-    }
-    text += outro;
-    return text;
-}
+)",
+    .column = 12,
+};
 
 void write(std::FILE* stream, std::string_view text) {
     std::fwrite(text.data(), 1, text.size(), stream);
 }
 
-int run(std::span<char* const> args, const command*& current) {
-    if (args.empty()) {
-        write(stderr, "ptio: missing command\n\n" + main_usage());
-        return 2;
+// The root app: its -h and -V are hidden from the help, as is `ptio help [COMMAND]`.
+struct command_line {
+    CLI::App root{"", "ptio"};
+    std::vector<command> commands;
+    CLI::App* help = nullptr;
+    std::vector<std::string> help_topic;
+
+    command_line() {
+        ptio_cli::set_help(root, root_text);
+        root.allow_extras();            // an unknown command word is reported by run()
+        root.require_subcommand(0, 1);  // so a FILE named like a command stays a FILE
+        root.set_help_flag("-h,--help")->group("");
+        root.set_version_flag("-V,--version", std::string("ptio ") + ptio::version_string)
+            ->group("");
+        for (const auto add :
+             {ptio_cli::add_ls_command, ptio_cli::add_show_command, ptio_cli::add_verify_command,
+              ptio_cli::add_load_command, ptio_cli::add_bench_command, ptio_cli::add_cp_command,
+              ptio_cli::add_devices_command, ptio_cli::add_sample_command,
+              ptio_cli::add_extra_command})
+            commands.push_back(add(root));
+        help = root.add_subcommand("help")->group("")->allow_extras();
+        help->add_option("COMMAND", help_topic);
     }
-    const std::string_view first = args[0];
-    if (first == "-h" || first == "--help" || first == "help") {
-        const command* topic = args.size() > 1 ? find_command(args[1]) : nullptr;
-        write(stdout, topic != nullptr ? topic->usage : std::string_view(main_usage()));
+
+    [[nodiscard]] const command* chosen() const {
+        for (const command& c : commands)
+            if (c.app->parsed()) return &c;
+        return nullptr;
+    }
+
+    // Not root.help(), which would describe the command chosen (`help` itself).
+    [[nodiscard]] std::string root_help() const {
+        return root.get_formatter()->make_help(&root, "", CLI::AppFormatMode::Normal);
+    }
+
+    // `ptio help [COMMAND]`: the command's help, else (none, or an unknown one) the root's.
+    [[nodiscard]] std::string asked_help() const {
+        for (const command& c : commands)
+            if (!help_topic.empty() && c.app->get_name() == help_topic.front())
+                return c.app->help();
+        return root_help();
+    }
+};
+
+// `who` becomes " ls" once the command is known, for the usage error's "ptio ls: ".
+int run(command_line& cli, int argc, char** argv, std::string& who) {
+    const auto chosen = [&] {
+        const command* c = cli.chosen();
+        if (c != nullptr) who = " " + c->app->get_name();
+        return c;
+    };
+    if (argc < 1) throw ptio_cli::usage_error("missing command");  // no argv[0] even
+    try {
+        cli.root.parse(argc, argv);
+    } catch (const CLI::CallForHelp&) {
+        if (cli.help->parsed()) {
+            write(stdout, cli.asked_help());
+            return 0;
+        }
+        const command* c = chosen();
+        if (c != nullptr) ptio_cli::reject_unknown_options(*c->app);  // reported even so
+        write(stdout, c != nullptr ? c->app->help() : cli.root_help());
+        return 0;
+    } catch (const CLI::CallForVersion& e) {
+        write(stdout, std::string(e.what()) + "\n");
+        return 0;
+    } catch (const CLI::ParseError& e) {
+        const command* c = chosen();
+        const std::span<char* const> args(argv + 1, static_cast<std::size_t>(argc - 1));
+        throw ptio_cli::usage_error(
+            ptio_cli::usage_message(e, args, c != nullptr ? c->app : &cli.root));
+    }
+    if (const auto extra = cli.root.remaining(); !extra.empty())
+        throw ptio_cli::usage_error("unknown command '" + extra.front() + "'");
+    if (cli.help->parsed()) {
+        write(stdout, cli.asked_help());
         return 0;
     }
-    if (first == "--version" || first == "-V") {
-        write(stdout, std::string("ptio ") + ptio::version_string + "\n");
-        return 0;
-    }
-    current = find_command(first);
-    if (current == nullptr) {
-        write(stderr, "ptio: unknown command '" + std::string(first) + "'\n\n" + main_usage());
-        return 2;
-    }
-    const ptio_cli::parsed_args parsed = ptio_cli::parse_args(args.subspan(1), current->options);
-    if (parsed.help) {
-        write(stdout, current->usage);
-        return 0;
-    }
-    return current->run(parsed);
+    const command* c = chosen();
+    if (c == nullptr) throw ptio_cli::usage_error("missing command");
+    ptio_cli::reject_unknown_options(*c->app);
+    return c->run();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    const command* current = nullptr;
+    std::string who;
     int status = 0;
     try {
-        status =
-            run(std::span<char* const>(argv + 1, argc > 1 ? static_cast<std::size_t>(argc - 1) : 0),
-                current);
+        command_line cli;
+        status = run(cli, argc, argv, who);
     } catch (const ptio_cli::usage_error& e) {
-        const std::string name = current != nullptr ? " " + std::string(current->name) : "";
-        write(stderr, "ptio" + name + ": " + e.what() + "\n\n" +
-                          std::string(current != nullptr ? current->usage : main_usage()));
+        write(stderr, "ptio" + who + ": " + e.what() + "\n");
         return 2;
     } catch (const ptio::error& e) {
         std::fflush(stdout);

@@ -7,18 +7,11 @@
 #include <iterator>
 #include <string>
 
-#include "utf8.hpp"
+#include "text.hpp"
 
 namespace ptio_cli {
 
 namespace {
-
-constexpr char hex_digits[] = "0123456789abcdef";
-
-void append_hex(std::string& out, std::uint32_t value, int digits) {
-    for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4)
-        out += hex_digits[(value >> shift) & 0xF];
-}
 
 // Assigned code points Python's str.isprintable() rejects beyond ASCII: categories Cc, Cf,
 // Co, Cs, Zl, Zp and Zs (other than the space), plus noncharacters. Unassigned code points
@@ -189,13 +182,6 @@ void append_shape(std::string& out, std::span<const std::int64_t> shape) {
         out.append(buf, std::to_chars(buf, buf + sizeof buf, shape[i]).ptr);
     }
     out += ']';
-}
-
-std::size_t display_width(std::string_view text) noexcept {
-    std::size_t width = 0;
-    for (const char c : text)
-        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++width;
-    return width;
 }
 
 }  // namespace ptio_cli

@@ -30,7 +30,4 @@ void append_shape(std::string& out, std::span<const std::int64_t> shape);
 /// unquoted, so one name stays on one line.
 void append_escaped_name(std::string& out, std::string_view text);
 
-/// Columns the text takes in a terminal, counting each code point as one.
-[[nodiscard]] std::size_t display_width(std::string_view text) noexcept;
-
 }  // namespace ptio_cli

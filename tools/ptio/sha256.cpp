@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "text.hpp"
+
 namespace ptio_cli {
 
 void sha256::context_deleter::operator()(evp_md_ctx_st* ctx) const noexcept {
@@ -31,13 +33,8 @@ std::string sha256::hex_digest() {
     unsigned int length = 0;
     if (EVP_DigestFinal_ex(ctx_.get(), digest, &length) != 1)
         throw std::runtime_error("OpenSSL: SHA-256 final failed");
-    static constexpr char hex[] = "0123456789abcdef";
     std::string out;
-    out.reserve(2 * length);
-    for (unsigned int i = 0; i < length; ++i) {
-        out += hex[digest[i] >> 4];
-        out += hex[digest[i] & 0xF];
-    }
+    append_hex(out, std::as_bytes(std::span(digest, length)));
     return out;
 }
 
@@ -47,7 +44,8 @@ constexpr std::size_t block_size = std::size_t{1} << 20;  // bytes per digest up
 
 std::string tensor_sha256(const ptio::tensor_view& view) {
     sha256 digest;
-    view.for_each_chunk(block_size, [&](std::span<const std::byte> bytes) { digest.update(bytes); });
+    view.for_each_chunk(block_size,
+                        [&](std::span<const std::byte> bytes) { digest.update(bytes); });
     return digest.hex_digest();
 }
 

@@ -12,15 +12,16 @@
 //    "args": node?, "state": node?, "items": [node, …]?, "entries": [{"key", "value"}, …]?}
 //   {"kind": "elided", "reason": "cycle" | "shared" | "depth"}   (see walk.hpp)
 //
-// Big integers are JSON numbers with all their digits.
+// Big integers are JSON numbers with all their digits; finite floats are written as Python's
+// repr writes them, as `show` prints them. Items and entries are a line each.
 #pragma once
 
-#include "json.hpp"
+#include "json_output.hpp"
 #include "ptio/value.hpp"
 
 namespace ptio_cli {
 
-/// Writes `root` as the next value of `w`.
-void write_tree_json(json::writer& w, const ptio::value& root);
+/// Writes the tree under `root` as the next value of `w`.
+void write_tree_json(json_writer& w, const ptio::value& root);
 
 }  // namespace ptio_cli

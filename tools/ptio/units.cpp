@@ -72,18 +72,4 @@ double gbps(std::uint64_t bytes, double seconds) noexcept {
     return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0;
 }
 
-void write_double(json::writer& w, double x) {
-    if (!std::isfinite(x)) {
-        w.null();
-        return;
-    }
-    std::array<char, 64> buf{};
-    const auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), x);
-    if (ec != std::errc()) {
-        w.null();
-        return;
-    }
-    w.raw_number(std::string_view(buf.data(), static_cast<std::size_t>(end - buf.data())));
-}
-
 }  // namespace ptio_cli

@@ -8,8 +8,6 @@
 #include <string>
 #include <string_view>
 
-#include "json.hpp"
-
 namespace ptio_cli {
 
 /// "0 B", "512 B", "12.3 kB", "134.2 MB", "3.94 GB": three significant digits or more.
@@ -29,8 +27,5 @@ namespace ptio_cli {
 [[nodiscard]] double median(std::span<const double> values);
 /// bytes / seconds in GB/s; 0 when seconds is not positive.
 [[nodiscard]] double gbps(std::uint64_t bytes, double seconds) noexcept;
-
-/// A double as the shortest JSON number that reads back the same; null for NaN and infinities.
-void write_double(json::writer& w, double x);
 
 }  // namespace ptio_cli

@@ -1,12 +1,33 @@
-// tools/ptio/utf8.hpp — decode one UTF-8 sequence, for the escapers of json.cpp and
-// pyformat.cpp.
+// tools/ptio/text.hpp — the CLI's one copy of its byte-level text helpers: hex digits and
+// UTF-8 decoding and encoding, for the JSON escaper (json_output.cpp), repr (pyformat.cpp),
+// digests (sha256.cpp) and bytes in `show --json` (tree_json.cpp).
+//
+// Header-only and allocation-free apart from the appends; every function is pure (safe on
+// any thread) and never throws beyond std::string's allocation failure.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
-namespace ptio_cli::utf8 {
+namespace ptio_cli {
+
+/// Appends the low `digits` hex digits of `value`, most significant first, lowercase.
+inline void append_hex(std::string& out, std::uint32_t value, int digits) {
+    static constexpr char hex_digits[] = "0123456789abcdef";
+    for (int shift = 4 * (digits - 1); shift >= 0; shift -= 4)
+        out += hex_digits[(value >> shift) & 0xF];
+}
+
+/// Appends two lowercase hex digits per byte: "00ff".
+inline void append_hex(std::string& out, std::span<const std::byte> bytes) {
+    out.reserve(out.size() + 2 * bytes.size());
+    for (const std::byte b : bytes) append_hex(out, static_cast<std::uint32_t>(b), 2);
+}
+
+namespace utf8 {
 
 inline constexpr std::int32_t invalid = -1;
 
@@ -78,4 +99,14 @@ inline void encode(std::string& out, std::uint32_t cp) {
     }
 }
 
-}  // namespace ptio_cli::utf8
+/// Code points in `text`, counting every byte that does not continue a sequence as one.
+[[nodiscard]] inline std::size_t code_points(std::string_view text) noexcept {
+    std::size_t n = 0;
+    for (const char c : text)
+        if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++n;
+    return n;
+}
+
+}  // namespace utf8
+
+}  // namespace ptio_cli
