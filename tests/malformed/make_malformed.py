@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write the table of broken checkpoints that tests/malformed.cpp feeds to ptio.
+"""Write the table of broken checkpoints that tests/checkpoint/malformed.cpp feeds to ptio.
 
 Usage: make_malformed.py OUTDIR
 

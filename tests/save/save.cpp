@@ -1,7 +1,7 @@
 // ptio::save and the tree it writes, in-process: what ptio's own reader sees in the result,
 // the pickle bytes of small values (beside what CPython 3.11's pickle.dumps(x, protocol=2)
 // writes for them), the zip layout, and every way a tree can be refused. Whether torch reads
-// the files is tests/writer/writer_oracle.py's job (ctest writer.torch_load, writer.roundtrip).
+// the files is tests/save/writer_oracle.py's job (ctest writer.torch_load, writer.roundtrip).
 #include <doctest/doctest.h>
 
 #include <algorithm>

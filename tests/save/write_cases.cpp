@@ -1,7 +1,7 @@
 // ptio_write_cases OUTDIR [--zip64]
 //
 // Writes checkpoints with ptio::save, built with the public tree API, and OUTDIR/manifest.json
-// saying what each one must hold. tests/writer/writer_oracle.py then loads every file with
+// saying what each one must hold. tests/save/writer_oracle.py then loads every file with
 // real torch and compares. Storage bytes follow a formula the oracle recomputes on its own
 // (pattern() below and in the script), so the check never trusts ptio's reader.
 #include <sys/mman.h>

@@ -2,7 +2,7 @@
 """Check the files ptio writes by loading them with real torch.
 
     writer_oracle.py cases --exe PTIO_WRITE_CASES WORKDIR
-        Run ptio_write_cases (tests/writer/write_cases.cpp) into WORKDIR and load every file it
+        Run ptio_write_cases (tests/save/write_cases.cpp) into WORKDIR and load every file it
         wrote with torch.load, the default unpickler and, where the manifest says torch's
         weights_only allowlist permits, weights_only=True. Each tensor's dtype, shape, stride,
         storage offset, requires_grad, Parameter-ness and bytes must equal what the manifest

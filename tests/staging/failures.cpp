@@ -94,7 +94,7 @@ TEST_CASE("staging: a storage whose local header is corrupt fails the load") {
 }
 
 TEST_CASE("staging: every malformed file fails load() with its errc") {
-    // The table tests/malformed.cpp checks with open-and-read: load with CPU copies reads every
+    // The table tests/checkpoint/malformed.cpp checks with open-and-read: load with CPU copies reads every
     // storage byte, so it must fail the same way (rows marked "any" may load or fail).
     const auto rows = malformed_rows();
     REQUIRE(rows.size() >= 100);

@@ -1,4 +1,4 @@
-// ptio_gpu_tests: the staging tests that need a CUDA device (tests/gpu/staging_cuda.cpp).
+// ptio_gpu_tests: the staging tests that need a CUDA device (tests/staging/cuda/staging_cuda.cpp).
 //
 // Without a device every test reports skipped (exit status 77, ctest's SKIP_RETURN_CODE), never
 // failed; listing the tests (doctest_discover_tests runs --list-test-cases at build time, on
