@@ -84,11 +84,16 @@ struct command_line {
     }
 };
 
-// `who` becomes " ls" once the command is known, for the usage error's "ptio ls: ".
-int run(command_line& cli, int argc, char** argv, std::string& who) {
+// `who` becomes " ls" once the command is known, for the usage error's "ptio ls: ", and
+// `usage` that command's help, which follows a usage error as it always has.
+int run(command_line& cli, int argc, char** argv, std::string& who, std::string& usage) {
+    usage = cli.root_help();
     const auto chosen = [&] {
         const command* c = cli.chosen();
-        if (c != nullptr) who = " " + c->app->get_name();
+        if (c != nullptr) {
+            who = " " + c->app->get_name();
+            usage = c->app->help();
+        }
         return c;
     };
     if (argc < 1) throw ptio_cli::usage_error("missing command");  // no argv[0] even
@@ -127,13 +132,13 @@ int run(command_line& cli, int argc, char** argv, std::string& who) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string who;
+    std::string who, usage;
     int status = 0;
     try {
         command_line cli;
-        status = run(cli, argc, argv, who);
+        status = run(cli, argc, argv, who, usage);
     } catch (const ptio_cli::usage_error& e) {
-        write(stderr, "ptio" + who + ": " + e.what() + "\n");
+        write(stderr, "ptio" + who + ": " + e.what() + "\n" + (usage.empty() ? "" : "\n" + usage));
         return 2;
     } catch (const ptio::error& e) {
         std::fflush(stdout);
