@@ -87,9 +87,11 @@ std::optional<std::string> utf8_to_latin1(std::string_view s) {
 
 std::string hex_prefix(std::span<const std::byte> b, std::size_t max) {
     std::string out;
+    static constexpr char digits[] = "0123456789abcdef";
     for (std::size_t i = 0; i < std::min(b.size(), max); ++i) {
         if (i) out += ' ';
-        append_hex_byte(out, b[i]);
+        out += digits[static_cast<unsigned>(b[i]) >> 4];
+        out += digits[static_cast<unsigned>(b[i]) & 15];
     }
     return out;
 }

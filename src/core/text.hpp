@@ -26,13 +26,6 @@ void append_utf8(std::string& out, std::uint32_t cp);
 /// UTF-8 text → Latin-1 bytes; nullopt when a code point is above 255 or `s` is not UTF-8.
 [[nodiscard]] std::optional<std::string> utf8_to_latin1(std::string_view s);
 
-/// The lower-case hex digit of 0 ≤ v < 16.
-[[nodiscard]] constexpr char hex_digit(unsigned v) noexcept { return "0123456789abcdef"[v & 15]; }
-/// Append the two lower-case hex digits of a byte.
-inline void append_hex_byte(std::string& out, std::byte b) {
-    out += hex_digit(static_cast<unsigned>(b) >> 4);
-    out += hex_digit(static_cast<unsigned>(b));
-}
 /// The first `max` bytes as lower-case hex pairs separated by spaces ("50 4b 03 04").
 [[nodiscard]] std::string hex_prefix(std::span<const std::byte> b, std::size_t max = 8);
 

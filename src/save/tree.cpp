@@ -20,21 +20,13 @@ tree::tree(std::string_view s) : node_(make_node(kind::string)) { node_->text = 
 tree::tree(int_tag, std::int64_t i) : node_(make_node(kind::integer)) { node_->i = i; }
 
 tree tree::big_int(std::string_view decimal) {
-    const auto twos = detail::text::decimal_to_twos(decimal);
+    auto twos = detail::text::decimal_to_twos(decimal);
     if (!twos) invalid_tree("big_int wants decimal digits, not '" + std::string(decimal) + "'");
-    const std::string& bytes = *twos;
     // Small enough for an int64: keep it one.
-    if (bytes.size() <= 8) {
-        std::uint64_t u = 0;
-        for (std::size_t i = 0; i < 8; ++i) {
-            const unsigned b = i < bytes.size() ? static_cast<unsigned char>(bytes[i])
-                               : (static_cast<unsigned char>(bytes.back()) & 0x80) != 0 ? 0xFFu : 0u;
-            u |= static_cast<std::uint64_t>(b) << (8 * i);
-        }
-        return tree(int_tag{}, static_cast<std::int64_t>(u));
-    }
+    if (const auto small = detail::text::twos_to_int64(std::as_bytes(std::span(*twos))))
+        return tree(int_tag{}, *small);
     tree t(make_node(kind::big_integer));
-    t.node_->text = std::move(bytes);
+    t.node_->text = std::move(*twos);
     return t;
 }
 
@@ -50,23 +42,17 @@ tree tree::bytearray(std::span<const std::byte> b) {
     return t;
 }
 
-tree tree::list(std::initializer_list<tree> items) {
-    tree t(make_node(kind::list));
-    t.node_->items.assign(items.begin(), items.end());
+namespace {
+// A fresh list, tuple or set holding `items`.
+tree holding(tree t, std::initializer_list<tree> items) {
+    detail::tree_access::handle(t)->items.assign(items.begin(), items.end());
     return t;
 }
+}  // namespace
 
-tree tree::tuple(std::initializer_list<tree> items) {
-    tree t(make_node(kind::tuple));
-    t.node_->items.assign(items.begin(), items.end());
-    return t;
-}
-
-tree tree::set(std::initializer_list<tree> items) {
-    tree t(make_node(kind::set));
-    t.node_->items.assign(items.begin(), items.end());
-    return t;
-}
+tree tree::list(std::initializer_list<tree> items) { return holding(tree(make_node(kind::list)), items); }
+tree tree::tuple(std::initializer_list<tree> items) { return holding(tree(make_node(kind::tuple)), items); }
+tree tree::set(std::initializer_list<tree> items) { return holding(tree(make_node(kind::set)), items); }
 
 tree tree::frozenset(std::initializer_list<tree> items) {
     tree t = set(items);
