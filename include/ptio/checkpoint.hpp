@@ -170,7 +170,8 @@ public:
     /// Check everything open deferred: locate every record's bytes (local headers), inflate
     /// deflated records and compare every CRC-32; in a legacy file, compare each storage's
     /// element count with its reference. Calls `problem` once per problem found and
-    /// returns the count; never throws for a problem in the file. Sharded: opens and verifies
+    /// returns the count; never throws for a problem in the file, but throws io_error when
+    /// the file shrinks while it is read (no record can be trusted then). Sharded: opens and verifies
     /// every shard (a shard that does not open is one problem).
     std::size_t verify(const std::function<void(const error&)>& problem) const;
 

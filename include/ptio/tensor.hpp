@@ -98,9 +98,13 @@ public:
     /// False for tensors without data (meta tensors, storage-less rebuilds).
     [[nodiscard]] bool has_data() const noexcept { return storage_ != nullptr; }
 
-    /// The whole storage this view looks into (may be larger than the view).
+    /// The whole storage this view looks into (may be larger than the view). For a mapped
+    /// file these are the mapping's pages: if the file shrinks while they are read, the
+    /// reader gets SIGBUS. copy_to(), to_contiguous() and for_each_chunk() are the guarded
+    /// reads (they throw io_error instead).
     [[nodiscard]] std::span<const std::byte> storage_bytes() const;
-    /// Address of the element at all-zero indices (storage start + data_offset()).
+    /// Address of the element at all-zero indices (storage start + data_offset()); unguarded,
+    /// as storage_bytes() is.
     [[nodiscard]] const std::byte* data() const;
     /// Byte offset of the element at all-zero indices from the storage's start (offset ×
     /// element size; 0 for a view without elements or data).
@@ -127,14 +131,17 @@ public:
     }
 
     /// Copy the elements in row-major order into `out` (exactly nbytes() long). A contiguous
-    /// view is one memcpy; others walk the strides, innermost dimension as a block.
+    /// view is one memcpy; others walk the strides, innermost dimension as a block. Throws
+    /// io_error ("the file shrank while it was being read") if the mapped file lost the pages
+    /// being read, rather than dying of SIGBUS.
     void copy_to(std::span<std::byte> out) const;
     /// The same, into new owned memory.
     [[nodiscard]] std::vector<std::byte> to_contiguous() const;
     /// The elements in row-major order, handed to `sink` in pieces of at most `chunk_bytes`
     /// (at least one element), for consumers that must not hold a whole copy (hashing,
-    /// writing). A contiguous view hands out spans of its storage, no copy; any other view is
-    /// gathered into one buffer of that size. Spans are valid only during the call.
+    /// writing). The pieces are copied (contiguous views) or gathered into one buffer of that
+    /// size, under the same guard as copy_to (io_error if the file shrinks), so `sink` never
+    /// reads the mapping itself. Spans are valid only during the call.
     void for_each_chunk(std::size_t chunk_bytes,
                         const std::function<void(std::span<const std::byte>)>& sink) const;
 

@@ -4,6 +4,7 @@
 #include <functional>
 #include <bit>
 
+#include "io/guard.hpp"
 #include "ptio/error.hpp"
 #include "torch/storage.hpp"
 
@@ -158,7 +159,10 @@ void tensor_view::gather_into(std::span<std::byte> buf,
     std::vector<std::int64_t> shape, strides;
     for (std::size_t d = 0; d < shape_.size(); ++d)
         if (shape_[d] != 1) shape.push_back(shape_[d]), strides.push_back(strides_[d]);
-    const std::byte* base = storage_->bytes().data();
+    // Every read of the storage is guarded (a mapped file may shrink under it), one guard per
+    // row or band: a guard costs a few nanoseconds, a row at least one element's copy.
+    const std::span<const std::byte> whole = storage_->bytes();
+    const std::byte* base = whole.data();
     const std::size_t es = element_size();
     const std::size_t nd = shape.size();  // >= 1: a view of one element is contiguous
     const std::int64_t inner = shape[nd - 1];
@@ -171,8 +175,10 @@ void tensor_view::gather_into(std::span<std::byte> buf,
                        row_bytes <= buf.size();
     const std::size_t outer_dims = tiled ? nd - 2 : nd - 1;
     std::size_t used = 0;
+    // Before each flush: a file cut inside a page reads as zeros there, not as a fault.
     auto room = [&](std::size_t n) {
         if (used + n > buf.size()) {
+            detail::check_still_mapped(whole);
             flush(used);
             used = 0;
         }
@@ -184,8 +190,9 @@ void tensor_view::gather_into(std::span<std::byte> buf,
             const std::size_t bytes = static_cast<std::size_t>(n) * es;
             room(bytes);
             const std::byte* from = src + static_cast<std::size_t>(i * inner_stride) * es;
-            if (inner_stride == 1) std::memcpy(buf.data() + used, from, bytes);
-            else gather(from, n, inner_stride, es, buf.data() + used);
+            std::byte* to = buf.data() + used;
+            if (inner_stride == 1) detail::guarded_copy(to, {from, bytes});
+            else detail::guarded(whole, {}, [&]() noexcept { gather(from, n, inner_stride, es, to); });
             used += bytes;
         }
     };
@@ -200,8 +207,11 @@ void tensor_view::gather_into(std::span<std::byte> buf,
             for (std::int64_t r = 0; r < rows; r += band) {
                 const std::int64_t n = std::min(band, rows - r);
                 room(static_cast<std::size_t>(n) * row_bytes);
-                transpose_2d(src + static_cast<std::size_t>(r * strides[nd - 2]) * es, n, inner,
-                             strides[nd - 2], inner_stride, es, buf.data() + used);
+                const std::byte* from = src + static_cast<std::size_t>(r * strides[nd - 2]) * es;
+                std::byte* to = buf.data() + used;
+                detail::guarded(whole, {}, [&]() noexcept {
+                    transpose_2d(from, n, inner, strides[nd - 2], inner_stride, es, to);
+                });
                 used += static_cast<std::size_t>(n) * row_bytes;
             }
         } else {
@@ -210,6 +220,7 @@ void tensor_view::gather_into(std::span<std::byte> buf,
         std::size_t d = outer_dims;
         for (;;) {
             if (d == 0) {
+                detail::check_still_mapped(whole);
                 flush(used);
                 return;
             }
@@ -226,7 +237,7 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
                                                 " bytes, got " + std::to_string(out.size()));
     if (numel_ == 0) return;
     if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
-        std::memcpy(out.data(), bytes.data(), bytes.size());
+        detail::guarded_copy(out.data(), bytes);
         return;
     }
     gather_into(out, [](std::size_t) {});  // the output is the buffer: it never fills up
@@ -236,12 +247,17 @@ void tensor_view::for_each_chunk(std::size_t chunk_bytes,
                                  const std::function<void(std::span<const std::byte>)>& sink) const {
     if (numel_ == 0) return;
     const std::size_t chunk = std::max(chunk_bytes, element_size());
+    std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, nbytes())));
     if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
-        for (std::size_t at = 0; at < bytes.size(); at += chunk)
-            sink(bytes.subspan(at, std::min(chunk, bytes.size() - at)));
+        // Copied under a guard rather than handed out in place: the sink (a hash) would read
+        // the mapping where no guard can reach, and a shrunk file would end the process.
+        for (std::size_t at = 0; at < bytes.size(); at += chunk) {
+            const auto piece = bytes.subspan(at, std::min(chunk, bytes.size() - at));
+            detail::guarded_copy(buf.data(), piece);
+            sink({buf.data(), piece.size()});
+        }
         return;
     }
-    std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, nbytes())));
     gather_into(buf, [&](std::size_t used) {
         if (used) sink({buf.data(), used});
     });

@@ -1,6 +1,6 @@
 // What open deferred, checked on request: every record's bytes and CRC-32 (zip), or every
 // storage's element count against its reference (legacy; the tar format has no CRCs either).
-// Problems are reported, never thrown.
+// Problems are reported, never thrown; an io_error (the file shrank under its mapping) is.
 #include <new>
 
 #include "checkpoint/file_source.hpp"
@@ -31,6 +31,9 @@ std::size_t file_source::verify(const std::function<void(const error&)>& problem
             if (e.method == 0) z.check_crc(e, z.stored(e));
             else z.check_crc(e, z.extract(e));
         } catch (const error& err) {
+            // A file that shrank while being read is not a problem of this record: the
+            // rest cannot be read either.
+            if (err.code() == errc::io_error) throw;
             report(err);
         } catch (const std::bad_alloc&) {
             report(error(errc::limit_exceeded, file_, e.name, e.header_offset,

@@ -10,15 +10,20 @@
 #include <boost/interprocess/mapped_region.hpp>
 #include <system_error>
 
+#include "io/guard.hpp"
 #include "ptio/error.hpp"
 
 namespace ptio::detail {
 
 namespace bip = boost::interprocess;
 
+// A mapping is registered while it lives, so that a fault in it can name its file.
 struct mapped_file::region {
     bip::file_mapping file;
     bip::mapped_region map;
+    ~region() {
+        if (map.get_address() != nullptr) unregister_mapping(static_cast<const std::byte*>(map.get_address()));
+    }
 };
 
 mapped_file mapped_file::map(const std::filesystem::path& path, mode m) {
@@ -43,6 +48,7 @@ mapped_file mapped_file::map(const std::filesystem::path& path, mode m) {
         r->map = bip::mapped_region(r->file, m == mode::copy_on_write ? bip::copy_on_write
                                                                        : bip::read_only);
         out.bytes_ = {static_cast<const std::byte*>(r->map.get_address()), r->map.get_size()};
+        register_mapping(out.bytes_.data(), out.bytes_.size(), name, r->file.get_mapping_handle().handle);
         out.region_ = std::move(r);
     } catch (const bip::interprocess_exception& e) {
         throw error(errc::io_error, name, {}, std::nullopt, std::string("cannot map: ") + e.what());
@@ -96,9 +102,9 @@ void mapped_file::read_at(std::uint64_t offset, std::span<std::byte> out) const 
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else {
+            if (n == 0) throw_shrank(std::string(region_->file.get_name()), {}, offset + done);
             throw error(errc::io_error, std::string(region_->file.get_name()), {}, offset + done,
-                        n == 0 ? "the file ended early (truncated while open?)"
-                               : std::string("read failed: ") + std::strerror(errno));
+                        std::string("read failed: ") + std::strerror(errno));
         }
     }
 }

@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "io/guard.hpp"
 #include "io/mapped_file.hpp"
 #include "staging/backend.hpp"
 #include "staging/job.hpp"
@@ -133,7 +134,7 @@ void load_job::fill(const load_plan::piece& p, std::byte* out) const {
                 r.file->read_at(static_cast<std::uint64_t>(r.from - r.file->bytes().data()),
                                 {r.to, r.n});
             else
-                std::memcpy(r.to, r.from, r.n);
+                guarded_copy(r.to, {r.from, r.n});
         }
         return;
     }
@@ -150,7 +151,8 @@ void load_job::fill(const load_plan::piece& p, std::byte* out) const {
             ++j;
         }
         if (runs[i].file) prefault(lo, hi);
-        for (std::size_t k = i; k < j; ++k) std::memcpy(runs[k].to, runs[k].from, runs[k].n);
+        // Guarded: a file that shrinks under the mapping fails the load with io_error.
+        for (std::size_t k = i; k < j; ++k) guarded_copy(runs[k].to, {runs[k].from, runs[k].n});
         if (runs[i].file && runs[i].file->is_read_only_mapping()) drop_pages(lo, hi);
         i = j;
     }

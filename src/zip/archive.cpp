@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "io/cursor.hpp"
+#include "io/guard.hpp"
 #include "ptio/error.hpp"
 #include "zip/format.hpp"
 
@@ -235,15 +236,22 @@ std::string_view archive::relative_name(const entry& e) const noexcept {
 }
 
 std::uint64_t archive::payload_offset(const entry& e) const {
-    cursor c(file_, {filename_, e.name, 0});
-    c.seek(static_cast<std::size_t>(e.header_offset), "local header");
+    // The header is read long after open, when the file may have shrunk: its fixed fields and
+    // the name it must repeat are copied out under a guard, then parsed from the copy.
+    cursor whole(file_, {filename_, e.name, 0});
+    whole.seek(static_cast<std::size_t>(e.header_offset), "local header");
+    const auto header = whole.take(std::min<std::uint64_t>(whole.remaining(), local_size + e.name.size()),
+                                   "local header");
+    std::vector<std::byte> copy(header.size());
+    guarded_copy(copy.data(), header, e.name);
+    cursor c(copy, {filename_, e.name, e.header_offset});
     if (c.u32("local header") != local_sig)
         c.fail_at(errc::bad_zip, e.header_offset, "no local file header signature where the "
                                                   "central directory says the record starts");
-    c.seek(static_cast<std::size_t>(e.header_offset) + 26, "local header");
+    c.seek(26, "local header");
     const std::uint64_t n = c.u16("local header");
     const std::uint64_t m = c.u16("local header");
-    if (c.take_text(n, "local header name") != e.name)
+    if (n != e.name.size() || c.take_text(n, "local header name") != e.name)
         c.fail_at(errc::bad_zip, e.header_offset,
                   "the local header names another record than the central directory does");
     const std::uint64_t start = e.header_offset + local_size + n + m;
@@ -308,7 +316,13 @@ std::vector<std::byte> archive::extract(const entry& e) const {
         zs.avail_in = in_chunk;
         zs.next_out = reinterpret_cast<Bytef*>(out.data()) + out_done;
         zs.avail_out = out_chunk;
-        rc = inflate(&zs, Z_NO_FLUSH);
+        try {
+            guarded({reinterpret_cast<const std::byte*>(in), in_chunk}, e.name,
+                    [&]() noexcept { rc = inflate(&zs, Z_NO_FLUSH); });
+        } catch (...) {
+            inflateEnd(&zs);
+            throw;
+        }
         const auto used_in = in_chunk - zs.avail_in;
         in += used_in;
         in_left -= used_in;
@@ -316,6 +330,7 @@ std::vector<std::byte> archive::extract(const entry& e) const {
         if (rc == Z_OK && used_in == 0 && out_chunk - zs.avail_out == 0) rc = Z_BUF_ERROR;
     }
     inflateEnd(&zs);
+    check_still_mapped(file_.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(e.compressed_size)), e.name);
     if (rc != Z_STREAM_END || out_done != e.size)
         throw error(errc::compression_error, filename_, e.name, start,
                     std::string("the deflated payload is corrupt") +
@@ -327,7 +342,9 @@ std::vector<std::byte> archive::extract(const entry& e) const {
 
 void archive::check_crc(const entry& e, std::span<const std::byte> payload) const {
     if (e.crc32 == 0) return;  // torch writes 0 when CRCs are off
-    const auto got = crc32(payload);
+    std::uint32_t got = 0;
+    guarded(payload, e.name, [&]() noexcept { got = crc32(payload); });
+    check_still_mapped(payload, e.name);
     if (got != e.crc32) {
         char buf[64];
         std::snprintf(buf, sizeof buf, "CRC-32 is %08x but the directory says %08x", got, e.crc32);

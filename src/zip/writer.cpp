@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <thread>
 
+#include "io/guard.hpp"
 #include "ptio/error.hpp"
 #include "zip/archive.hpp"
 #include "zip/format.hpp"
@@ -35,6 +37,15 @@ private:
     std::vector<std::byte>& b_;
 };
 
+// A payload may be a mapping of a file that shrinks while it is copied: the checksum reads
+// it under a guard (io_error, not SIGBUS).
+std::uint32_t guarded_crc32(std::span<const std::byte> bytes) {
+    std::uint32_t crc = 0;
+    guarded(bytes, {}, [&]() noexcept { crc = crc32(bytes); });
+    check_still_mapped(bytes);
+    return crc;
+}
+
 std::uint32_t combine(std::uint32_t a, std::uint32_t b, std::uint64_t b_len) noexcept {
     return static_cast<std::uint32_t>(
         ::crc32_combine64(a, b, static_cast<z_off64_t>(b_len)));
@@ -43,19 +54,30 @@ std::uint32_t combine(std::uint32_t a, std::uint32_t b, std::uint64_t b_len) noe
 }  // namespace
 
 std::uint32_t crc32_parallel(std::span<const std::byte> bytes, unsigned threads) {
-    if (threads == 0 || bytes.size() < parallel_crc_min) return crc32(bytes);
+    if (threads == 0 || bytes.size() < parallel_crc_min) return guarded_crc32(bytes);
     const std::size_t parts = threads + 1;
     const std::size_t step = (bytes.size() + parts - 1) / parts;
     std::vector<std::uint32_t> crcs(parts);
+    std::vector<std::exception_ptr> failed(parts);  // a worker's error, rethrown after the join
     {
         std::vector<std::jthread> workers;
         for (std::size_t i = 1; i < parts; ++i)
             workers.emplace_back([&, i] {
                 const std::size_t at = std::min(bytes.size(), i * step);
-                crcs[i] = crc32(bytes.subspan(at, std::min(step, bytes.size() - at)));
+                try {
+                    crcs[i] = guarded_crc32(bytes.subspan(at, std::min(step, bytes.size() - at)));
+                } catch (...) {
+                    failed[i] = std::current_exception();
+                }
             });
-        crcs[0] = crc32(bytes.first(std::min(step, bytes.size())));
+        try {
+            crcs[0] = guarded_crc32(bytes.first(std::min(step, bytes.size())));
+        } catch (...) {
+            failed[0] = std::current_exception();
+        }
     }
+    for (const auto& f : failed)
+        if (f) std::rethrow_exception(f);
     std::uint32_t crc = crcs[0];
     for (std::size_t i = 1; i < parts; ++i) {
         const std::size_t at = std::min(bytes.size(), i * step);
@@ -123,10 +145,20 @@ void writer::add(std::string_view record, std::span<const std::byte> payload) {
 
     std::uint32_t crc = 0;
     if (opts_.crc32 && size >= parallel_crc_min && opts_.crc_threads > 0) {
-        std::jthread checksum([&] { crc = crc32_parallel(payload, opts_.crc_threads - 1); });
-        out_.write(payload);
+        std::exception_ptr failed;
+        {
+            std::jthread checksum([&] {
+                try {
+                    crc = crc32_parallel(payload, opts_.crc_threads - 1);
+                } catch (...) {
+                    failed = std::current_exception();
+                }
+            });
+            out_.write(payload);
+        }
+        if (failed) std::rethrow_exception(failed);
     } else {
-        if (opts_.crc32) crc = crc32(payload);
+        if (opts_.crc32) crc = guarded_crc32(payload);
         out_.write(payload);
     }
 
