@@ -17,8 +17,11 @@
 // 1.13's allowlist has no floats, bytes, sets, complex numbers or devices, for example; torch
 // ≥ 2.4 accepts all of those.
 //
-// A file is written to a temporary name beside the destination and renamed over it at the
-// end, so a failed save leaves no half-written checkpoint behind. Storage bytes go from their
+// Nothing with a name exists until the file is complete: it is written unnamed (O_TMPFILE) and
+// linked into place at the end, an existing destination replaced atomically (elsewhere: a
+// temporary name, removed on SIGINT/SIGTERM/SIGHUP), so a failed, interrupted or killed save
+// leaves no half-written checkpoint behind. A write past `ulimit -f` is an io_error. Storage
+// bytes read from an open checkpoint whose file shrinks throw io_error naming that file. Storage bytes go from their
 // source (the caller's buffer, a checkpoint's mapping, a device's copy) to the file without a
 // staging copy; the CRC-32s are computed on other threads while the bytes are written.
 //

@@ -30,8 +30,10 @@ constexpr help_text help{
     .description = R"(
 Copy a checkpoint through ptio's writer: the result is a torch.save file that torch.load
 reads as the same object (tensors, their storages, sharing and location tags, and every
-other value). Storage bytes go from SRC's mapping straight to DST. DST is written under a
-temporary name and renamed into place, so a failed copy leaves nothing behind.
+other value). Storage bytes go from SRC's mapping straight to DST. DST gets a name only
+once it is complete (an unnamed file linked into place), so a failed, interrupted or killed
+copy leaves nothing behind. If SRC shrinks while it is copied (rewritten in place), the copy
+fails with an io_error.
 
   ptio cp train.ckpt weights.pt --only 'model.*'          drop the optimizer state
   ptio cp ddp.pt plain.pt --rename module.=               strip DataParallel's prefix
