@@ -11,7 +11,9 @@ check depends on timing:
     its output folder; `show` reads nothing more after the open and must still exit 0.
   - kill: cp is sent SIGINT or SIGTERM after 1 MiB of its output is written; it must die of
     that signal and leave nothing (with O_TMPFILE, and with the shim refusing it, where a
-    temporary name exists and is removed by ptio's handler).
+    temporary name exists and is removed by ptio's handler). SIGKILL, which no handler sees,
+    leaves nothing with O_TMPFILE and the temporary name without it (proof that the shim
+    really forced the fallback).
   - ulimit -f: cp and sample under a 256 KiB file-size limit exit 2 with an io_error naming
     the limit and leave nothing, in both modes.
 Prints one line per failure; exits 1 on any.
@@ -62,9 +64,7 @@ def check_shrink(ptio, shim, source, work):
     }
     for to_name, to in (("half", size // 2), ("one page", 4096), ("0 bytes", 0)):
         for name, args in commands.items():
-            folder = os.path.join(work, "shrink")
-            shutil.rmtree(folder, ignore_errors=True)
-            os.makedirs(folder)
+            folder = fresh(work, "shrink")
             victim = os.path.join(folder, "victim.pt")
             shutil.copyfile(source, victim)
             out_dir = os.path.join(folder, "out")
@@ -89,34 +89,46 @@ def check_shrink(ptio, shim, source, work):
                 fail(f"{what}: left {leftovers(out_dir)}")
 
 
+def fresh(work, name):
+    """An empty folder WORK/name."""
+    folder = os.path.join(work, name)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    return folder
+
+
+def sink_modes(shim):
+    """(description, environment) for both ways file_sink writes: O_TMPFILE and a temporary name."""
+    yield "O_TMPFILE", {"LD_PRELOAD": shim}
+    yield "a temporary name", {"LD_PRELOAD": shim, "PTIO_SHIM_NO_TMPFILE": "1"}
+
+
 def check_kill(ptio, shim, source, work):
-    for tmpfile in (True, False):
-        mode = "O_TMPFILE" if tmpfile else "a temporary name"
+    for mode, base_env in sink_modes(shim):
         for sig in (signal.SIGINT, signal.SIGTERM):
-            folder = os.path.join(work, "kill")
-            shutil.rmtree(folder, ignore_errors=True)
-            os.makedirs(folder)
-            env = {"LD_PRELOAD": shim, "PTIO_SHIM_KILL": f"{1 << 20}:{int(sig)}"}
-            if not tmpfile:
-                env["PTIO_SHIM_NO_TMPFILE"] = "1"
+            folder = fresh(work, "kill")
+            env = {**base_env, "PTIO_SHIM_KILL": f"{1 << 20}:{int(sig)}"}
             rc, err = run(ptio, ["cp", source, os.path.join(folder, "copy.pt")], env)
             what = f"cp killed by {sig.name} mid-write ({mode})"
             if rc != -sig:
                 fail(f"{what}: {describe(rc)}, wanted death by the signal: {err.strip()}")
             if leftovers(folder):
                 fail(f"{what}: left {leftovers(folder)}")
+        # SIGKILL cannot be handled: with O_TMPFILE nothing is left even so, and without it the
+        # temporary name is (which also shows the shim really forced the fallback).
+        folder = fresh(work, "kill")
+        env = {**base_env, "PTIO_SHIM_KILL": f"{1 << 20}:{int(signal.SIGKILL)}"}
+        rc, err = run(ptio, ["cp", source, os.path.join(folder, "copy.pt")], env)
+        left = leftovers(folder)
+        named = len(left) == 1 and left[0].startswith("copy.pt.ptio-tmp-")
+        if rc != -signal.SIGKILL or (named if mode == "O_TMPFILE" else not named):
+            fail(f"cp killed by SIGKILL mid-write ({mode}): {describe(rc)}, left {left}")
 
 
 def check_file_size_limit(ptio, shim, source, work):
-    for tmpfile in (True, False):
-        mode = "O_TMPFILE" if tmpfile else "a temporary name"
-        env = {"LD_PRELOAD": shim}
-        if not tmpfile:
-            env["PTIO_SHIM_NO_TMPFILE"] = "1"
+    for mode, env in sink_modes(shim):
         for name in ("cp", "sample"):
-            folder = os.path.join(work, "ulimit")
-            shutil.rmtree(folder, ignore_errors=True)
-            os.makedirs(folder)
+            folder = fresh(work, "ulimit")
             dst = os.path.join(folder, "out.pt")
             argv = ["cp", source, dst] if name == "cp" else ["sample", dst, "--size-mb", "4"]
             rc, err = run(ptio, argv, env, limit=256 << 10)
