@@ -76,17 +76,32 @@ TEST_CASE("guard: eight threads reading one shrunk mapping each get their own io
     CHECK(errors == 8 * 50);
 }
 
-TEST_CASE("guard: a nested guard's fault in the outer range lands in the outer guard") {
+TEST_CASE("guard: a fault in an outer guard's range, inside an inner guard, lands in the outer one") {
     shrunk_mapping m("ptio_guard_nested_", 1 << 16, 0);
     const auto bytes = m.map.bytes();
-    std::byte sink{};
+    struct read_one {
+        const std::byte* from;
+        std::byte got;
+    } ctx{bytes.data(), {}};
+    bool inner_returned = false;
     CHECK_THROWS_AS(ptio::detail::guarded(bytes, "outer", [&]() noexcept {
-                        // The inner guard covers other memory; the fault is the outer's.
+                        std::byte other{};
                         const std::byte* fault = nullptr;
-                        (void)ptio::detail::run_guarded(&sink, 1, [](void*) noexcept {}, nullptr, fault);
-                        sink = *static_cast<const volatile std::byte*>(bytes.data());
+                        // The inner guard covers one other byte; its leaf reads the outer range.
+                        (void)ptio::detail::run_guarded(
+                            &other, 1,
+                            [](void* c) noexcept {
+                                auto* r = static_cast<read_one*>(c);
+                                r->got = *static_cast<const volatile std::byte*>(r->from);
+                            },
+                            &ctx, fault);
+                        inner_returned = true;
                     }),
                     ptio::error);
+    CHECK_FALSE(inner_returned);
+    // Both guards are gone: the next guarded read faults and is caught as usual.
+    std::vector<std::byte> out(16);
+    CHECK_THROWS_AS(ptio::detail::guarded_copy(out.data(), bytes.first(16)), ptio::error);
 }
 
 TEST_CASE("guard: a fault outside every guard still ends the process with SIGBUS") {
