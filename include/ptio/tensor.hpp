@@ -133,8 +133,9 @@ public:
     [[nodiscard]] std::vector<std::byte> to_contiguous() const;
     /// The elements in row-major order, handed to `sink` in pieces of at most `chunk_bytes`
     /// (at least one element), for consumers that must not hold a whole copy (hashing,
-    /// writing). A contiguous view hands out spans of its storage, no copy; any other view is
-    /// gathered into one buffer of that size. Spans are valid only during the call.
+    /// writing). A contiguous view hands out spans of its storage, no copy — of a deflated
+    /// record not yet in memory, pieces inflated as a stream, never held whole; any other
+    /// view is gathered into one buffer of that size. Spans are valid only during the call.
     void for_each_chunk(std::size_t chunk_bytes,
                         const std::function<void(std::span<const std::byte>)>& sink) const;
 
@@ -145,6 +146,8 @@ private:
                 std::span<const std::int64_t> strides, std::int64_t storage_offset);
 
     void check_element_type(std::size_t size) const;
+    // True when the view is one run of its storage (throws for a packed view that is not).
+    [[nodiscard]] bool one_run() const;
     // The bytes of a view that is one run of its storage, or empty for any other view.
     [[nodiscard]] std::span<const std::byte> contiguous_bytes() const;
     // The one strided walk: fills `buf` in row-major order, calling flush(bytes used) when

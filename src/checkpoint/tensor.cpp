@@ -137,7 +137,7 @@ bool transpose_2d(const std::byte* src, std::int64_t rows, std::int64_t cols, st
 
 }  // namespace
 
-std::span<const std::byte> tensor_view::contiguous_bytes() const {
+bool tensor_view::one_run() const {
     if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
     if (const auto k = elements_per_byte(dtype_); k != 1) {
         // Only whole bytes can be read: a contiguous view starting on a byte boundary.
@@ -145,9 +145,13 @@ std::span<const std::byte> tensor_view::contiguous_bytes() const {
             throw error(errc::invalid_argument, "a " + std::string(name(dtype_)) +
                                                     " view that does not start on a byte boundary "
                                                     "or is not contiguous cannot be copied");
-    } else if (!is_contiguous()) {
-        return {};
+        return true;
     }
+    return is_contiguous();
+}
+
+std::span<const std::byte> tensor_view::contiguous_bytes() const {
+    if (!one_run()) return {};
     return {data(), static_cast<std::size_t>(nbytes())};
 }
 
@@ -236,9 +240,8 @@ void tensor_view::for_each_chunk(std::size_t chunk_bytes,
                                  const std::function<void(std::span<const std::byte>)>& sink) const {
     if (numel_ == 0) return;
     const std::size_t chunk = std::max(chunk_bytes, element_size());
-    if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
-        for (std::size_t at = 0; at < bytes.size(); at += chunk)
-            sink(bytes.subspan(at, std::min(chunk, bytes.size() - at)));
+    if (one_run()) {  // read by the storage: a deflated record is streamed, not copied
+        storage_->read_range(data_offset(), nbytes(), chunk, sink);
         return;
     }
     std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, nbytes())));
