@@ -139,9 +139,11 @@ public:
     [[nodiscard]] std::vector<std::byte> to_contiguous() const;
     /// The elements in row-major order, handed to `sink` in pieces of at most `chunk_bytes`
     /// (at least one element), for consumers that must not hold a whole copy (hashing,
-    /// writing). The pieces are copied (contiguous views) or gathered into one buffer of that
-    /// size, under the same guard as copy_to (io_error if the file shrinks), so `sink` never
-    /// reads the mapping itself. Spans are valid only during the call.
+    /// writing). A contiguous view is read through its storage (a deflated record not yet in
+    /// memory is inflated as a stream, never held whole); any other view is gathered into one
+    /// buffer of that size. Either way the pieces are copies made under the same guard as
+    /// copy_to (io_error if the file shrinks), so `sink` never reads the mapping itself.
+    /// Spans are valid only during the call.
     void for_each_chunk(std::size_t chunk_bytes,
                         const std::function<void(std::span<const std::byte>)>& sink) const;
 
@@ -152,6 +154,8 @@ private:
                 std::span<const std::int64_t> strides, std::int64_t storage_offset);
 
     void check_element_type(std::size_t size) const;
+    // True when the view is one run of its storage (throws for a packed view that is not).
+    [[nodiscard]] bool one_run() const;
     // The bytes of a view that is one run of its storage, or empty for any other view.
     [[nodiscard]] std::span<const std::byte> contiguous_bytes() const;
     // The one strided walk: fills `buf` in row-major order, calling flush(bytes used) when

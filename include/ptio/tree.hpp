@@ -97,6 +97,10 @@ public:
 
     /// An int of any size from its decimal text ("-12", "1180591620717411303424").
     [[nodiscard]] static tree big_int(std::string_view decimal);
+    /// An int of any size from its little-endian two's-complement bytes (what
+    /// value::as_bytes() gives for a big_integer), kept as they are: no decimal on the way,
+    /// so copying an integer costs its length, not its square. Empty bytes are 0.
+    [[nodiscard]] static tree big_int(std::span<const std::byte> twos_complement);
     [[nodiscard]] static tree bytes(std::span<const std::byte> b);
     [[nodiscard]] static tree bytearray(std::span<const std::byte> b);
     [[nodiscard]] static tree list(std::initializer_list<tree> items = {});

@@ -64,7 +64,9 @@ public:
     [[nodiscard]] std::string_view as_string() const;
     /// bytes; for big_integer the two's-complement little-endian digits.
     [[nodiscard]] std::span<const std::byte> as_bytes() const;
-    /// The decimal text of an integer or big_integer.
+    /// The decimal text of an integer or big_integer. Throws limit_exceeded for a
+    /// big_integer of more than 4300 digits (CPython's default limit for str(int); the
+    /// conversion's time grows with the square of the length): as_bytes() has it exactly.
     [[nodiscard]] std::string int_text() const;
     [[nodiscard]] const tensor& as_tensor() const;
 

@@ -138,7 +138,7 @@ bool transpose_2d(const std::byte* src, std::int64_t rows, std::int64_t cols, st
 
 }  // namespace
 
-std::span<const std::byte> tensor_view::contiguous_bytes() const {
+bool tensor_view::one_run() const {
     if (!storage_) throw error(errc::invalid_argument, "the tensor has no data (meta)");
     if (const auto k = elements_per_byte(dtype_); k != 1) {
         // Only whole bytes can be read: a contiguous view starting on a byte boundary.
@@ -146,9 +146,13 @@ std::span<const std::byte> tensor_view::contiguous_bytes() const {
             throw error(errc::invalid_argument, "a " + std::string(name(dtype_)) +
                                                     " view that does not start on a byte boundary "
                                                     "or is not contiguous cannot be copied");
-    } else if (!is_contiguous()) {
-        return {};
+        return true;
     }
+    return is_contiguous();
+}
+
+std::span<const std::byte> tensor_view::contiguous_bytes() const {
+    if (!one_run()) return {};
     return {data(), static_cast<std::size_t>(nbytes())};
 }
 
@@ -248,14 +252,14 @@ void tensor_view::for_each_chunk(std::size_t chunk_bytes,
     if (numel_ == 0) return;
     const std::size_t chunk = std::max(chunk_bytes, element_size());
     std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, nbytes())));
-    if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
-        // Copied under a guard rather than handed out in place: the sink (a hash) would read
+    if (one_run()) {
+        // Read by the storage (a deflated record is streamed, not held whole), and each piece
+        // copied under a guard rather than handed out in place: the sink (a hash) would read
         // the mapping where no guard can reach, and a shrunk file would end the process.
-        for (std::size_t at = 0; at < bytes.size(); at += chunk) {
-            const auto piece = bytes.subspan(at, std::min(chunk, bytes.size() - at));
+        storage_->read_range(data_offset(), nbytes(), chunk, [&](std::span<const std::byte> piece) {
             detail::guarded_copy(buf.data(), piece);
             sink({buf.data(), piece.size()});
-        }
+        });
         return;
     }
     gather_into(buf, [&](std::size_t used) {

@@ -1,6 +1,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "core/text.hpp"
 #include "pickle/node.hpp"
 #include "ptio/error.hpp"
 #include "ptio/tensor.hpp"
@@ -63,33 +64,13 @@ const tensor& value::as_tensor() const {
 std::string value::int_text() const {
     if (kind_ == kind::integer || kind_ == kind::boolean) return std::to_string(as_int());
     expect(kind::big_integer);
-    // Two's-complement little-endian digits to decimal: take the magnitude, then divide by
-    // 10 repeatedly (quadratic, but big ints in checkpoints are a few bytes).
-    std::vector<std::uint8_t> mag(n_->text.begin(), n_->text.end());
-    const bool negative = !mag.empty() && (mag.back() & 0x80);
-    if (negative) {  // magnitude = ~x + 1
-        unsigned carry = 1;
-        for (auto& b : mag) {
-            const unsigned v = static_cast<std::uint8_t>(~b) + carry;
-            b = static_cast<std::uint8_t>(v);
-            carry = v >> 8;
-        }
-    }
-    std::string digits;
-    for (;;) {
-        bool zero = true;
-        unsigned rem = 0;
-        for (std::size_t i = mag.size(); i-- > 0;) {
-            const unsigned cur = (rem << 8) | mag[i];
-            mag[i] = static_cast<std::uint8_t>(cur / 10);
-            rem = cur % 10;
-            if (mag[i]) zero = false;
-        }
-        digits.push_back(static_cast<char>('0' + rem));
-        if (zero) break;
-    }
-    if (negative) digits.push_back('-');
-    return {digits.rbegin(), digits.rend()};
+    const auto bytes = as_bytes();
+    if (auto decimal = detail::text::twos_to_decimal(bytes)) return std::move(*decimal);
+    throw error(errc::limit_exceeded,
+                "an integer of " + std::to_string(bytes.size()) + " bytes has more than " +
+                    std::to_string(detail::text::max_int_digits) +
+                    " decimal digits (CPython's limit for str(int)); as_bytes() gives its "
+                    "two's-complement bytes");
 }
 
 std::span<const value> value::items() const {

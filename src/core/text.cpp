@@ -1,6 +1,7 @@
 #include "core/text.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <vector>
 
 namespace ptio::detail::text {
@@ -150,6 +151,45 @@ std::optional<std::int64_t> twos_to_int64(std::span<const std::byte> b) noexcept
         v |= std::uint64_t{static_cast<std::uint8_t>(b[i])} << (8 * i);
     }
     return static_cast<std::int64_t>(v);
+}
+
+std::optional<std::string> twos_to_decimal(std::span<const std::byte> b, std::size_t max_digits) {
+    const bool negative = !b.empty() && (static_cast<unsigned>(b.back()) & 0x80) != 0;
+    // The magnitude in 32-bit limbs, little-endian: ~x + 1 for a negative value.
+    std::vector<std::uint32_t> mag((b.size() + 3) / 4, 0);
+    unsigned carry = negative ? 1 : 0;
+    for (std::size_t i = 0; i < b.size(); ++i) {
+        unsigned v = static_cast<std::uint8_t>(b[i]);
+        if (negative) {
+            v = (~v & 0xFF) + carry;
+            carry = v >> 8;
+            v &= 0xFF;
+        }
+        mag[i / 4] |= std::uint32_t{v} << (8 * (i % 4));
+    }
+    while (!mag.empty() && mag.back() == 0) mag.pop_back();
+    if (!mag.empty()) {
+        // A value of `bits` bits has at least floor((bits - 1) * log10(2)) + 1 digits.
+        const std::uint64_t bits = 32 * (mag.size() - 1) + static_cast<std::uint64_t>(std::bit_width(mag.back()));
+        if ((bits - 1) * 30103 / 100000 + 1 > max_digits) return std::nullopt;
+    }
+    // Nine digits per pass: divide the limbs by 10^9 and keep the remainder.
+    std::string reversed;
+    while (!mag.empty()) {
+        std::uint64_t rem = 0;
+        for (std::size_t i = mag.size(); i-- > 0;) {
+            const std::uint64_t cur = (rem << 32) | mag[i];
+            mag[i] = static_cast<std::uint32_t>(cur / 1000000000);
+            rem = cur % 1000000000;
+        }
+        while (!mag.empty() && mag.back() == 0) mag.pop_back();
+        for (int k = 0; k < 9 && (rem != 0 || !mag.empty()); ++k, rem /= 10)
+            reversed.push_back(static_cast<char>('0' + rem % 10));
+    }
+    if (reversed.empty()) reversed.push_back('0');
+    if (reversed.size() > max_digits) return std::nullopt;
+    if (negative) reversed.push_back('-');
+    return std::string(reversed.rbegin(), reversed.rend());
 }
 
 }  // namespace ptio::detail::text

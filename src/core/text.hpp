@@ -37,4 +37,15 @@ void append_utf8(std::string& out, std::uint32_t cp);
 /// Little-endian two's-complement bytes → an int64, or nullopt when the value does not fit.
 [[nodiscard]] std::optional<std::int64_t> twos_to_int64(std::span<const std::byte> b) noexcept;
 
+/// The most decimal digits ptio reads or writes for one integer: CPython's own default
+/// limit for int(str) and str(int). Conversions between decimal and binary take time that
+/// grows with the square of the length; a cap keeps a small file from costing seconds.
+inline constexpr std::size_t max_int_digits = 4300;
+
+/// Little-endian two's-complement bytes → decimal text ("-12"), or nullopt when it would
+/// have more than `max_digits` digits (decided from the length before converting, so a long
+/// value costs nothing). Empty bytes are 0.
+[[nodiscard]] std::optional<std::string> twos_to_decimal(std::span<const std::byte> b,
+                                                         std::size_t max_digits = max_int_digits);
+
 }  // namespace ptio::detail::text

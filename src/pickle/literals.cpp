@@ -83,9 +83,9 @@ std::string py2_text(std::string_view raw) {
     return text::valid_utf8(raw) ? std::string(raw) : text::latin1_to_utf8(raw);
 }
 
-// Big integers are kept as digits and turned into decimal on demand, which is quadratic;
-// checkpoints hold a few bytes' worth, so longer literals are refused.
-constexpr std::size_t max_int_digits = 4300;  // CPython's own int(str) limit
+// Decimal to binary is quadratic; checkpoints hold a few bytes' worth, so longer literals
+// are refused, as CPython's int(str) refuses them.
+using text::max_int_digits;
 
 std::variant<std::int64_t, std::string> parse_int(std::string_view text, const opcode_site& where) {
     std::string_view t = text;

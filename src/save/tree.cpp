@@ -20,13 +20,16 @@ tree::tree(std::string_view s) : node_(make_node(kind::string)) { node_->text = 
 tree::tree(int_tag, std::int64_t i) : node_(make_node(kind::integer)) { node_->i = i; }
 
 tree tree::big_int(std::string_view decimal) {
-    auto twos = detail::text::decimal_to_twos(decimal);
+    const auto twos = detail::text::decimal_to_twos(decimal);
     if (!twos) invalid_tree("big_int wants decimal digits, not '" + std::string(decimal) + "'");
+    return big_int(std::as_bytes(std::span(*twos)));
+}
+
+tree tree::big_int(std::span<const std::byte> twos_complement) {
     // Small enough for an int64: keep it one.
-    if (const auto small = detail::text::twos_to_int64(std::as_bytes(std::span(*twos))))
-        return tree(int_tag{}, *small);
+    if (const auto small = detail::text::twos_to_int64(twos_complement)) return tree(int_tag{}, *small);
     tree t(make_node(kind::big_integer));
-    t.node_->text = std::move(*twos);
+    t.node_->text.assign(reinterpret_cast<const char*>(twos_complement.data()), twos_complement.size());
     return t;
 }
 

@@ -31,7 +31,7 @@ struct converter {
             case kind::none: return tree();
             case kind::boolean: return tree(v.as_bool());
             case kind::integer: return tree(v.as_int());
-            case kind::big_integer: return tree::big_int(v.int_text());
+            case kind::big_integer: return tree::big_int(v.as_bytes());
             case kind::floating: return tree(v.as_float());
             case kind::string: return tree(v.as_string());
             case kind::bytes:

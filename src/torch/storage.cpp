@@ -90,6 +90,40 @@ void storage::resolve() const {
         bytes_ = owned_;
         copied_ = true;
     });
+    resolved_ = true;
+}
+
+void storage::read_range(std::uint64_t offset, std::uint64_t length, std::size_t piece,
+                         const std::function<void(std::span<const std::byte>)>& sink) const {
+    piece = std::max<std::size_t>(piece, 1);
+    const bool deflated = archive_ != nullptr && entry_->method != 0;
+    const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
+    const std::uint64_t end = offset + length;  // inside nbytes(): the caller's view is checked
+    const std::uint64_t cost = opts_.verify_crc ? entry_->size : end;
+    bool stream = deflated && !swap && !resolved_;
+    if (stream) {  // spend from the budget of twice the record's size, or read bytes()
+        const std::uint64_t budget = 2 * entry_->size;
+        std::uint64_t spent = streamed_.load();
+        do stream = spent <= budget && cost <= budget - spent;
+        while (stream && !streamed_.compare_exchange_weak(spent, spent + cost));
+    }
+    if (!stream) {
+        const auto all = bytes().subspan(static_cast<std::size_t>(offset), static_cast<std::size_t>(length));
+        for (std::size_t at = 0; at < all.size(); at += piece)
+            sink(all.subspan(at, std::min(piece, all.size() - at)));
+        return;
+    }
+    std::uint64_t at = 0;  // of the stream
+    std::uint32_t crc = 0;
+    archive_->read_payload(*entry_, cost, piece, [&](std::span<const std::byte> got) {
+        if (opts_.verify_crc) crc = zip::crc32_update(crc, got);
+        const std::uint64_t from = std::max(at, offset);
+        const std::uint64_t to = std::min(at + got.size(), end);
+        if (from < to)
+            sink(got.subspan(static_cast<std::size_t>(from - at), static_cast<std::size_t>(to - from)));
+        at += got.size();
+    });
+    if (opts_.verify_crc) archive_->compare_crc(*entry_, crc);
 }
 
 std::span<const std::byte> storage::bytes() const {

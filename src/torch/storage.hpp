@@ -15,7 +15,9 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <string>
@@ -95,6 +97,17 @@ public:
 
     [[nodiscard]] std::span<const std::byte> bytes() const;
     [[nodiscard]] bool is_copy() const;
+    /// The `length` bytes at `offset` (inside nbytes()) handed to `sink` in order, in pieces
+    /// of at most `piece` bytes, for readers that only look (hashes). A deflated record
+    /// whose bytes() were never asked for is inflated as a stream up to the range's end and
+    /// nothing is kept, so hashing it costs one piece of memory, not a copy of the record.
+    /// A stream starts at the record's start whatever the range, so once the bytes streamed
+    /// from one storage pass twice its size it is inflated into memory as bytes() does and
+    /// read from there: many views of one record cost at most about three inflations of it.
+    /// Every other storage hands out spans of bytes(). Throws what bytes() throws (with
+    /// verify_crc, a streamed record is read whole and its CRC-32 compared).
+    void read_range(std::uint64_t offset, std::uint64_t length, std::size_t piece,
+                    const std::function<void(std::span<const std::byte>)>& sink) const;
     /// The bytes a copy should read: the file's own where they need no byte swap, even
     /// misaligned (a copy does not care; only typed views need bytes() aligned), else
     /// bytes(). `in_file` is set when they are the file's (a stored record or a located
@@ -148,6 +161,8 @@ private:
     mutable std::span<const std::byte> bytes_;
     mutable std::vector<std::byte> owned_;
     mutable bool copied_ = false;  // the bytes are owned_ (inflated or swapped), not the file
+    mutable std::atomic<bool> resolved_{false};        // bytes_ is set
+    mutable std::atomic<std::uint64_t> streamed_{0};  // bytes inflated by read_range streams
 };
 
 /// The storage a view looks into (nullptr without data), for ptio's own modules.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstring>
 
 #include "io/cursor.hpp"
@@ -279,10 +280,26 @@ std::span<const std::byte> archive::stored(const entry& e) const {
     return file_.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(e.size));
 }
 
-std::vector<std::byte> archive::extract(const entry& e) const {
+namespace {
+// zlib's state, ended however the read ends (a sink may throw).
+struct inflater {
+    z_stream zs{};
+    bool started = false;
+    ~inflater() {
+        if (started) inflateEnd(&zs);
+    }
+};
+}  // namespace
+
+void archive::read_payload(const entry& e, std::uint64_t want, std::size_t piece,
+                           const std::function<void(std::span<const std::byte>)>& sink) const {
+    want = std::min(want, e.size);
+    piece = std::max<std::size_t>(piece, 1);
     if (e.method == 0) {
-        auto s = stored(e);
-        return {s.begin(), s.end()};
+        const auto bytes = stored(e).first(static_cast<std::size_t>(want));
+        for (std::size_t at = 0; at < bytes.size(); at += piece)
+            sink(bytes.subspan(at, std::min(piece, bytes.size() - at)));
+        return;
     }
     if (e.method != 8)
         throw error(errc::compression_error, filename_, e.name, e.header_offset,
@@ -294,49 +311,68 @@ std::vector<std::byte> archive::extract(const entry& e) const {
         throw error(errc::compression_error, filename_, e.name, e.header_offset,
                     "claims " + std::to_string(e.size) + " bytes from " +
                         std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
-    if (e.size == 0) return {};
-    // The output grows as zlib fills it, up to the size the directory claims: a lying entry
-    // costs what it really inflates to, not what it says.
-    std::vector<std::byte> out;
-    out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(
-        e.size, std::max<std::uint64_t>(std::uint64_t{1} << 16, e.compressed_size * 4))));
-    z_stream zs{};
-    if (inflateInit2(&zs, -MAX_WBITS) != Z_OK)
+    if (e.size == 0) return;
+    // One buffer of `piece` bytes, refilled: the record is never held whole, and a lying
+    // entry costs what it really inflates to, not what it says.
+    std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(piece, e.size)));
+    inflater z;
+    if (inflateInit2(&z.zs, -MAX_WBITS) != Z_OK)
         throw error(errc::compression_error, filename_, e.name, start, "zlib failed to start");
+    z.started = true;
     const auto* in = reinterpret_cast<const Bytef*>(file_.data() + start);
     std::uint64_t in_left = e.compressed_size;
     std::uint64_t out_done = 0;
     int rc = Z_OK;
-    while (rc == Z_OK) {
-        if (out_done == out.size() && out.size() < e.size)
-            out.resize(static_cast<std::size_t>(std::min<std::uint64_t>(e.size, out.size() * 2)));
+    // A whole read goes on past the last byte, to see the stream's end.
+    while (rc == Z_OK && (out_done < want || want == e.size)) {
         const auto in_chunk = static_cast<uInt>(std::min<std::uint64_t>(in_left, 1u << 30));
-        const auto out_chunk = static_cast<uInt>(std::min<std::uint64_t>(out.size() - out_done, 1u << 30));
-        zs.next_in = in;
-        zs.avail_in = in_chunk;
-        zs.next_out = reinterpret_cast<Bytef*>(out.data()) + out_done;
-        zs.avail_out = out_chunk;
-        try {
-            guarded({reinterpret_cast<const std::byte*>(in), in_chunk}, e.name,
-                    [&]() noexcept { rc = inflate(&zs, Z_NO_FLUSH); });
-        } catch (...) {
-            inflateEnd(&zs);
-            throw;
-        }
-        const auto used_in = in_chunk - zs.avail_in;
+        z.zs.next_in = in;
+        z.zs.avail_in = in_chunk;
+        z.zs.next_out = reinterpret_cast<Bytef*>(buf.data());
+        z.zs.avail_out = static_cast<uInt>(buf.size());
+        guarded({reinterpret_cast<const std::byte*>(in), in_chunk}, e.name,
+                [&]() noexcept { rc = inflate(&z.zs, Z_NO_FLUSH); });
+        const auto used_in = in_chunk - z.zs.avail_in;
+        const std::size_t made = buf.size() - z.zs.avail_out;
         in += used_in;
         in_left -= used_in;
-        out_done += out_chunk - zs.avail_out;
-        if (rc == Z_OK && used_in == 0 && out_chunk - zs.avail_out == 0) rc = Z_BUF_ERROR;
+        if (made > e.size - out_done) {
+            rc = Z_DATA_ERROR;  // more than the directory claims
+            out_done = e.size + 1;
+            break;
+        }
+        if (rc == Z_OK && used_in == 0 && made == 0) rc = Z_BUF_ERROR;
+        if (rc != Z_OK && rc != Z_STREAM_END) break;
+        const auto wanted = static_cast<std::size_t>(std::min<std::uint64_t>(made, want - out_done));
+        out_done += made;
+        if (wanted) sink({buf.data(), wanted});
     }
-    inflateEnd(&zs);
+    // A cut inside a page reads as zeros, not a fault: the size tells, before any verdict.
     check_still_mapped(file_.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(e.compressed_size)), e.name);
+    if (rc == Z_OK && want < e.size) return;  // the prefix asked for, whole
     if (rc != Z_STREAM_END || out_done != e.size)
         throw error(errc::compression_error, filename_, e.name, start,
                     std::string("the deflated payload is corrupt") +
-                        (zs.msg ? std::string(" (zlib: ") + zs.msg + ")" : std::string()) +
-                        ": inflated " + std::to_string(out_done) + " of " +
-                        std::to_string(e.size) + " bytes");
+                        (z.zs.msg ? std::string(" (zlib: ") + z.zs.msg + ")" : std::string()) +
+                        (out_done > e.size ? ": it inflates to more than the " + std::to_string(e.size) +
+                                                 " bytes the directory gives"
+                                           : ": inflated " + std::to_string(out_done) + " of " +
+                                                 std::to_string(e.size) + " bytes"));
+}
+
+std::vector<std::byte> archive::extract(const entry& e) const {
+    if (e.method == 0) {  // copied under the guard: records are read long after open
+        const auto s = stored(e);
+        std::vector<std::byte> copy(s.size());
+        guarded_copy(copy.data(), s, e.name);
+        return copy;
+    }
+    std::vector<std::byte> out;
+    // Grown as the bytes come, from a guess: a lying entry cannot make us allocate its claim.
+    out.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(
+        e.size, std::max<std::uint64_t>(std::uint64_t{1} << 16, e.compressed_size * 4))));
+    read_payload(e, e.size, std::size_t{1} << 20,
+                 [&](std::span<const std::byte> bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); });
     return out;
 }
 
@@ -345,11 +381,23 @@ void archive::check_crc(const entry& e, std::span<const std::byte> payload) cons
     std::uint32_t got = 0;
     guarded(payload, e.name, [&]() noexcept { got = crc32(payload); });
     check_still_mapped(payload, e.name);
-    if (got != e.crc32) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, "CRC-32 is %08x but the directory says %08x", got, e.crc32);
-        throw error(errc::crc_mismatch, filename_, e.name, e.header_offset, buf);
-    }
+    compare_crc(e, got);
+}
+
+void archive::check_crc(const entry& e) const {
+    if (e.crc32 == 0) return;
+    if (e.method == 0) return check_crc(e, stored(e));  // in place, under the guard
+    std::uint32_t crc = 0;
+    read_payload(e, e.size, crc_piece,
+                 [&](std::span<const std::byte> bytes) { crc = crc32_update(crc, bytes); });
+    compare_crc(e, crc);
+}
+
+void archive::compare_crc(const entry& e, std::uint32_t got) const {
+    if (e.crc32 == 0 || got == e.crc32) return;  // torch writes 0 when CRCs are off
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "CRC-32 is %08x but the directory says %08x", got, e.crc32);
+    throw error(errc::crc_mismatch, filename_, e.name, e.header_offset, buf);
 }
 
 }  // namespace ptio::detail::zip

@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -55,13 +56,27 @@ public:
     [[nodiscard]] std::span<const std::byte> stored(const entry& e) const;
     /// The payload inflated (deflate) or copied (stored) into owned memory.
     [[nodiscard]] std::vector<std::byte> extract(const entry& e) const;
+    /// The first `want` bytes of the payload (all of it when `want` is at least its size),
+    /// handed to `sink` in order, in pieces of at most `piece` bytes: a stored record as
+    /// spans of the file, a deflated one inflated through one buffer of `piece` bytes, so
+    /// only reading it never holds it whole. A read that stops early checks the stream only
+    /// as far as it went. Throws compression_error as extract() does; what `sink` throws
+    /// passes through. The one place payloads are read for the reader's own work.
+    void read_payload(const entry& e, std::uint64_t want, std::size_t piece,
+                      const std::function<void(std::span<const std::byte>)>& sink) const;
     /// Compare the CRC-32 of `payload` with the entry's (skipped when the entry gives 0).
     void check_crc(const entry& e, std::span<const std::byte> payload) const;
+    /// The same over the record's own payload, read with read_payload (memory: one piece).
+    void check_crc(const entry& e) const;
+    /// Throw crc_mismatch when `crc`, computed by the caller over the payload, is not the
+    /// entry's (skipped when the entry gives 0).
+    void compare_crc(const entry& e, std::uint32_t crc) const;
 
     [[nodiscard]] const std::string& filename() const noexcept { return filename_; }
 
 private:
     void read_directory(std::size_t max_records);
+    static constexpr std::size_t crc_piece = std::size_t{1} << 20;  // memory a streamed CRC needs
 
     std::span<const std::byte> file_;
     std::string filename_;

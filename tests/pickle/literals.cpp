@@ -3,9 +3,13 @@
 #include <doctest/doctest.h>
 
 #include <cstddef>
+#include <initializer_list>
+#include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "core/text.hpp"
 #include "io/cursor.hpp"
 #include "pickle/literals.hpp"
 
@@ -69,4 +73,31 @@ TEST_CASE("pickle literals: integers, floats and memo indices") {
     CHECK(code_of([] { (void)ptio::detail::pickle::parse_memo_index("-1", site); }) == ptio::errc::bad_pickle);
     const unsigned char one_half[] = {0x3f, 0xe0, 0, 0, 0, 0, 0, 0};
     CHECK(ptio::detail::pickle::binfloat(std::as_bytes(std::span(one_half))) == 0.5);
+}
+
+TEST_CASE("core/text: two's complement to decimal, and its cap") {
+    using ptio::detail::text::twos_to_decimal;
+    const auto dec = [](std::initializer_list<unsigned> b) {
+        std::vector<std::byte> v;
+        for (unsigned x : b) v.push_back(static_cast<std::byte>(x));
+        return twos_to_decimal(v);
+    };
+    CHECK(dec({}) == "0");
+    CHECK(dec({0x00}) == "0");
+    CHECK(dec({0xff}) == "-1");
+    CHECK(dec({0x80}) == "-128");
+    CHECK(dec({0x00, 0xca, 0x9a, 0x3b}) == "1000000000");  // 10^9: one limb of digits exactly
+    CHECK(dec({0x00, 0x00, 0x64, 0xa7, 0xb3, 0xb6, 0xe0, 0x0d}) == "1000000000000000000");
+    CHECK(dec({0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01}) == "18446744073709551616");
+    CHECK(dec({0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff}) == "-18446744073709551616");
+    // 10^4300 - 1 has 4300 digits; 10^4300 has 4301.
+    const auto twos = [](const std::string& decimal) {
+        const auto t = ptio::detail::text::decimal_to_twos(decimal);
+        REQUIRE(t);
+        return std::vector<std::byte>(std::as_bytes(std::span(*t)).begin(), std::as_bytes(std::span(*t)).end());
+    };
+    CHECK(twos_to_decimal(twos(std::string(4300, '9'))) == std::string(4300, '9'));
+    CHECK(twos_to_decimal(twos("-" + std::string(4300, '9'))) == "-" + std::string(4300, '9'));
+    CHECK_FALSE(twos_to_decimal(twos("1" + std::string(4300, '0'))));
+    CHECK_FALSE(twos_to_decimal(std::vector<std::byte>(100000, std::byte{0x11})));
 }

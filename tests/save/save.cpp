@@ -195,6 +195,38 @@ TEST_CASE("tree: ints of any size and the building helpers") {
     CHECK(ck.root().get("neg")->as_int() == -5);
 }
 
+TEST_CASE("tree: big integers go from the reader to the writer as their bytes") {
+    // tree::from must carry a big integer's two's-complement bytes as they are: through
+    // decimal text, an integer of 4000 bytes (over 9600 digits) is refused by int_text's
+    // 4300-digit cap (and, with no cap, costs time that grows with the square of its length).
+    // The writer writes the shortest form, as Python's pickle does.
+    std::vector<std::byte> padded(12, std::byte{0});  // 2^64 + 5, then three redundant zeros
+    padded[0] = std::byte{5};
+    padded[8] = std::byte{1};
+    std::vector<std::byte> huge(4000, std::byte{0x5a});
+    huge.back() = std::byte{0xa5};  // negative
+    tree v = tree::dict();
+    v.set("padded", tree::big_int(std::span<const std::byte>(padded)));
+    v.set("huge", tree::big_int(std::span<const std::byte>(huge)));
+    v.set("small", tree::big_int(std::span<const std::byte>(padded).first(8)));
+    CHECK(v.get("small")->type() == ptio::kind::integer);
+    const auto first = ptio::save(v);
+    auto ck = ptio::checkpoint::open(first);
+    const ptio::value* h = ck.root().get("huge");
+    REQUIRE(h != nullptr);
+    CHECK(code_of([&] { (void)h->int_text(); }) == ptio::errc::limit_exceeded);
+    CHECK(ck.root().get("padded")->int_text() == "18446744073709551621");
+    const auto again = ptio::save(tree::from(ck.root()));
+    auto ck2 = ptio::checkpoint::open(again);
+    const auto bytes_of = [&](const char* key) {
+        const auto b = ck2.root().get(key)->as_bytes();
+        return std::vector<std::byte>(b.begin(), b.end());
+    };
+    CHECK(hex(bytes_of("padded")) == hex(std::vector<std::byte>(padded.begin(), padded.begin() + 9)));
+    CHECK(hex(bytes_of("huge")) == hex(huge));
+    CHECK(again == first);
+}
+
 TEST_CASE("tree::from: every torch fixture survives save and ptio's reader") {
     for (const auto& entry : fs::directory_iterator(ptio_test::fixture_dir())) {
         if (entry.path().extension() != ".pt" || entry.path().stem() == "quantized") continue;

@@ -2,6 +2,8 @@
 // checkpoint.
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <mutex>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "hash_budget.hpp"
 #include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
@@ -29,7 +32,7 @@ namespace {
 constexpr help_text help{
     .name = "ls",
     .summary = "list every tensor: name, dtype, shape (and SHA-256)",
-    .synopsis = "usage: ptio ls FILE [--json] [--hash] [--state-dict] [-j N]",
+    .synopsis = "usage: ptio ls FILE [--json] [--hash [--max-hash-bytes N]] [--state-dict] [-j N]",
     .description = R"(
 List every tensor of a checkpoint, depth-first in pickle order: name, dtype and shape.
 A tensor's name is its path of keys from the root joined with '.'; a tensor saved
@@ -48,21 +51,35 @@ struct ls_args {
     bool hash = false;
     bool state_dict = false;
     std::optional<std::string> jobs;
+    std::optional<std::string> max_hash_bytes;
 };
 
-// One digest per listed tensor (nullopt: no data). A tensor object listed under several names
-// is hashed once. The largest tensors go first so the threads finish together. The first
-// failure stops the threads; of the failures caught, the earliest-listed tensor's is rethrown.
-std::vector<std::optional<std::string>> hash_all(std::span<const ptio::named_tensor> listed,
-                                                 unsigned jobs) {
+// Per listed tensor: its digest (nullopt: no data, or refused) and why it was refused.
+struct hash_results {
+    std::vector<std::optional<std::string>> sha256;
+    std::vector<std::optional<std::string>> refused;
+};
+
+// One digest per listed tensor. A tensor object listed under several names is hashed once;
+// what may be hashed at all is decided first (hash_budget.hpp). The largest tensors go first
+// so the threads finish together. The first failure stops the threads; of the failures
+// caught, the earliest-listed tensor's is rethrown.
+hash_results hash_all(const ptio::checkpoint& ck, std::span<const ptio::named_tensor> listed,
+                 unsigned jobs, std::uint64_t max_hash_bytes) {
     std::vector<const ptio::tensor*> unique;
+    std::vector<hash_candidate> candidates;
     std::vector<std::size_t> slot_of(listed.size());
     std::unordered_map<const ptio::tensor*, std::size_t> slots;
     for (std::size_t i = 0; i < listed.size(); ++i) {
         const auto [it, added] = slots.try_emplace(listed[i].tensor, unique.size());
-        if (added) unique.push_back(listed[i].tensor);
+        if (added) {
+            unique.push_back(listed[i].tensor);
+            candidates.push_back({listed[i].tensor, std::string(ck.shard_of(listed[i].name)) + ":" +
+                                                        std::string(listed[i].tensor->view().storage_key())});
+        }
         slot_of[i] = it->second;
     }
+    const auto refused = plan_hashes(candidates, max_hash_bytes);
     std::vector<std::size_t> order(unique.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -80,7 +97,7 @@ std::vector<std::optional<std::string>> hash_all(std::span<const ptio::named_ten
             const std::size_t slot = order[i];
             const ptio::tensor& tensor = *unique[slot];
             const ptio::tensor_view& view = tensor.view();
-            if (!view.has_data()) continue;
+            if (!view.has_data() || refused[slot]) continue;
             try {
                 digests[slot] = tensor.is_conj() || tensor.is_neg() ? resolved_sha256(tensor)
                                                                     : tensor_sha256(view);
@@ -102,14 +119,28 @@ std::vector<std::optional<std::string>> hash_all(std::span<const ptio::named_ten
     }
     if (error) std::rethrow_exception(error);
 
-    std::vector<std::optional<std::string>> out(listed.size());
-    for (std::size_t i = 0; i < listed.size(); ++i) out[i] = digests[slot_of[i]];
+    hash_results out{std::vector<std::optional<std::string>>(listed.size()),
+                       std::vector<std::optional<std::string>>(listed.size())};
+    for (std::size_t i = 0; i < listed.size(); ++i) {
+        out.sha256[i] = digests[slot_of[i]];
+        out.refused[i] = refused[slot_of[i]];
+    }
     return out;
+}
+
+// A refused digest is not an error: the listing is whole, and stderr says what is missing.
+void warn_refused(std::span<const ptio::named_tensor> listed, const hash_results& d) {
+    std::string text;
+    for (std::size_t i = 0; i < listed.size(); ++i)
+        if (d.refused[i])
+            text += "ptio: warning: " + (listed[i].name.empty() ? std::string("(root)") : listed[i].name) +
+                    ": " + *d.refused[i] + "\n";
+    if (!text.empty()) std::fwrite(text.data(), 1, text.size(), stderr);
 }
 
 void print_json(const ptio::checkpoint& ck, std::string_view file,
                 std::span<const ptio::named_tensor> listed,
-                const std::vector<std::optional<std::string>>* digests) {
+                const hash_results* hashes) {
     output out;
     json_writer w(out);
     w.begin_object().key("file").value(file).key("format").value(ck.format());
@@ -137,7 +168,10 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         if (t.is_conj()) row["conj"] = true;
         if (t.is_neg()) row["neg"] = true;
         if (t.is_numpy()) row["numpy"] = true;  // an np.ndarray or scalar in the file
-        if (digests != nullptr) row["sha256"] = (*digests)[i] ? json(*(*digests)[i]) : json();
+        if (hashes != nullptr) {
+            row["sha256"] = hashes->sha256[i] ? json(*hashes->sha256[i]) : json();
+            if (hashes->refused[i]) row["sha256_refused"] = *hashes->refused[i];
+        }
         w.value(row);
     }
     w.end();
@@ -147,7 +181,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
 }
 
 void print_text(std::span<const ptio::named_tensor> listed,
-                const std::vector<std::optional<std::string>>* digests) {
+                const hash_results* hashes) {
     std::vector<std::string> names(listed.size());
     std::vector<std::string> shapes(listed.size());
     std::size_t name_width = 0;
@@ -172,9 +206,9 @@ void print_text(std::span<const ptio::named_tensor> listed,
         s += dtype;
         s.append(dtype_width - dtype.size() + 2, ' ');
         s += shapes[i];
-        if (digests != nullptr) {
+        if (hashes != nullptr) {
             s.append(shape_width - shapes[i].size() + 2, ' ');
-            s += (*digests)[i] ? std::string_view(*(*digests)[i]) : std::string_view("-");
+            s += hashes->sha256[i] ? std::string_view(*hashes->sha256[i]) : std::string_view("-");
         }
         s += '\n';
         out.maybe_flush();
@@ -185,15 +219,18 @@ int run(const ls_args& args) {
     const std::string& file = single_file(args.operands);
     const auto jobs = static_cast<unsigned>(number_option(
         args.jobs, "jobs", 1, 256, std::clamp(std::thread::hardware_concurrency(), 1U, 8U)));
+    const auto max_hash_bytes = number_option(args.max_hash_bytes, "max-hash-bytes", 0, UINT64_MAX,
+                                              default_max_hash_bytes);
     const ptio::checkpoint ck = ptio::checkpoint::open(file);
-    std::optional<std::vector<std::optional<std::string>>> digests;
+    std::optional<hash_results> hashes;
     const auto listed = args.state_dict ? ck.state_dict() : ck.tensors();
-    if (args.hash) digests = hash_all(listed, jobs);
-    const auto* digest_list = digests ? &*digests : nullptr;
+    if (args.hash) hashes = hash_all(ck, listed, jobs, max_hash_bytes);
+    const hash_results* hash_list = hashes ? &*hashes : nullptr;
     if (args.json)
-        print_json(ck, file, listed, digest_list);
+        print_json(ck, file, listed, hash_list);
     else
-        print_text(listed, digest_list);
+        print_text(listed, hash_list);
+    if (hashes) warn_refused(listed, *hashes);
     return 0;
 }
 
@@ -204,12 +241,19 @@ command add_ls_command(CLI::App& ptio) {
         add_flag(app, "--json", args.json,
                  R"(print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
 "name", "dtype", "shape", "stride", "storage_offset", "storage",
-"location", "nbytes", "requires_grad", "numpy"?, "sha256"?}], "extra_files"?: [names]}
-("extra_files" when the archive has any: see ptio extra))");
+"location", "nbytes", "requires_grad", "numpy"?, "sha256"?, "sha256_refused"?}],
+"extra_files"?: [names]} ("extra_files" when the archive has any: see ptio extra;
+"sha256_refused", with "sha256" null, when --max-hash-bytes refused the digest))");
         add_flag(app, "--hash", args.hash,
                  R"(add the SHA-256 of each tensor's elements in row-major order, each
 element's little-endian bytes (the elements a view shows, not its
-storage); "-" (null in JSON) for tensors without data)");
+storage); "-" (null in JSON) for tensors without data or refused: the digests
+read at most the bytes the storages hold plus --max-hash-bytes, and a
+tensor past that is refused with a warning on stderr)");
+        add_value(app, "--max-hash-bytes", args.max_hash_bytes, "N",
+                  R"(what --hash may read beyond the storages' own bytes, spent by views
+that repeat elements (expand, a stride of 0) in listing order (default
+1073741824, 1 GiB; 0: views within their storage only))");
         add_flag(app, "--state-dict", args.state_dict,
                  R"(name tensors as model.state_dict() / optimizer.state_dict() would for
 pickled modules and optimizers (torch.save(model)): "fc.weight", not

@@ -7,6 +7,7 @@
 #include <iterator>
 #include <string>
 
+#include "ptio/error.hpp"
 #include "text.hpp"
 
 namespace ptio_cli {
@@ -182,6 +183,40 @@ void append_shape(std::string& out, std::span<const std::int64_t> shape) {
         out.append(buf, std::to_chars(buf, buf + sizeof buf, shape[i]).ptr);
     }
     out += ']';
+}
+
+void append_int_hex(std::string& out, std::span<const std::byte> twos_complement) {
+    const bool negative =
+        !twos_complement.empty() && (static_cast<unsigned>(twos_complement.back()) & 0x80) != 0;
+    std::string magnitude(twos_complement.size(), '\0');  // little-endian; ~x + 1 if negative
+    unsigned carry = 1;
+    for (std::size_t i = 0; i < twos_complement.size(); ++i) {
+        unsigned b = static_cast<std::uint8_t>(twos_complement[i]);
+        if (negative) {
+            b = (~b & 0xFF) + carry;
+            carry = b >> 8;
+        }
+        magnitude[i] = static_cast<char>(b & 0xFF);
+    }
+    while (!magnitude.empty() && magnitude.back() == '\0') magnitude.pop_back();
+    out += negative ? "-0x" : "0x";
+    if (magnitude.empty()) {
+        out += '0';
+        return;
+    }
+    const auto top = static_cast<std::uint8_t>(magnitude.back());
+    append_hex(out, top, top < 16 ? 1 : 2);
+    for (std::size_t i = magnitude.size() - 1; i-- > 0;)
+        append_hex(out, static_cast<std::uint8_t>(magnitude[i]), 2);
+}
+
+std::optional<std::string> int_decimal(const ptio::value& v) {
+    try {
+        return v.int_text();
+    } catch (const ptio::error& e) {
+        if (e.code() != ptio::errc::limit_exceeded) throw;
+        return std::nullopt;
+    }
 }
 
 }  // namespace ptio_cli

@@ -141,7 +141,8 @@ void append_leaf(std::string& s, const value& v) {
             break;
         }
         case kind::big_integer:
-            s += v.int_text();
+            if (const auto decimal = int_decimal(v)) s += *decimal;
+            else append_int_hex(s, v.as_bytes());
             break;
         case kind::floating:
             append_float_repr(s, v.as_float());

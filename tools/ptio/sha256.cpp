@@ -50,10 +50,24 @@ std::string tensor_sha256(const ptio::tensor_view& view) {
 }
 
 std::string resolved_sha256(const ptio::tensor& tensor) {
-    std::vector<std::byte> elements = tensor.view().to_contiguous();
-    ptio::resolve_conj_neg(elements, tensor.dtype(), tensor.is_conj(), tensor.is_neg());
+    // Pieces need not end on an element (a deflated record streams as it inflates): whole
+    // elements are gathered into `pending`, resolved and hashed block by block.
+    const ptio::tensor_view& view = tensor.view();
+    const std::size_t es = view.element_size();
+    std::vector<std::byte> pending;
+    pending.reserve(block_size + es);
     sha256 digest;
-    digest.update(elements);
+    const auto drain = [&](std::size_t whole) {
+        ptio::resolve_conj_neg(std::span(pending).first(whole), tensor.dtype(), tensor.is_conj(),
+                               tensor.is_neg());
+        digest.update(std::span(pending).first(whole));
+        pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(whole));
+    };
+    view.for_each_chunk(block_size, [&](std::span<const std::byte> bytes) {
+        pending.insert(pending.end(), bytes.begin(), bytes.end());
+        if (pending.size() >= block_size) drain(pending.size() / es * es);
+    });
+    drain(pending.size());  // the view's bytes are whole elements
     return digest.hex_digest();
 }
 

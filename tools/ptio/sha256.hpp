@@ -38,8 +38,8 @@ private:
 [[nodiscard]] std::string tensor_sha256(const ptio::tensor_view& view);
 
 /// The digest of the values torch shows for a lazily conjugated or negated tensor: the
-/// elements are copied out (whole) and resolved with ptio::resolve_conj_neg. Such tensors
-/// are rare and small (complex views), so the copy is acceptable.
+/// elements are read as tensor_sha256 reads them and resolved with ptio::resolve_conj_neg a
+/// block at a time, so memory stays one block whatever the tensor's size.
 [[nodiscard]] std::string resolved_sha256(const ptio::tensor& tensor);
 
 }  // namespace ptio_cli

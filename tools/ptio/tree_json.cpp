@@ -55,8 +55,13 @@ json leaf(const value& v) {
             return json_object({{"kind", "bool"}, {"value", v.as_bool()}});
         case kind::integer:
             return json_object({{"kind", "int"}, {"value", v.as_int()}});
-        case kind::big_integer:
-            return json_object({{"kind", "int"}, {"value", raw_number(v.int_text())}});
+        case kind::big_integer: {
+            if (const auto decimal = int_decimal(v))
+                return json_object({{"kind", "int"}, {"value", raw_number(*decimal)}});
+            std::string hex;  // past str(int)'s 4300 digits: Python's hex() of it
+            append_int_hex(hex, v.as_bytes());
+            return json_object({{"kind", "int"}, {"hex", std::move(hex)}});
+        }
         case kind::floating: {
             // Python's repr, as `show` prints it; a non-finite value, which JSON has no
             // number for, as that text in a string.
