@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "globals_report.hpp"
 #include "json_output.hpp"
+#include "open_flags.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/dtype.hpp"
@@ -45,6 +47,7 @@ checkpoint, in the index's order, and "storage" is "SHARD:KEY".
 struct ls_args {
     std::vector<std::string> operands;
     bool json = false;
+    open_flags open;
     bool hash = false;
     bool state_dict = false;
     std::optional<std::string> jobs;
@@ -143,6 +146,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     w.end();
     if (const auto extra = ck.extra_files(); !extra.empty())  // TorchScript _extra_files
         w.key("extra_files").value(extra);
+    w.key("globals").value(globals_json(ck.globals(), ck.format() == "sharded"));
     w.end();
 }
 
@@ -185,7 +189,8 @@ int run(const ls_args& args) {
     const std::string& file = single_file(args.operands);
     const auto jobs = static_cast<unsigned>(number_option(
         args.jobs, "jobs", 1, 256, std::clamp(std::thread::hardware_concurrency(), 1U, 8U)));
-    const ptio::checkpoint ck = ptio::checkpoint::open(file);
+    const ptio::checkpoint ck = ptio::checkpoint::open(file, open_options_of(args.open));
+    warn_globals(ck.globals());
     std::optional<std::vector<std::optional<std::string>>> digests;
     const auto listed = args.state_dict ? ck.state_dict() : ck.tensors();
     if (args.hash) digests = hash_all(listed, jobs);
@@ -204,7 +209,8 @@ command add_ls_command(CLI::App& ptio) {
         add_flag(app, "--json", args.json,
                  R"(print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
 "name", "dtype", "shape", "stride", "storage_offset", "storage",
-"location", "nbytes", "requires_grad", "numpy"?, "sha256"?}], "extra_files"?: [names]}
+"location", "nbytes", "requires_grad", "numpy"?, "sha256"?}], "extra_files"?: [names],
+"globals": [{"module", "name", "record", "offset", "verdict", "weights_only"}]}
 ("extra_files" when the archive has any: see ptio extra))");
         add_flag(app, "--hash", args.hash,
                  R"(add the SHA-256 of each tensor's elements in row-major order, each
@@ -216,6 +222,7 @@ pickled modules and optimizers (torch.save(model)): "fc.weight", not
 "_modules.fc._parameters.weight"; non-persistent buffers are left out)");
         add_value(app, "-j,--jobs", args.jobs, "N",
                   "hash on N threads (default: the number of cores, at most 8)");
+        add_open_flags(app, args.open);
     });
 }
 
