@@ -8,8 +8,10 @@ tests/hostile_globals.py, one row per file:
 
     file    open    global    description
 
-- `open`: `unsafe_global` (checkpoint::open refuses the file) or `opens` (it opens, the global
-  kept as an object ptio never calls, or dropped by a rebuild that ignores it).
+- `open`: `unsafe_global` (checkpoint::open refuses the file), `opens` (it opens, the global
+  kept as an object ptio never calls, which cp must refuse), or `rebuilt` (it opens, and the
+  rebuild leaves the global out: a tensor subclass becomes its tensor, a Parameter's Python
+  state is not kept, so cp writes a copy without it).
 - `global`: "module.name" that `ptio scan`, the warnings of `ls` and a refusing `ptio cp` must
   name.
 """
@@ -42,9 +44,9 @@ def laundering(run):
         run.case(name, "unsafe_global", f"{module}.{fn}", description, zip_with_pickle(pkl))
         rows.append((name, "unsafe_global", f"{module}.{fn}", description))
 
-    def opens(name, qualified, value, description):
+    def opens(name, qualified, value, description, how="opens"):
         run.write(name, zip_with_pickle(with_weights(value)))
-        rows.append((name, "opens", qualified, description))
+        rows.append((name, how, qualified, description))
 
     unsafe("launder_cprofile_run.pt", "cProfile", "run",
            call("cProfile", "run", ustr("import os; os.system('echo pwned')")),
@@ -102,12 +104,12 @@ def laundering(run):
           glob("torch._tensor", "_rebuild_from_type_v2") + ptuple([
               glob("torch._utils", "_rebuild_tensor_v2"), glob("mypkg.payload", "EvilTensor"),
               W[len(glob("torch._utils", "_rebuild_tensor_v2")):-1], EMPTY_DICT]) + REDUCE,
-          "a tensor subclass mypkg.payload.EvilTensor around the good tensor")
+          "a tensor subclass mypkg.payload.EvilTensor around the good tensor", "rebuilt")
     opens("launder_parameter_state.pt", "mypkg.payload.Run",
           glob("torch._utils", "_rebuild_parameter_with_state") + ptuple([
               W, NEWFALSE, od + EMPTY_TUPLE + REDUCE,
               MARK + ustr("hook") + call("mypkg.payload", "Run", ustr("x")) + b"d"]) + REDUCE,
-          "a Parameter whose state holds mypkg.payload.Run('x')")
+          "a Parameter whose state holds mypkg.payload.Run('x')", "rebuilt")
     opens("launder_numpy_dtype.pt", "numpy.dtype", call("numpy", "dtype", ustr("f8"), NEWFALSE, NEWFALSE),
           "numpy.dtype('f8'): numpy globals are outside the allowlist")
     opens("launder_state_of_allowed.pt", "mypkg.payload.Run",
