@@ -74,9 +74,6 @@ def laundering(run):
            "pkgutil.resolve_name('os:system')('echo pwned'): os.system without naming os")
     unsafe("launder_ctypes.pt", "_ctypes", "dlopen", call("_ctypes", "dlopen", ustr("libc.so.6")),
            "_ctypes.dlopen('libc.so.6'): native code")
-    unsafe("launder_functools_partial.pt", "functools", "partial",
-           call("functools", "partial", glob("torch", "Tensor")),
-           "functools.partial(...): a callable built from allowed pieces")
 
     # The CVE-2026-24747 shape: the container opcodes aimed at a class, not an instance.
     # OrderedDict is allowlisted, so only the target check can refuse these.
@@ -110,6 +107,9 @@ def laundering(run):
               W, NEWFALSE, od + EMPTY_TUPLE + REDUCE,
               MARK + ustr("hook") + call("mypkg.payload", "Run", ustr("x")) + b"d"]) + REDUCE,
           "a Parameter whose state holds mypkg.payload.Run('x')", "rebuilt")
+    opens("launder_functools_partial.pt", "functools.partial",
+          call("functools", "partial", glob("torch", "Tensor")),
+          "functools.partial(torch.Tensor): a callable built from allowed pieces")
     opens("launder_numpy_dtype.pt", "numpy.dtype", call("numpy", "dtype", ustr("f8"), NEWFALSE, NEWFALSE),
           "numpy.dtype('f8'): numpy globals are outside the allowlist")
     opens("launder_state_of_allowed.pt", "mypkg.payload.Run",
