@@ -72,6 +72,46 @@ struct record_info {
     std::uint32_t crc32 = 0;   ///< from the central directory (0: not recorded)
 };
 
+/// A global one of the file's pickles names: a class or function that torch.load would
+/// import (and, for most, call). ptio never imports or calls any.
+struct global_ref {
+    /// How ptio judges it; what `ptio scan` and the CLI's warnings report.
+    enum class verdict : std::uint8_t {
+        allowed,  ///< torch's weights_only allowlist, or a container class ptio writes itself
+                  ///< that runs no code (frozenset, defaultdict, protocol 1's bytes)
+        unknown,  ///< anything else: importing its module and calling it may run code
+        unsafe,   ///< known to run code, load other pickles or touch the system (os.system,
+                  ///< eval, cProfile.run, a nested torch.load, …): checkpoint::open refuses it
+    };
+    std::string module;  ///< after Python 2 and old torch module renames (__builtin__ → builtins)
+    std::string name;
+    std::string file;    ///< the file whose pickle names it (a shard, for a sharded checkpoint)
+    std::string record;  ///< the pickle ("archive/data.pkl", "pickle", a tar member)
+    std::uint64_t offset = 0;  ///< of the first opcode naming it, as error messages count
+    verdict judged = verdict::unknown;
+    /// In torch.load(weights_only=True)'s allowlist (torch ≥ 2.4's list).
+    bool weights_only = false;
+
+    /// "module.name".
+    [[nodiscard]] std::string qualified() const { return module + "." + name; }
+};
+
+/// The name of a verdict: "allowed", "unknown", "unsafe".
+[[nodiscard]] std::string_view to_string(global_ref::verdict v) noexcept;
+
+/// Every global every pickle of the file at `path` names, found by reading the pickles'
+/// opcodes alone: nothing is unpickled, so this works for files checkpoint::open refuses
+/// (an unsafe global, a bad tensor). Reads the zip format (every *.pkl record, TorchScript's
+/// code pickles included), the legacy format (its pickles back to back) and the tar format
+/// (its sys_info and pickle members; the small pickles inside its storages and tensors
+/// members are read only by open), and a Hugging Face index's shards. A STACK_GLOBAL whose module or name
+/// is not a string the scan can follow is reported as module "?" (verdict unsafe).
+/// Thread-safe. Throws ptio::error for a file that is no format ptio reads, or whose
+/// container (zip directory, tar headers) is broken; a pickle broken part way keeps what was
+/// found before the break, and the error is reported through `problem` (may be empty).
+[[nodiscard]] std::vector<global_ref> scan_globals(const std::filesystem::path& path,
+                                                   const std::function<void(const error&)>& problem = {});
+
 class checkpoint {
 public:
     /// Map and open a file; or, for a `*.index.json` file or a directory, read a Hugging Face
@@ -166,6 +206,12 @@ public:
     /// The bytes of the extra file `name` (inflated when deflated, CRC-32 checked); throws
     /// errc::not_found when the archive has no such extra file.
     [[nodiscard]] std::vector<std::byte> extra_file(std::string_view name) const;
+
+    /// Every distinct global the file's pickles named, in the order they were first named
+    /// (the same global named under two spellings, or in two pickles, is listed each time).
+    /// Built while opening; sharded: every shard's (opens every shard, and throws as
+    /// tensors() does).
+    [[nodiscard]] std::span<const global_ref> globals() const;
 
     /// Check everything open deferred: locate every record's bytes (local headers), inflate
     /// deflated records and compare every CRC-32; in a legacy file, compare each storage's

@@ -26,7 +26,7 @@ enum class errc : std::uint8_t {
     crc_mismatch,        ///< a record's CRC-32 differs from the one its directory entry gives
     bad_pickle,          ///< the pickle stream is malformed (stack underflow, bad argument, …)
     unknown_opcode,      ///< the pickle uses an opcode ptio does not run (unknown, EXT*, buffers)
-    unsafe_global,       ///< the pickle names a callable that can run code (os.system, eval, …), or a tree to save does
+    unsafe_global,       ///< the pickle names a callable that can run code (os.system, eval, …) or aims SETITEMS/BUILD at a class; or a tree to save holds a global outside the allowlist
     forbidden_global,    ///< weights_only mode: a global outside torch's weights_only allowlist
     bad_storage,         ///< a storage reference is malformed or disagrees with its record
     bad_tensor,          ///< a tensor's dtype, shape, strides or offset are invalid for its storage

@@ -25,7 +25,19 @@
 // source (the caller's buffer, a checkpoint's mapping, a device's copy) to the file without a
 // staging copy; the CRC-32s are computed on other threads while the bytes are written.
 //
-// Failure: ptio::error — invalid_argument (a tree that cannot be saved: a cycle, a tensor
+// What is written is an allow-list decision: by default only the globals torch's weights_only
+// unpickler accepts (torch ≥ 2.4's list: rebuild functions, storage classes, dtypes,
+// OrderedDict, Counter, torch.Size, torch.device, …) plus frozenset and defaultdict (with no
+// factory), which run no code; save_options::allow_globals names more. An object whose
+// global is outside that list, or whose arguments hold such an object (an allowed
+// _rebuild_from_type_v2 called with timeit.timeit, say), is refused with unsafe_global, the
+// message listing every such global and, for a tree made by tree::from(value, checkpoint),
+// where the source file first names it. With save_options::drop_objects each such object is
+// written as None instead (so torch.load of the file still works, and finds None where the
+// object was) and listed in save_stats::dropped. A global known to run code (os.system,
+// eval, cProfile.run, …) is never written, whatever the options say.
+//
+// Failure: ptio::error — unsafe_global (see above), invalid_argument (a tree that cannot be saved: a cycle, a tensor
 // outside its storage, a quantized tensor, a storage viewed with two dtypes, an unknown object
 // kind), io_error (the file cannot be created or written; names the file and the offset).
 #pragma once
@@ -52,6 +64,12 @@ struct save_options {
     bool sync = false;
     /// Threads computing CRC-32s beside the writing thread; 0: min(4, cores − 1).
     unsigned crc_threads = 0;
+    /// Globals to write besides the default allowlist, as "module.name"
+    /// ("mypackage.models.Net"); never one known to run code.
+    std::vector<std::string> allow_globals{};
+    /// Write an object whose global is not allowed as None (and list it in
+    /// save_stats::dropped) instead of refusing the tree.
+    bool drop_objects = false;
 };
 
 /// What a save wrote, for tools.
@@ -61,6 +79,9 @@ struct save_stats {
     std::size_t storages = 0;
     std::size_t tensors = 0;
     bool zip64 = false;
+    /// With save_options::drop_objects: each global whose objects were written as None,
+    /// once, as "module.name", followed by " (FILE RECORD at offset N)" where known.
+    std::vector<std::string> dropped{};
 };
 
 /// Write `root` as a checkpoint file at `path`.

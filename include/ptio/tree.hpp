@@ -46,6 +46,7 @@ namespace ptio {
 
 class tensor;
 class device_tensor;
+class checkpoint;
 namespace detail {
 struct tree_node;
 struct save_storage;
@@ -136,6 +137,9 @@ public:
     /// become tree::tensor(t), objects keep their global, arguments and state, and a node the
     /// file shared stays shared. Throws limit_exceeded past 1000 levels of nesting.
     [[nodiscard]] static tree from(const value& v);
+    /// The same, each object remembering where `origin` (the checkpoint `v` came from)
+    /// first names its global, which a save that refuses the object reports.
+    [[nodiscard]] static tree from(const value& v, const checkpoint& origin);
 
     // --- building ---------------------------------------------------------------------------
     /// dict / OrderedDict: set key to v (replacing an equal key's value, in place).

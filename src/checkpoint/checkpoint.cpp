@@ -39,6 +39,7 @@ checkpoint checkpoint::open(std::vector<std::byte>&& bytes, const open_options& 
 
 const value& checkpoint::root() const { return source_->root(); }
 std::span<const named_tensor> checkpoint::tensors() const { return source_->tensors(); }
+std::span<const global_ref> checkpoint::globals() const { return source_->globals(); }
 std::span<const named_tensor> checkpoint::state_dict() const { return source_->state_dict(); }
 const named_tensor* checkpoint::find(std::string_view name) const { return source_->find(name); }
 

@@ -47,6 +47,7 @@ public:
     [[nodiscard]] std::string_view prefix() const noexcept override;
     [[nodiscard]] const value& root() const override { return root_; }
     [[nodiscard]] std::span<const named_tensor> tensors() const override { return named_; }
+    [[nodiscard]] std::span<const global_ref> globals() const override { return globals_; }
     std::size_t verify(const std::function<void(const error&)>& problem) const override;
     [[nodiscard]] std::span<const record_info> records() const override;
     [[nodiscard]] std::vector<std::string> extra_files() const override;
@@ -64,6 +65,8 @@ private:
     /// root to `name` with a namer over it.
     value unpickle(const zip::entry& pkl, std::string record_dir, bool swap,
                    const std::function<void(namer&, value&)>& name);
+    /// Adds the globals `rb` saw to globals().
+    void keep_globals(const torch::rebuilder& rb);
     /// A namer listing into tensors(), its errors naming `record`.
     [[nodiscard]] namer namer_for(torch::rebuilder& rb, std::string record);
 
@@ -76,6 +79,7 @@ private:
     value root_;
     std::vector<named_tensor> named_;
     std::deque<std::vector<std::byte>> pickle_copies_;  // inflated pickles, for as long as the tree
+    std::vector<global_ref> globals_;
     std::string pickle_record_;  // names the pickle in errors found after open
     std::string byteorder_ = "little";
     std::string format_ = "zip";  // what format() reports

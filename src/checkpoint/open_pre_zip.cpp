@@ -22,6 +22,7 @@ void file_source::open_pre_zip(torch::id_style ids) {
     const limits& caps = options().caps;
     root_ = ids == id_style::legacy ? torch::read_legacy(bytes, rb, nodes_, caps)
                                     : torch::read_tar(bytes, rb, nodes_, caps);
+    keep_globals(rb);
     pickle_record_ = "pickle";
     namer_for(rb, pickle_record_).walk(root_, 0);
 }

@@ -56,6 +56,7 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
     torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_);
     cursor c(pickle_bytes, {file_, pkl.name, pickle_base});
     value root = pickle::run(c, nodes_, rb, caps).root;
+    keep_globals(rb);
     namer walker = namer_for(rb, pkl.name);
     name(walker, root);
     return root;

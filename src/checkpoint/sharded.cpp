@@ -197,6 +197,17 @@ const value& sharded_source::root() const {
     return root_;
 }
 
+std::span<const global_ref> sharded_source::globals() const {
+    std::call_once(globals_once_, [this] {
+        (void)tensors();
+        std::vector<global_ref> all;
+        for (const shard& s : shards_)
+            for (const global_ref& g : s.src->globals()) all.push_back(g);
+        globals_ = std::move(all);
+    });
+    return globals_;
+}
+
 std::size_t sharded_source::verify(const std::function<void(const error&)>& problem) const {
     std::size_t count = 0;
     const auto report = [&](const error& e) {

@@ -47,6 +47,8 @@ public:
     [[nodiscard]] std::span<const named_tensor> tensors() const override;
     /// A dict name → tensor over tensors() (opens every shard).
     [[nodiscard]] const value& root() const override;
+    /// Every shard's globals, in shard order (opens every shard).
+    [[nodiscard]] std::span<const global_ref> globals() const override;
     /// Opens every shard and verifies it; a shard that does not open and a name its shard
     /// lacks are problems too.
     std::size_t verify(const std::function<void(const error&)>& problem) const override;
@@ -78,6 +80,8 @@ private:
     mutable std::deque<shard> shards_;
     // Index order. named_[i].tensor is set by its shard's open (under that shard's once).
     mutable std::vector<named_tensor> named_;
+    mutable std::once_flag globals_once_;
+    mutable std::vector<global_ref> globals_;
     std::vector<std::size_t> shard_of_;  // per name
     name_index by_name_;  // built at construction
     mutable std::once_flag all_once_;

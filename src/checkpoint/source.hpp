@@ -48,6 +48,8 @@ public:
     // What it holds.
     [[nodiscard]] virtual const value& root() const = 0;
     [[nodiscard]] virtual std::span<const named_tensor> tensors() const = 0;
+    /// The globals its pickles named, as checkpoint::globals documents.
+    [[nodiscard]] virtual std::span<const global_ref> globals() const = 0;
     /// Checks everything open deferred, as checkpoint::verify documents.
     virtual std::size_t verify(const std::function<void(const error&)>& problem) const = 0;
 

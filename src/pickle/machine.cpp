@@ -123,14 +123,23 @@ private:
         for (const auto& i : items) deepen(n, i);
         n.items.insert(n.items.end(), items.begin(), items.end());
     }
+    // APPEND and SETITEM on a class itself, not an instance, would change the class for
+    // every later user of it (the CVE-2026-24747 shape): refused whatever the mode.
+    void refuse_global_target(const value& target, const char* opname) {
+        if (target.is(kind::object) && target.object_origin() == value::origin::global)
+            fail(errc::unsafe_global, std::string(opname) + " on the global " + std::string(target.module()) +
+                                          "." + std::string(target.name()) + ", a class or function, not an instance");
+    }
     void append_to(value& target, std::vector<value>&& items, const char* opname) {
         if (target.type() != kind::list && target.type() != kind::object)
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a list");
+        refuse_global_target(target, opname);
         add_items(target, std::move(items));
     }
     void set_items(value& target, std::vector<value>&& kv, const char* opname) {
         if (target.type() != kind::dict && target.type() != kind::object)
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a dict");
+        refuse_global_target(target, opname);
         if (kv.size() % 2) bad(std::string(opname) + " with an odd number of items");
         auto& n = nodes_.mut(target);
         for (std::size_t i = 0; i < kv.size(); i += 2) {

@@ -28,7 +28,7 @@ std::span<const std::byte> text(std::string_view s) {
 }  // namespace
 
 save_stats write_archive(const tree& root, zip::sink& out, std::string prefix, const save_options& o) {
-    const pickled_tree pickled = pickle_tree(root);
+    const pickled_tree pickled = pickle_tree(root, {o.allow_globals, o.drop_objects});
 
     zip::writer zw(out, std::move(prefix), {o.alignment, o.crc32, o.crc32 ? crc_threads(o) : 0});
     zw.add("data.pkl", pickled.pkl);
@@ -40,6 +40,7 @@ save_stats write_archive(const tree& root, zip::sink& out, std::string prefix, c
     save_stats stats;
     stats.tensors = pickled.tensors;
     stats.storages = pickled.storages.size();
+    stats.dropped = pickled.dropped;
     std::vector<std::byte> host;  // storages read through a storage_reader land here
     for (std::size_t k = 0; k < pickled.storages.size(); ++k) {
         const save_storage& s = *pickled.storages[k].source;

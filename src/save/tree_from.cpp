@@ -3,6 +3,7 @@
 // the open checkpoint.
 #include <unordered_map>
 
+#include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
 #include "ptio/tree.hpp"
 #include "save/tree_node.hpp"
@@ -14,6 +15,7 @@ using detail::tree_access;
 
 struct converter {
     std::unordered_map<const void*, tree> seen;
+    std::unordered_map<std::string, std::string> where;  // "module.name" → its first place
 
     tree convert(const value& v, std::size_t depth) {
         if (depth > 1000) throw error(errc::limit_exceeded, "tree::from: more than 1000 levels of nesting");
@@ -64,6 +66,7 @@ struct converter {
                 tree t = tree::global(std::string(v.module()), std::string(v.name()));
                 auto& n = *tree_access::handle(t);
                 n.origin = v.object_origin();
+                if (auto it = where.find(n.module + "." + n.name); it != where.end()) n.source = it->second;
                 if (n.origin != value::origin::global)
                     n.args = tree_access::handle(convert(v.args(), depth + 1));
                 for (const auto& item : v.items()) n.items.push_back(convert(item, depth + 1));
@@ -81,6 +84,13 @@ struct converter {
 
 tree tree::from(const value& v) {
     converter c;
+    return c.convert(v, 0);
+}
+
+tree tree::from(const value& v, const checkpoint& origin) {
+    converter c;
+    for (const global_ref& g : origin.globals())
+        c.where.try_emplace(g.qualified(), g.file + " " + g.record + " at offset " + std::to_string(g.offset));
     return c.convert(v, 0);
 }
 

@@ -65,6 +65,7 @@ struct tree_node {
     std::string module, name;
     value::origin origin = value::origin::global;
     std::shared_ptr<tree_node> args;  // a tuple, or null for a bare global
+    std::string source;               // where the file it came from names it, or ""
 
     // tensor
     std::shared_ptr<const save_storage> storage;  // null: meta (no data)

@@ -23,9 +23,29 @@ bool is_quantized(dtype t) noexcept {
            t == dtype::quint2x4;
 }
 
+constexpr std::size_t max_listed = 20;  // refused globals named in one message
+
 class tree_pickler {
 public:
-    explicit tree_pickler(const tree& root) { count(node_of(root), 0); }
+    tree_pickler(const tree& root, const global_policy& policy) : policy_(policy) {
+        (void)count(node_of(root), 0);
+        if (refused_.empty() || policy_.drop) return;
+        std::string list;
+        for (std::size_t i = 0; i < refused_.size() && i < max_listed; ++i)
+            list += (i ? ", " : "") + refused_[i];
+        if (refused_.size() > max_listed) list += ", and " + std::to_string(refused_.size() - max_listed) + " more";
+        throw error(errc::unsafe_global,
+                    "save: refusing to write " + std::to_string(refused_.size()) +
+                        (refused_.size() == 1 ? " global" : " globals") +
+                        " outside torch's weights_only allowlist, which torch.load would import "
+                        "and call: " + list +
+                        "; allow each by name if you trust it (save_options::allow_globals, "
+                        "ptio cp --allow-global MODULE.NAME), or write None in place of such "
+                        "objects (save_options::drop_objects, ptio cp --drop-objects)");
+    }
+
+    /// Each refused global once (with where its file names it), in the order met.
+    [[nodiscard]] const std::vector<std::string>& refused() const noexcept { return refused_; }
 
     std::vector<std::byte> run(const tree& root) {
         emit(node_of(root));
@@ -37,23 +57,54 @@ public:
 
 private:
     // Each node's number of references, so that only shared nodes are memoised; a node met
-    // again while it is being counted is a cycle.
-    void count(const tree_node& n, std::size_t depth) {
+    // again while it is being counted is a cycle. Returns whether the node is or holds a
+    // refused object: an object is refused when its global is not allowed, or when its
+    // arguments or state hold a refused object (an allowed rebuild called with a refused
+    // callable must not be written with None in that callable's place, nor a state with a
+    // None torch cannot set).
+    bool count(const tree_node& n, std::size_t depth) {
         if (depth > max_depth) invalid_tree("save: more than 1000 levels of nesting");
         if (on_path_.contains(&n)) invalid_tree("save: the tree contains itself (a cycle)");
-        if (++refs_[&n] > 1) return;
+        if (++refs_[&n] > 1) return holds_refused_.contains(&n);
         on_path_.insert(&n);
-        for (const auto& i : n.items) count(node_of(i), depth + 1);
+        bool holds = false;
+        for (const auto& i : n.items) holds |= count(node_of(i), depth + 1);
         for (const auto& [k, v] : n.entries) {
-            count(node_of(k), depth + 1);
-            count(node_of(v), depth + 1);
+            holds |= count(node_of(k), depth + 1);
+            holds |= count(node_of(v), depth + 1);
         }
-        if (n.state) count(*n.state, depth + 1);
-        if (n.args) count(*n.args, depth + 1);
+        const bool state_refused = n.state && count(*n.state, depth + 1);
+        const bool args_refused = n.args && count(*n.args, depth + 1);
+        holds |= state_refused;
+        if (n.type == kind::object && (!allowed(n) || args_refused || state_refused)) {
+            dropped_.insert(&n);
+            holds = true;
+        }
         on_path_.erase(&n);
+        if (holds) holds_refused_.insert(&n);
+        return holds;
+    }
+
+    bool allowed(const tree_node& n) {
+        const auto info = torch::classify(n.module, n.name);
+        const std::string qualified = n.module + "." + n.name;
+        if (info.unsafe)
+            throw error(errc::unsafe_global, "save: refusing to write the global " + qualified +
+                                                 ", which runs code when torch.load reads it" +
+                                                 (n.source.empty() ? "" : " (" + n.source + ")"));
+        if (info.writable()) return true;
+        for (const auto& a : policy_.allow)
+            if (a == qualified) return true;
+        if (listed_.insert(qualified).second)
+            refused_.push_back(n.source.empty() ? qualified : qualified + " (" + n.source + ")");
+        return false;
     }
 
     void emit(const tree_node& n) {
+        if (dropped_.contains(&n)) {  // only with policy_.drop: the constructor threw otherwise
+            p_.none();
+            return;
+        }
         const bool shared = refs_[&n] > 1;
         if (shared)
             if (auto it = memo_.find(&n); it != memo_.end()) {
@@ -319,6 +370,11 @@ private:
         p_.binpersid();
     }
 
+    const global_policy& policy_;
+    std::unordered_set<const tree_node*> dropped_;        // objects written as None
+    std::unordered_set<const tree_node*> holds_refused_;  // nodes at or above one
+    std::unordered_set<std::string> listed_;
+    std::vector<std::string> refused_;
     pickle::pickler p_;
     std::unordered_map<const tree_node*, std::size_t> refs_;
     std::unordered_set<const tree_node*> on_path_;
@@ -328,9 +384,10 @@ private:
 
 }  // namespace
 
-pickled_tree pickle_tree(const tree& root) {
-    tree_pickler pickler(root);
+pickled_tree pickle_tree(const tree& root, const global_policy& policy) {
+    tree_pickler pickler(root, policy);
     pickled_tree out;
+    out.dropped = pickler.refused();
     out.pkl = pickler.run(root);
     out.storages = std::move(pickler.storages);
     out.tensors = pickler.tensors;

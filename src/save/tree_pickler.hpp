@@ -7,11 +7,12 @@
 // Thread-safety: pickling only reads the tree. Failure: ptio::error — invalid_argument for a
 // tree that cannot be saved (a cycle, more than 1000 levels, a quantized tensor, one storage
 // viewed with two dtypes, a storage not a whole number of elements), unsafe_global for an
-// object whose global would run code when torch.load reads it.
+// object whose global is outside the allowlist (save.hpp says which), listing every one.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "ptio/dtype.hpp"
@@ -32,8 +33,15 @@ struct pickled_tree {
     std::vector<std::byte> pkl;          // data.pkl
     std::vector<storage_slot> storages;  // in first-use order
     std::size_t tensors = 0;
+    std::vector<std::string> dropped;  // save_stats::dropped
 };
 
-[[nodiscard]] pickled_tree pickle_tree(const tree& root);
+/// Which objects may be written: save_options' allow_globals and drop_objects.
+struct global_policy {
+    std::vector<std::string> allow;  // "module.name" beyond the default allowlist
+    bool drop = false;               // write refused objects as None instead of throwing
+};
+
+[[nodiscard]] pickled_tree pickle_tree(const tree& root, const global_policy& policy = {});
 
 }  // namespace ptio::detail

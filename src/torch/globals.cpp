@@ -21,44 +21,81 @@ constexpr std::array<rename, 5> module_renames{{
     {"exceptions", "builtins"},
 }};
 
-// Modules whose globals exist to run code or touch the system. No checkpoint needs them; a
-// file that names them is an attack, and saying so beats quietly keeping an object.
-constexpr std::array<std::string_view, 22> unsafe_modules{{
+// Modules whose globals exist to run code, load other pickles, or touch the system. No
+// checkpoint needs them; a file that names them is an attack, and saying so beats quietly
+// keeping an object. Whole modules, since one harmless-looking name (cProfile.run,
+// pydoc.pipepager, timeit.timeit, pkgutil.resolve_name) is enough to run a string as code.
+constexpr std::string_view unsafe_modules[] = {
     "os", "posix", "nt", "sys", "subprocess", "_posixsubprocess", "pty", "shutil", "socket",
-    "runpy", "importlib", "ctypes", "code", "codeop", "pdb", "webbrowser", "multiprocessing",
-    "commands", "popen2", "platform", "marshal", "asyncio",
-}};
-constexpr std::array<std::string_view, 19> unsafe_builtins{{
+    "runpy", "importlib", "ctypes", "_ctypes", "code", "codeop", "pdb", "bdb", "webbrowser",
+    "multiprocessing", "commands", "popen2", "platform", "marshal", "asyncio", "cProfile",
+    "profile", "_lsprof", "pydoc", "timeit", "pkgutil", "trace", "doctest", "idlelib",
+    "_thread", "io", "_io", "linecache", "logging.config", "zipimport", "site",
+    "ensurepip", "venv", "distutils", "setuptools", "pip", "ftplib", "smtplib", "telnetlib",
+    "http", "urllib", "xmlrpc", "_osx_support", "_aix_support", "_pyrepl", "operator",
+    "_operator", "tempfile",
+};
+constexpr std::string_view unsafe_builtins[] = {
     "eval", "exec", "execfile", "compile", "__import__", "getattr", "setattr", "delattr",
     "open", "input", "breakpoint", "globals", "locals", "vars", "apply", "file", "reload",
-    "help", "exit",
-}};
-constexpr std::array<std::string_view, 4> unsafe_loader_modules{{"pickle", "_pickle", "dill", "torch.hub"}};
+    "help", "exit", "quit", "__build_class__", "memoryview",
+};
+// Loaders of other pickles and of code: a nested torch.load or _load_from_bytes runs the
+// unrestricted unpickler on bytes this file chose; cpp_extension and inductor compile and run
+// code; fx's graph modules are rebuilt through exec. (functools.partial stays an unknown
+// global, not refused: configs pickle it, and it calls only what else the file names.)
+constexpr std::string_view unsafe_loader_modules[] = {
+    "pickle", "_pickle", "dill", "cloudpickle", "shelve",
+    "torch.hub", "torch.package", "torch.utils.cpp_extension", "torch._inductor",
+    "torch._dynamo", "torch.fx", "torch.multiprocessing", "numpy.testing", "numpy.f2py",
+};
+struct name_in_module {
+    std::string_view module, name;
+};
+constexpr name_in_module unsafe_names[] = {
+    {"torch", "load"},
+    {"torch.serialization", "load"},
+    {"torch.serialization", "_load"},
+    {"torch.serialization", "_legacy_load"},
+    {"torch.storage", "_load_from_bytes"},
+    {"torch.jit", "load"},
+    {"torch.jit._serialization", "load"},
+    {"torch", "_load_global_deps"},
+    {"torch._C", "_load_for_lite_interpreter"},
+    {"numpy", "load"},
+    {"numpy.lib.npyio", "load"},
+    {"uuid", "_get_command_stdout"},  // uuid.UUID itself is harmless and found in checkpoints
+    {"uuid", "_popen"},
+};
 
 bool module_in(std::string_view module, std::string_view root) {
     return module == root || (module.size() > root.size() && module.starts_with(root) &&
                               module[root.size()] == '.');
 }
 
+// weights_only: in torch's allowlist (torch/_weights_only_unpickler.py, _get_allowed_globals).
+// inert: not there, but ptio writes it for a container of its own and it runs no code of the
+// file's choosing (frozenset of a list, defaultdict without a factory, protocol 1's bytes()).
 struct known_row {
     std::string_view module, name;
     known tag;
     bool weights_only;
+    bool inert = false;
 };
-constexpr std::array<known_row, 43> known_rows{{
-    {"builtins", "bytes", known::bytes_, false},
+constexpr std::array<known_row, 45> known_rows{{
+    {"builtins", "bytes", known::bytes_, false, true},
     {"collections", "OrderedDict", known::ordered_dict, true},
     {"collections", "Counter", known::counter, true},
-    {"collections", "defaultdict", known::defaultdict, false},
+    {"collections", "defaultdict", known::defaultdict, false, true},
     {"_codecs", "encode", known::codecs_encode, true},
     {"builtins", "bytearray", known::bytearray, true},
     {"builtins", "set", known::set, true},
-    {"builtins", "frozenset", known::frozenset, false},
+    {"builtins", "frozenset", known::frozenset, false, true},
     {"builtins", "complex", known::none, true},
     {"torch", "Size", known::torch_size, true},
     {"torch", "device", known::none, true},
     {"torch", "Tensor", known::none, true},
-    {"torch._tensor", "Tensor", known::none, true},
+    {"torch._tensor", "Tensor", known::none, false, true},  // torch's list has it as torch.Tensor
     {"torch.nn.parameter", "Parameter", known::parameter_class, true},
     {"torch.serialization", "_get_layout", known::none, true},
     {"torch._utils", "_rebuild_tensor", known::rebuild_tensor, true},
@@ -70,10 +107,10 @@ constexpr std::array<known_row, 43> known_rows{{
     {"torch._utils", "_rebuild_meta_tensor_no_storage", known::rebuild_meta_tensor_no_storage, true},
     {"torch._utils", "_rebuild_sparse_tensor", known::none, true},
     {"torch._utils", "_rebuild_sparse_csr_tensor", known::none, false},
-    {"torch._utils", "_rebuild_nested_tensor", known::none, true},
+    {"torch._utils", "_rebuild_nested_tensor", known::none, false},
     {"torch._utils", "_rebuild_wrapper_subclass", known::none, true},
     {"torch._utils", "_rebuild_device_tensor_from_numpy", known::none, true},
-    {"torch._utils", "_rebuild_xla_tensor", known::none, true},
+    {"torch._utils", "_rebuild_xla_tensor", known::none, false},
     {"torch._utils", "_rebuild_device_tensor_from_cpu_tensor", known::none, true},
     {"torch._tensor", "_rebuild_from_type", known::rebuild_from_type, false},
     {"torch._tensor", "_rebuild_from_type_v2", known::rebuild_from_type_v2, true},
@@ -82,8 +119,11 @@ constexpr std::array<known_row, 43> known_rows{{
     {"numpy.core.multiarray", "scalar", known::numpy_scalar, false},
     {"numpy", "ndarray", known::none, false},
     {"numpy", "dtype", known::numpy_dtype, false},
-    {"torch", "TypedStorage", known::storage_class, true},
-    {"torch", "UntypedStorage", known::storage_class, true},
+    // torch's allowlist has them under their own module, torch.storage, only.
+    {"torch", "TypedStorage", known::storage_class, false},
+    {"torch", "UntypedStorage", known::storage_class, false},
+    {"torch.storage", "TypedStorage", known::storage_class, true},
+    {"torch.storage", "UntypedStorage", known::storage_class, true},
     // TorchScript pickles; torch.load's weights_only refuses TorchScript.
     {"torch.jit._pickle", "build_intlist", known::jit_container, false},
     {"torch.jit._pickle", "build_tensorlist", known::jit_container, false},
@@ -115,6 +155,8 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
         if (module_in(m, u)) g.unsafe = true;
     for (auto u : unsafe_loader_modules)
         if (module_in(m, u)) g.unsafe = true;
+    for (const auto& u : unsafe_names)
+        if (m == u.module && name == u.name) g.unsafe = true;
     if (m == "builtins")
         for (auto u : unsafe_builtins)
             if (name == u) g.unsafe = true;
@@ -124,6 +166,7 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
         if (r.module == m && r.name == name) {
             g.tag = r.tag;
             g.weights_only_ok = r.weights_only;
+            g.inert = r.inert;
             if (r.tag == known::storage_class) g.aux = static_cast<std::uint16_t>(dtype::uint8);
             return g;
         }

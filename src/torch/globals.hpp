@@ -1,9 +1,10 @@
 // globals — what a pickle GLOBAL names, decided by a fixed table and never by importing.
 //
 // classify() applies Python's compat names (__builtin__ → builtins, torch.tensor →
-// torch._tensor), refuses callables that exist to run code (os.system, eval, subprocess, …)
-// with errc::unsafe_global, and tags the globals the torch layer understands. in_weights_only
-// tells whether torch.load(weights_only=True) would accept a global.
+// torch._tensor), marks the callables that exist to run code (os.system, eval, cProfile.run,
+// a nested torch.load, …) unsafe, and tags the globals the torch layer understands.
+// weights_only_ok says whether torch.load(weights_only=True) accepts a global; what ptio
+// writes by default is decided by writable(), an allowlist, never by the unsafe list.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,12 @@ struct global_info {
     known tag = known::none;
     std::uint16_t aux = 0;  // dtype of a dtype or storage-class global, or unknown_dtype
     bool weights_only_ok = false;
-    bool unsafe = false;
+    bool inert = false;   // not weights_only, but ptio's own container classes that run no code
+    bool unsafe = false;  // known to run code, load pickles or touch the system
+
+    /// What ptio writes without being told to: torch's weights_only allowlist plus the
+    /// inert container classes.
+    [[nodiscard]] bool writable() const noexcept { return !unsafe && (weights_only_ok || inert); }
 };
 
 [[nodiscard]] global_info classify(std::string_view module, std::string_view name);

@@ -12,7 +12,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
+#include <string>
+#include <vector>
 
 #include "torch/rebuild.hpp"
 
@@ -30,5 +33,16 @@ namespace ptio::detail::torch {
 /// The object of a tar file; every storage and tensor of its members located in `bytes`.
 [[nodiscard]] value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes,
                              const limits& caps);
+
+/// A tar member whose bytes start with a pickle, for scanning: name and absolute offset.
+struct tar_pickle {
+    std::string name;
+    std::uint64_t offset;
+    std::span<const std::byte> bytes;
+};
+/// The sys_info and pickle members of a tar file (the storages and tensors members mix
+/// pickles with blobs; only open reads those). Throws as read_tar does for a broken tar.
+[[nodiscard]] std::vector<tar_pickle> tar_pickles(std::span<const std::byte> bytes,
+                                                  const std::string& file, const limits& caps);
 
 }  // namespace ptio::detail::torch

@@ -22,11 +22,12 @@ value rebuilder::global(std::string_view module, std::string_view name, std::uin
     if (auto it = globals_.find(key); it != globals_.end()) return it->second;
 
     const global_info g = classify(module, name);
+    seen_.push_back({g, at, std::string(ctx_.where.record)});
     if (g.unsafe)
         fail(errc::unsafe_global, at,
              "the pickle names " + g.module + "." + g.name +
-                 ", a callable that runs code or touches the system; ptio never calls globals, "
-                 "and refuses files that name these");
+                 ", a callable that runs code, loads other pickles or touches the system; ptio "
+                 "never calls globals, and refuses files that name these");
     if (ctx_.options.weights_only && !g.weights_only_ok)
         fail(errc::forbidden_global, at,
              "weights_only: " + g.module + "." + g.name +
@@ -199,6 +200,12 @@ value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t 
 }
 
 void rebuilder::build(const value& target, const value& state, std::uint64_t at) {
+    // BUILD on a class itself (not an instance) would set attributes of the class for every
+    // later user of it; torch's weights_only loader builds only instances too.
+    if (target.is(kind::object) && target.object_origin() == value::origin::global)
+        fail(errc::unsafe_global, at,
+             "BUILD on the global " + std::string(target.module()) + "." +
+                 std::string(target.name()) + " itself, a class or function rather than an instance");
     // State is kept, never applied through code: objects and dicts (a state_dict's
     // `_metadata`) hold it; tensors ignore it (Python attributes on tensors).
     if (target.is(kind::object) || target.is(kind::dict)) nodes_.mut(target).state = state;

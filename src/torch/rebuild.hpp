@@ -116,6 +116,13 @@ public:
         return it == tar_objects_.end() ? nullptr : &it->second;
     }
     [[nodiscard]] const rebuild_context& context() const noexcept { return ctx_; }
+    /// Every distinct global the pickles named, in first-use order, with where.
+    struct seen_global {
+        global_info info;
+        std::uint64_t at;
+        std::string record;
+    };
+    [[nodiscard]] const std::vector<seen_global>& globals_seen() const noexcept { return seen_; }
     /// The part whose bytes are read now (a tar member), named in messages: text that
     /// outlives the rebuilder.
     void set_record(std::string_view record) noexcept { ctx_.where.record = record; }
@@ -157,6 +164,7 @@ private:
     std::deque<storage>& storages_;
     std::deque<tensor>& tensors_;
     std::unordered_map<std::string, value> globals_;   // "module\nname" → its node
+    std::vector<seen_global> seen_;                    // the same, in first-use order
     static constexpr int max_from_type_depth = 64;
     int from_type_depth_ = 0;
     std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)

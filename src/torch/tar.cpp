@@ -270,3 +270,16 @@ value read_tar(std::span<const std::byte> bytes, rebuilder& rb, arena& nodes, co
 }
 
 }  // namespace ptio::detail::torch
+
+namespace ptio::detail::torch {
+
+std::vector<tar_pickle> tar_pickles(std::span<const std::byte> bytes, const std::string& file,
+                                    const limits& caps) {
+    std::vector<tar_pickle> out;
+    for (const auto& m : tar_members(bytes, file, caps.max_records))
+        if (m.name == "sys_info" || m.name == "pickle")
+            out.push_back({m.name, m.offset, bytes.subspan(m.offset, m.size)});
+    return out;
+}
+
+}  // namespace ptio::detail::torch

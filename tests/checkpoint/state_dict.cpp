@@ -43,7 +43,7 @@ TEST_CASE("state_dict: optimizer state keyed by an equal view of a parameter") {
     opt.state(
         tree::dict().set("defaults", tree::dict()).set("state", state).set("param_groups", groups));
 
-    const auto ck = ptio::checkpoint::open(ptio::save(tree::dict().set("opt", opt)));
+    const auto ck = ptio::checkpoint::open(ptio::save(tree::dict().set("opt", opt), {.allow_globals = {"torch.optim.adam.Adam"}}));
     CHECK(names(ck.state_dict()) ==
           std::vector<std::string>{"opt.state.0.exp_avg", "opt.state.1.exp_avg"});
     CHECK(ck.state_dict()[1].path == std::vector<std::string>{"opt", "state", "1", "exp_avg"});
@@ -57,7 +57,7 @@ TEST_CASE("state_dict: slot state and plain objects name their attributes") {
         {tree(), tree::dict().set("w", tree::tensor(ptio::dtype::float32, {2}, bytes))}));
     tree plain = tree::call("m", "Plain", tree::tuple());
     plain.state(tree::dict().set("inner", slots).set("n", 3));
-    const auto ck = ptio::checkpoint::open(ptio::save(plain));
+    const auto ck = ptio::checkpoint::open(ptio::save(plain, {.allow_globals = {"m.Slots", "m.Plain"}}));
     CHECK(names(ck.state_dict()) == std::vector<std::string>{"inner.w"});
     CHECK(names(ck.tensors()) == std::vector<std::string>{"inner.1.w"});  // the pickle's shape
 }
@@ -92,7 +92,7 @@ TEST_CASE("state_dict: find() and at() take state_dict() names as well as tree p
                      tree::dict(), tree::dict());
     tree net = module(tree::dict(), tree::dict().set("scale", tree::tensor(ptio::dtype::float32, {2}, std::span(bytes).last(8))),
                       tree::dict().set("fc", fc));
-    const auto ck = ptio::checkpoint::open(ptio::save(net));
+    const auto ck = ptio::checkpoint::open(ptio::save(net, {.allow_globals = {"torch.nn.modules.module.Module"}}));
     REQUIRE(names(ck.state_dict()) == std::vector<std::string>{"scale", "fc.weight"});
     // The tree path still works, and the state_dict name reaches the same tensor.
     const auto* by_path = ck.find("_modules.fc._parameters.weight");

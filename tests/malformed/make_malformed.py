@@ -39,6 +39,7 @@ Other files in OUTDIR that the C++ test uses by name (not in cases.tsv):
                       2^40 parts, so limit_exceeded rather than exhausted memory
   from_type_chain_3.pt     _rebuild_from_type_v2 nested 3 deep: torch loads it; must open
   from_type_chain_deep.pt  the same nested 100000 deep: limit_exceeded, no stack overflow
+  globals.tsv and launder_*.pt  mal_globals.py's files for tests/hostile_globals.py
 """
 
 import os
@@ -48,6 +49,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import mal_formats  # noqa: E402
+import mal_globals  # noqa: E402
 import mal_named  # noqa: E402
 import mal_pickle_cases  # noqa: E402
 import mal_tensor_cases  # noqa: E402
@@ -62,6 +64,7 @@ from mal_bases import Run  # noqa: E402
 #   mal_zip_cases.py     truncations, end records and central directory, records, compression
 #   mal_tensor_cases.py  storages against their records, tensor geometry
 #   mal_pickle_cases.py  the pickle stream, code a pickle would run
+#   mal_globals.py       laundering payloads and container opcodes on classes (and globals.tsv)
 #   mal_named.py         the files the C++ test uses by name
 
 
@@ -85,6 +88,7 @@ def main():
     mal_tensor_cases.geometry(run)
     mal_pickle_cases.pickle_stream(run)
     mal_pickle_cases.unsafe_code(run)
+    mal_globals.laundering(run)
     mal_zip_cases.compression(run)
     mal_named.named_files(run)
     run.write_table()

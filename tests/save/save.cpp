@@ -158,6 +158,33 @@ TEST_CASE("tree: refusals") {
         tree call = tree::call("os", "system", tree::tuple({"echo hi"}));
         CHECK(code_of([&] { (void)ptio::save(call); }) == ptio::errc::unsafe_global);
     }
+    SUBCASE("a global outside the allowlist, alone or as an allowed call's argument") {
+        tree d = tree::dict();
+        d.set("ok", tree::call("torch", "device", tree::tuple({"cpu"})));
+        d.set("x", tree::call("mypkg.payload", "Run", tree::tuple({"x"})));
+        d.set("y", tree::call("torch._tensor", "_rebuild_from_type_v2",
+                              tree::tuple({tree::global("mypkg.payload", "run"), tree::global("torch", "Tensor"),
+                                           tree::tuple({"x"}), tree::dict()})));
+        try {
+            (void)ptio::save(d);
+            FAIL("saved a tree holding mypkg.payload.Run");
+        } catch (const ptio::error& e) {
+            CHECK(e.code() == ptio::errc::unsafe_global);
+            CHECK(std::string(e.what()).find("mypkg.payload.Run") != std::string::npos);
+            CHECK(std::string(e.what()).find("mypkg.payload.run") != std::string::npos);
+        }
+        CHECK(code_of([&] { (void)ptio::save(d, {.allow_globals = {"mypkg.payload.Run"}}); }) ==
+              ptio::errc::unsafe_global);  // mypkg.payload.run is still refused
+        (void)ptio::save(d, {.allow_globals = {"mypkg.payload.Run", "mypkg.payload.run"}});
+        // Dropped: x and y are None, the allowed torch.device stays.
+        const auto bytes = ptio::save(d, {.drop_objects = true});
+        const auto ck = ptio::checkpoint::open(std::span<const std::byte>(bytes));
+        CHECK(ck.root().entries().size() == 3);
+        CHECK(ck.root().entries()[0].second.is(ptio::kind::object));
+        CHECK(ck.root().entries()[1].second.is_none());
+        CHECK(ck.root().entries()[2].second.is_none());
+        for (const auto& g : ck.globals()) CHECK(g.judged == ptio::global_ref::verdict::allowed);
+    }
     SUBCASE("text that is not UTF-8, a bad alignment, a bad int") {
         CHECK(code_of([&] { (void)ptio::save(tree(std::string_view("\xff\xfe"))); }) == ptio::errc::invalid_argument);
         CHECK(code_of([&] { (void)ptio::save(tree(1), {.alignment = 48}); }) == ptio::errc::invalid_argument);

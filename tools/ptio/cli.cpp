@@ -1,6 +1,8 @@
 // tools/ptio/cli.cpp — the command line on CLI11.
 #include "cli.hpp"
 
+#include "open_flags.hpp"
+
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <memory>
@@ -101,6 +103,12 @@ void add_values(CLI::App& app, const std::string& names, std::vector<std::string
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
         ->option_text(value_name);
+}
+
+void add_open_flags(CLI::App& app, open_flags& flags) {
+    add_flag(app, "--weights-only", flags.weights_only,
+             R"(refuse any global outside torch's weights_only allowlist (forbidden_global),
+as torch.load(weights_only=True) does)");
 }
 
 void reject_unknown_options(const CLI::App& app) {

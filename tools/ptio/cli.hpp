@@ -116,5 +116,6 @@ command add_cp_command(CLI::App& ptio);
 command add_devices_command(CLI::App& ptio);
 command add_sample_command(CLI::App& ptio);
 command add_extra_command(CLI::App& ptio);
+command add_scan_command(CLI::App& ptio);
 
 }  // namespace ptio_cli

@@ -12,6 +12,7 @@
 
 #include "bench_peers.hpp"
 #include "cli.hpp"
+#include "open_flags.hpp"
 #include "json_output.hpp"
 #include "output.hpp"
 #include "page_cache.hpp"
@@ -57,6 +58,7 @@ the whole file (a CPU copy's destination is itself host memory).
 };
 
 struct bench_args {
+    open_flags open;
     std::vector<std::string> operands;
     std::optional<std::string> device;
     std::optional<std::string> repeat;
@@ -107,13 +109,13 @@ struct load_runs {
 // The warm-up and the timed runs of ptio::load. Every loaded dies before the next drop, so
 // no mapping pins the file's pages.
 load_runs time_loads(const std::string& file, const ptio::device& dev, const ptio::load_options& o,
-                     int repeat, cold_runs& cold) {
+                     int repeat, cold_runs& cold, const ptio::open_options& how) {
     load_runs r;
     const ptio::map_location where(dev);
     for (int i = 0; i <= repeat; ++i) {
         if (i > 0) cold.before_run(file);
         const auto t0 = clock::now();
-        ptio::checkpoint ck = ptio::checkpoint::open(file);
+        ptio::checkpoint ck = ptio::checkpoint::open(file, how);
         const auto t1 = clock::now();
         const ptio::loaded m = ptio::load(std::move(ck), where, o);  // waits for every byte
         const auto t2 = clock::now();
@@ -305,7 +307,7 @@ int run(const bench_args& args) {
     r.memory.hwm_before = peak_resident_bytes();
     r.memory.reset = reset_peak_resident();
     r.memory.rss_before = resident_bytes();
-    r.loads = time_loads(r.file, r.dev, o, r.repeat, r.cold);
+    r.loads = time_loads(r.file, r.dev, o, r.repeat, r.cold, open_options_of(args.open));
     r.memory.peak = peak_resident_bytes();
     r.memory.ru_maxrss = max_rss_bytes();
     r.memory.pinned = pool.pinned_bytes();
@@ -344,6 +346,7 @@ for cpu): the figures then include reading the disk)");
 "ratio", "pinned_bytes", "rss_before_bytes", "hwm_before_bytes",
 "peak_rss_bytes", "ru_maxrss_bytes", "hwm_reset",
 "cold_resident_bytes")");
+        add_open_flags(app, args.open);
     });
 }
 

@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "open_flags.hpp"
 #include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
@@ -26,7 +28,8 @@ constexpr help_text help{
     .name = "cp",
     .summary = "copy a checkpoint through ptio's writer, a subset or renamed",
     .synopsis =
-        "usage: ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...] [--sync] [--json]",
+        "usage: ptio cp SRC DST [--only GLOB ...] [--rename OLD=NEW ...]\n"
+        "               [--allow-global MODULE.NAME ...] [--drop-objects] [--sync] [--json]",
     .description = R"(
 Copy a checkpoint through ptio's writer: the result is a torch.save file that torch.load
 reads as the same object (tensors, their storages, sharing and location tags, and every
@@ -35,10 +38,18 @@ once it is complete (an unnamed file linked into place), so a failed, interrupte
 copy leaves nothing behind. If SRC shrinks while it is copied (rewritten in place), the copy
 fails with an io_error.
 
+Only globals torch.load(weights_only=True) accepts are written (plus frozenset and
+defaultdict, which run no code): an object of any other class or function (a pickled
+nn.Module, an optimizer's class, an argparse.Namespace, ...) is refused with unsafe_global,
+the message naming every such global and where SRC names it, and nothing is written.
+Name the ones you trust with --allow-global, or write None in their place with
+--drop-objects. A global known to run code (os.system, cProfile.run, ...) is never written.
+
   ptio cp train.ckpt weights.pt --only 'model.*'          drop the optimizer state
   ptio cp ddp.pt plain.pt --rename module.=               strip DataParallel's prefix
 )",
-    .footer = "exit status: 0 written, 2 bad usage, an unreadable SRC or an unwritable DST.\n",
+    .footer = "exit status: 0 written, 2 bad usage, an unreadable SRC, a global refused or an\n"
+              "unwritable DST (nothing is written then).\n",
     .column = 22,
 };
 
@@ -46,6 +57,9 @@ struct cp_args {
     std::vector<std::string> operands;
     std::vector<std::string> only;
     std::vector<std::string> rename;
+    std::vector<std::string> allow_global;
+    bool drop_objects = false;
+    open_flags open;
     bool sync = false;
     bool json = false;
 };
@@ -69,9 +83,9 @@ bool matches(const std::vector<std::string>& globs, const std::string& name) {
 }
 
 // The part of container `v` (named `prefix`) that the globs select, or an empty optional.
-std::optional<ptio::tree> select(const ptio::value& v, const std::string& prefix,
-                                 const std::vector<std::string>& globs) {
-    ptio::tree out = ptio::tree::from(v);
+std::optional<ptio::tree> select(const ptio::checkpoint& ck, const ptio::value& v,
+                                 const std::string& prefix, const std::vector<std::string>& globs) {
+    ptio::tree out = ptio::tree::from(v, ck);
     const bool dict = v.is(ptio::kind::dict);
     const std::size_t n = dict ? v.entries().size() : v.items().size();
     for (std::size_t i = n; i-- > 0;) {
@@ -79,7 +93,7 @@ std::optional<ptio::tree> select(const ptio::value& v, const std::string& prefix
         const std::string name = join(prefix, dict ? ptio::key_text(v.entries()[i].first) : std::to_string(i));
         if (matches(globs, name)) continue;
         std::optional<ptio::tree> part;
-        if (is_container(child)) part = select(child, name, globs);
+        if (is_container(child)) part = select(ck, child, name, globs);
         if (part)
             out.replace(i, *part);
         else
@@ -150,7 +164,10 @@ int run(const cp_args& args) {
 
     using clock = std::chrono::steady_clock;
     const auto t0 = clock::now();
-    const ptio::checkpoint ck = ptio::checkpoint::open(src);
+    for (const std::string& g : args.allow_global)
+        if (g.find('.') == std::string::npos || g.front() == '.' || g.back() == '.')
+            throw usage_error("--allow-global wants MODULE.NAME, not '" + g + "'");
+    const ptio::checkpoint ck = ptio::checkpoint::open(src, open_options_of(args.open));
     const auto t1 = clock::now();
     // A copy of a TorchScript module would name __torch__ classes torch.load cannot import,
     // and would drop the code and its constants: refuse rather than write such a file.
@@ -159,7 +176,7 @@ int run(const cp_args& args) {
                           src + " is a TorchScript archive; cp writes torch.save files, which "
                                 "cannot hold a TorchScript module");
 
-    ptio::tree root = ptio::tree::from(ck.root());
+    ptio::tree root = ptio::tree::from(ck.root(), ck);
     if (!globs.empty()) {
         std::string list;
         for (const auto& g : globs) list += (list.empty() ? "'" : ", '") + g + "'";
@@ -167,7 +184,7 @@ int run(const cp_args& args) {
             throw ptio::error(ptio::errc::invalid_argument,
                               "--only: the root of " + src + " is a " +
                                   std::string(ptio::to_string(ck.root().type())) + ", not a container");
-        auto part = select(ck.root(), "", globs);
+        auto part = select(ck, ck.root(), "", globs);
         if (!part) throw ptio::error(ptio::errc::invalid_argument, "--only " + list + " matches nothing in " + src);
         root = *part;
     }
@@ -180,7 +197,13 @@ int run(const cp_args& args) {
     const auto t2 = clock::now();
     ptio::save_options how;
     how.sync = args.sync;
+    how.allow_globals = args.allow_global;
+    how.drop_objects = args.drop_objects;
     const ptio::save_stats stats = ptio::save(root, dst, how);
+    for (const std::string& d : stats.dropped) {
+        const std::string line = "ptio cp: dropped the objects of " + d + ": written as None\n";
+        std::fwrite(line.data(), 1, line.size(), stderr);
+    }
     const auto t3 = clock::now();
     const double open_s = std::chrono::duration<double>(t1 - t0).count();
     const double write_s = std::chrono::duration<double>(t3 - t2).count();
@@ -196,6 +219,7 @@ int run(const cp_args& args) {
                          {"storage_bytes", stats.storage_bytes},
                          {"file_bytes", stats.file_bytes},
                          {"zip64", stats.zip64},
+                         {"dropped", stats.dropped},
                          {"open_seconds", open_s},
                          {"write_seconds", write_s},
                          {"write_gbps", rate}});
@@ -225,10 +249,18 @@ key equal to OLD, or starting with 'OLD.', has that part replaced by
 NEW; with OLD ending in '.', any key starting with OLD. NEW may be
 empty ('module.=' strips a prefix). Applies at every depth; two keys
 of one dict may not end up equal.)");
+        add_values(app, "--allow-global", args.allow_global, "MODULE.NAME",
+                   R"(write objects of this global too (repeatable): a class or function
+you trust torch.load to import and call ('mypkg.models.Net'))");
+        add_flag(app, "--drop-objects", args.drop_objects,
+                 R"(write None in place of each object whose global is not allowed
+(and of an allowed call whose arguments hold one), and name each
+such global on stderr, instead of refusing the copy)");
+        add_open_flags(app, args.open);
         add_flag(app, "--sync", args.sync, "fsync DST before renaming it into place");
         add_flag(app, "--json", args.json,
                  R"(print {"source", "destination", "tensors", "storages",
-"storage_bytes", "file_bytes", "zip64", "open_seconds",
+"storage_bytes", "file_bytes", "zip64", "dropped", "open_seconds",
 "write_seconds", "write_gbps"})");
     });
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "open_flags.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "pyformat.hpp"
@@ -27,6 +28,7 @@ A name the archive lacks is an error (not_found, exit status 2).
 
 struct extra_args {
     std::vector<std::string> operands;  // FILE [NAME]
+    open_flags open;
 };
 
 int run(const extra_args& args) {
@@ -35,7 +37,7 @@ int run(const extra_args& args) {
     if (operands.size() > 2)
         throw usage_error("expected FILE [NAME], got " + std::to_string(operands.size()) +
                           " operands");
-    const ptio::checkpoint ck = ptio::checkpoint::open(operands[0]);
+    const ptio::checkpoint ck = ptio::checkpoint::open(operands[0], open_options_of(args.open));
     output out;
     if (operands.size() == 2) {
         const auto bytes = ck.extra_file(operands[1]);
@@ -64,7 +66,8 @@ int run(const extra_args& args) {
 }  // namespace
 
 command add_extra_command(CLI::App& ptio) {
-    return add_command(ptio, help, run, [](CLI::App&, extra_args&) {});
+    return add_command(ptio, help, run,
+                       [](CLI::App& app, extra_args& args) { add_open_flags(app, args.open); });
 }
 
 }  // namespace ptio_cli

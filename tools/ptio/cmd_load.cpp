@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "open_flags.hpp"
 #include "json_output.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
@@ -42,6 +43,7 @@ measures the steady state against a peer.
 };
 
 struct load_args {
+    open_flags open;
     std::vector<std::string> operands;
     std::optional<std::string> map_location;
     std::optional<std::string> cpu;
@@ -220,7 +222,8 @@ int run(const load_args& args) {
     // Opened here rather than by load(path) so the open and the placement are timed apart;
     // a copy-on-write placement needs a private mapping, as load(path) would ask for.
     ptio::checkpoint ck = ptio::checkpoint::open(
-        file, ptio::open_options{.copy_on_write = cpu == ptio::cpu_placement::copy_on_write});
+        file, open_options_of(args.open,
+                              ptio::open_options{.copy_on_write = cpu == ptio::cpu_placement::copy_on_write}));
     const auto t1 = clock::now();
     const ptio::loaded m = ptio::load(std::move(ck), where, o);  // waits for every byte
     const auto t2 = clock::now();
@@ -257,6 +260,7 @@ compare it with the file's bytes; exit 1 on any difference)");
 "place_seconds", "seconds", "gbps", "tensors": [{"path", "name",
 "device", "dtype", "shape"}], "check": {"storages", "bytes",
 "mismatches"} or null}; gbps is null when nothing moved)");
+        add_open_flags(app, args.open);
     });
 }
 

@@ -16,7 +16,9 @@
 
 #include "cli.hpp"
 #include "hash_budget.hpp"
+#include "globals_report.hpp"
 #include "json_output.hpp"
+#include "open_flags.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/dtype.hpp"
@@ -48,6 +50,7 @@ checkpoint, in the index's order, and "storage" is "SHARD:KEY".
 struct ls_args {
     std::vector<std::string> operands;
     bool json = false;
+    open_flags open;
     bool hash = false;
     bool state_dict = false;
     std::optional<std::string> jobs;
@@ -177,6 +180,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     w.end();
     if (const auto extra = ck.extra_files(); !extra.empty())  // TorchScript _extra_files
         w.key("extra_files").value(extra);
+    w.key("globals").value(globals_json(ck.globals(), ck.format() == "sharded"));
     w.end();
 }
 
@@ -221,7 +225,8 @@ int run(const ls_args& args) {
         args.jobs, "jobs", 1, 256, std::clamp(std::thread::hardware_concurrency(), 1U, 8U)));
     const auto max_hash_bytes = number_option(args.max_hash_bytes, "max-hash-bytes", 0, UINT64_MAX,
                                               default_max_hash_bytes);
-    const ptio::checkpoint ck = ptio::checkpoint::open(file);
+    const ptio::checkpoint ck = ptio::checkpoint::open(file, open_options_of(args.open));
+    warn_globals(ck.globals());
     std::optional<hash_results> hashes;
     const auto listed = args.state_dict ? ck.state_dict() : ck.tensors();
     if (args.hash) hashes = hash_all(ck, listed, jobs, max_hash_bytes);
@@ -242,8 +247,9 @@ command add_ls_command(CLI::App& ptio) {
                  R"(print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
 "name", "dtype", "shape", "stride", "storage_offset", "storage",
 "location", "nbytes", "requires_grad", "numpy"?, "sha256"?, "sha256_refused"?}],
-"extra_files"?: [names]} ("extra_files" when the archive has any: see ptio extra;
-"sha256_refused", with "sha256" null, when --max-hash-bytes refused the digest))");
+"extra_files"?: [names], "globals": [{"module", "name", "record", "offset", "verdict",
+"weights_only"}]} ("extra_files" when the archive has any: see ptio extra; "sha256_refused",
+with "sha256" null, when --max-hash-bytes refused the digest))");
         add_flag(app, "--hash", args.hash,
                  R"(add the SHA-256 of each tensor's elements in row-major order, each
 element's little-endian bytes (the elements a view shows, not its
@@ -260,6 +266,7 @@ pickled modules and optimizers (torch.save(model)): "fc.weight", not
 "_modules.fc._parameters.weight"; non-persistent buffers are left out)");
         add_value(app, "-j,--jobs", args.jobs, "N",
                   "hash on N threads (default: the number of cores, at most 8)");
+        add_open_flags(app, args.open);
     });
 }
 

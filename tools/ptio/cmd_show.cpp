@@ -6,7 +6,9 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "globals_report.hpp"
 #include "json_output.hpp"
+#include "open_flags.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "repr.hpp"
@@ -36,6 +38,7 @@ written one element per line.
 struct show_args {
     std::vector<std::string> operands;
     bool json = false;
+    open_flags open;
     std::optional<std::string> width;
 };
 
@@ -51,13 +54,15 @@ std::size_t line_width(const std::optional<std::string>& text) {
 int run(const show_args& args) {
     const std::string& file = single_file(args.operands);
     const std::size_t width = line_width(args.width);
-    const ptio::checkpoint ck = ptio::checkpoint::open(file);
+    const ptio::checkpoint ck = ptio::checkpoint::open(file, open_options_of(args.open));
+    warn_globals(ck.globals());
     output out;
     if (args.json) {
         json_writer w(out);
         w.begin_object().key("file").value(file).key("format").value(ck.format());
         w.key("byteorder").value(ck.byteorder()).key("root");
         write_tree_json(w, ck.root());
+        w.key("globals").value(globals_json(ck.globals(), ck.format() == "sharded"));
         w.end();
     } else {
         append_repr(out.text(), ck.root(), width);
@@ -70,10 +75,11 @@ int run(const show_args& args) {
 command add_show_command(CLI::App& ptio) {
     return add_command(ptio, help, run, [](CLI::App& app, show_args& args) {
         add_flag(app, "--json", args.json,
-                 R"(print {"file", "format", "byteorder", "root"}, where root is the tree
-with a "kind" field on every node)");
+                 R"(print {"file", "format", "byteorder", "root", "globals"}, where root is
+the tree with a "kind" field on every node, and globals as in ls --json)");
         add_value(app, "-w,--width", args.width, "N",
                   "break lines longer than N columns (default 100; 0: never break)");
+        add_open_flags(app, args.open);
     });
 }
 

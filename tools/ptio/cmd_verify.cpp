@@ -3,7 +3,9 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "globals_report.hpp"
 #include "json_output.hpp"
+#include "open_flags.hpp"
 #include "output.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
@@ -30,12 +32,13 @@ opened at all.
 struct verify_args {
     std::vector<std::string> operands;
     bool json = false;
+    open_flags open;
 };
 
 int run(const verify_args& args) {
     const std::string& file = single_file(args.operands);
     const ptio::checkpoint ck =
-        ptio::checkpoint::open(file, ptio::open_options{.verify_crc = true});
+        ptio::checkpoint::open(file, open_options_of(args.open, ptio::open_options{.verify_crc = true}));
     std::vector<ptio::error> problems;
     ck.verify([&](const ptio::error& problem) { problems.push_back(problem); });
     // A sharded checkpoint has no records of its own (its shards are counted instead), and
@@ -47,6 +50,13 @@ int run(const verify_args& args) {
     } catch (const ptio::error&) {
     }
 
+    std::span<const ptio::global_ref> globals;
+    try {
+        globals = ck.globals();
+    } catch (const ptio::error&) {  // a broken shard: a problem verify reported already
+    }
+    warn_globals(globals);
+
     output out;
     std::string& s = out.text();
     if (args.json) {
@@ -54,6 +64,7 @@ int run(const verify_args& args) {
         if (shards) doc["shards"] = shards;
         doc["tensors"] = tensors;
         json& rows = doc["problems"] = json::array();
+        doc["globals"] = globals_json(globals, ck.format() == "sharded");
         for (const ptio::error& problem : problems)
             rows.push_back({{"code", ptio::to_string(problem.code())},
                             {"message", problem.what()},
@@ -86,7 +97,8 @@ command add_verify_command(CLI::App& ptio) {
     return add_command(ptio, help, run, [](CLI::App& app, verify_args& args) {
         add_flag(app, "--json", args.json,
                  R"(print {"file", "ok", "records", "tensors", "problems": [{"code",
-"message", "record", "offset"}]})");
+"message", "record", "offset"}], "globals": [as in ls --json]})");
+        add_open_flags(app, args.open);
     });
 }
 

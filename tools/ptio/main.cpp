@@ -30,7 +30,7 @@ code they contain.
 )",
     .footer = R"(Run 'ptio <command> --help' for a command's options.
 
-exit status: 0 success, 1 problems found (verify), 2 bad usage or an unreadable file,
+exit status: 0 success, 1 problems found (verify, scan), 2 bad usage or an unreadable file,
 3 an internal error.
 )",
     .column = 12,
@@ -58,7 +58,7 @@ struct command_line {
              {ptio_cli::add_ls_command, ptio_cli::add_show_command, ptio_cli::add_verify_command,
               ptio_cli::add_load_command, ptio_cli::add_bench_command, ptio_cli::add_cp_command,
               ptio_cli::add_devices_command, ptio_cli::add_sample_command,
-              ptio_cli::add_extra_command})
+              ptio_cli::add_extra_command, ptio_cli::add_scan_command})
             commands.push_back(add(root));
         help = root.add_subcommand("help")->group("")->allow_extras();
         help->add_option("COMMAND", help_topic);
