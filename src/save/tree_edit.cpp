@@ -1,7 +1,10 @@
 // Editing a tree in place: dict entries (set, erase, rename), list items, tensor flags and
 // BUILD state. Each edit checks the node's kind first, so a misuse names what it was asked
-// of and what the node is.
+// of and what the node is, and refuses a child that holds the node it is put into: nodes own
+// their children through shared_ptr, so a cycle would own itself and never be freed (and
+// save could not write it anyway).
 #include <algorithm>
+#include <unordered_set>
 
 #include "ptio/tree.hpp"
 #include "save/tree_node.hpp"
@@ -31,6 +34,32 @@ bool same_key(const tree& a, const tree& b) {
 
 bool is_sequence(kind k) noexcept { return k == kind::list || k == kind::tuple || k == kind::set; }
 
+// Refuses to put `child` into `into` when `child` is `into` or reaches it. Iterative, so a
+// deep child cannot overflow the stack; each node is visited once, so shared subtrees cost
+// their size, not their number of paths.
+void refuse_cycle(const detail::tree_node& into, const tree& child, const char* what) {
+    const auto& c = detail::node_of(child);
+    // The common case, a leaf (a tensor, a key), costs no allocation.
+    if (&c != &into && c.items.empty() && c.entries.empty() && !c.state && !c.args) return;
+    std::vector<const detail::tree_node*> todo{&c};
+    std::unordered_set<const detail::tree_node*> seen;
+    while (!todo.empty()) {
+        const detail::tree_node* n = todo.back();
+        todo.pop_back();
+        if (n == &into)
+            invalid_tree(std::string("tree::") + what + ": the tree would hold a cycle through this " +
+                         std::string(to_string(into.type)) + " (the value holds it)");
+        if (!seen.insert(n).second) continue;
+        for (const auto& i : n->items) todo.push_back(&detail::node_of(i));
+        for (const auto& [k, v] : n->entries) {
+            todo.push_back(&detail::node_of(k));
+            todo.push_back(&detail::node_of(v));
+        }
+        if (n->state) todo.push_back(n->state.get());
+        if (n->args) todo.push_back(n->args.get());
+    }
+}
+
 }  // namespace
 
 detail::tree_node& tree::mut(kind expected, const char* what) {
@@ -42,6 +71,8 @@ detail::tree_node& tree::mut(kind expected, const char* what) {
 
 tree& tree::set(tree key, tree v) {
     auto& n = mut(kind::dict, "set");
+    refuse_cycle(n, key, "set");
+    refuse_cycle(n, v, "set");
     if (key.type() == kind::string) {
         if (!n.str_keys_valid) {
             n.str_keys.clear();
@@ -67,7 +98,9 @@ tree& tree::set(tree key, tree v) {
 }
 
 tree& tree::append(tree v) {
-    mut(kind::list, "append").items.push_back(std::move(v));
+    auto& n = mut(kind::list, "append");
+    refuse_cycle(n, v, "append");
+    n.items.push_back(std::move(v));
     return *this;
 }
 
@@ -95,6 +128,7 @@ tree& tree::parameter(bool on) {
 tree& tree::state(tree s) {
     if (node_->type != kind::dict && node_->type != kind::object)
         invalid_tree("tree::state on a " + std::string(to_string(node_->type)) + ", not a dict or object");
+    refuse_cycle(*node_, s, "state");
     node_->state = s.node_;
     return *this;
 }
@@ -102,12 +136,14 @@ tree& tree::state(tree s) {
 void tree::rename(std::size_t i, tree key) {
     auto& n = mut(kind::dict, "rename");
     if (i >= n.entries.size()) invalid_tree("tree::rename: no entry " + std::to_string(i));
+    refuse_cycle(n, key, "rename");
     n.entries[i].first = std::move(key);
     n.str_keys_valid = false;
 }
 
 void tree::replace(std::size_t i, tree v) {
     auto& n = *node_;
+    refuse_cycle(n, v, "replace");
     if (n.type == kind::dict && i < n.entries.size()) {
         n.entries[i].second = std::move(v);
     } else if (is_sequence(n.type) && i < n.items.size()) {

@@ -1,7 +1,11 @@
 // tree::from: a loaded value rebuilt as a tree. A node the file shared (memoised in its
 // pickle) maps to one tree node, so saving the result shares it again; tensors stay views of
-// the open checkpoint.
+// the open checkpoint. A value that contains itself (a pickle may build one through its memo)
+// is refused as a cycle, naming the path round it: a tree cannot own itself (see tree_edit.cpp).
+#include <string>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
@@ -13,19 +17,77 @@ namespace {
 
 using detail::tree_access;
 
+// One step from a container down to a child, kept only to name a cycle's path.
+struct step {
+    const value* key = nullptr;  // a dict entry's key (its value or the key itself), or null
+    std::size_t index = 0;       // an item's place when key is null
+    const char* field = nullptr;  // "state" or "args", or null
+    const void* id = nullptr;     // the child's identity
+};
+
+// `["layer"][0].state`: dict keys that are str or int as Python writes them, others by kind.
+std::string render(const std::vector<step>& path, std::size_t from, std::size_t to) {
+    std::string out;
+    for (std::size_t i = from; i < to; ++i) {
+        const step& s = path[i];
+        if (s.field != nullptr) {
+            out += std::string(".") + s.field;
+        } else if (s.key == nullptr) {
+            out += "[" + std::to_string(s.index) + "]";
+        } else if (s.key->is(kind::string)) {
+            out += "[\"" + std::string(s.key->as_string()) + "\"]";
+        } else if (s.key->is(kind::integer)) {
+            out += "[" + std::to_string(s.key->as_int()) + "]";
+        } else {
+            out += "[<" + std::string(to_string(s.key->type())) + " key>]";
+        }
+    }
+    return out;
+}
+
 struct converter {
     std::unordered_map<const void*, tree> seen;
     std::unordered_map<std::string, std::string> where;  // "module.name" → its first place
+    std::unordered_set<const void*> on_path;  // containers being converted
+    std::vector<step> path;
 
     tree convert(const value& v, std::size_t depth) {
-        if (depth > 1000) throw error(errc::limit_exceeded, "tree::from: more than 1000 levels of nesting");
         const void* id = v.is(kind::tensor) ? static_cast<const void*>(&v.as_tensor())
                                             : v.identity();
-        if (id != nullptr)
+        if (id != nullptr) {
             if (auto it = seen.find(id); it != seen.end()) return it->second;
+            if (on_path.contains(id)) cycle(v, id);
+        }
+        if (depth > 1000) throw error(errc::limit_exceeded, "tree::from: more than 1000 levels of nesting");
+        if (id != nullptr) on_path.insert(id);
         tree t = fresh(v, depth);
-        if (id != nullptr) seen.emplace(id, t);
+        if (id != nullptr) {
+            on_path.erase(id);
+            seen.emplace(id, t);
+        }
         return t;
+    }
+
+    tree child(const value& v, step s, std::size_t depth) {
+        s.id = v.is(kind::tensor) ? static_cast<const void*>(&v.as_tensor()) : v.identity();
+        path.push_back(s);
+        tree t = convert(v, depth + 1);
+        path.pop_back();
+        return t;
+    }
+    tree item(const value& v, std::size_t i, std::size_t depth) { return child(v, {.index = i}, depth); }
+    tree entry(const value& v, const value& key, std::size_t depth) { return child(v, {.key = &key}, depth); }
+    tree field(const value& v, const char* name, std::size_t depth) { return child(v, {.field = name}, depth); }
+
+    // `v` (identity `id`) is met again inside itself: name where it sits and the way back.
+    [[noreturn]] void cycle(const value& v, const void* id) const {
+        std::size_t start = 0;  // the steps that first reached v; 0 when v is the root
+        for (std::size_t i = 0; i + 1 < path.size(); ++i)
+            if (path[i].id == id) start = i + 1;
+        throw error(errc::invalid_argument,
+                    "tree::from: the tree holds a cycle through root" + render(path, 0, start) +
+                        ": the " + std::string(to_string(v.type())) + " there holds itself at root" +
+                        render(path, 0, path.size()) + ", and ptio cannot write an object that contains itself");
     }
 
     tree fresh(const value& v, std::size_t depth) {
@@ -45,7 +107,8 @@ struct converter {
                 tree t = v.is(kind::list) ? tree::list() : v.is(kind::tuple) ? tree::tuple() : tree::set();
                 auto& n = *tree_access::handle(t);
                 if (v.is(kind::set)) n.frozen = v.class_name() == "builtins.frozenset";
-                for (const auto& item : v.items()) n.items.push_back(convert(item, depth + 1));
+                for (std::size_t i = 0; i < v.items().size(); ++i)
+                    n.items.push_back(item(v.items()[i], i, depth));
                 return t;
             }
             case kind::dict: {
@@ -56,9 +119,7 @@ struct converter {
                          : cls == "collections.Counter"     ? detail::dict_class::counter
                          : cls == "collections.defaultdict" ? detail::dict_class::defaultdict
                                                             : detail::dict_class::dict;
-                for (const auto& [k, val] : v.entries())
-                    n.entries.emplace_back(convert(k, depth + 1), convert(val, depth + 1));
-                if (!v.state().is_none()) n.state = tree_access::handle(convert(v.state(), depth + 1));
+                fill(n, v, depth);
                 return t;
             }
             case kind::tensor: return tree::tensor(v.as_tensor());
@@ -68,15 +129,21 @@ struct converter {
                 n.origin = v.object_origin();
                 if (auto it = where.find(n.module + "." + n.name); it != where.end()) n.source = it->second;
                 if (n.origin != value::origin::global)
-                    n.args = tree_access::handle(convert(v.args(), depth + 1));
-                for (const auto& item : v.items()) n.items.push_back(convert(item, depth + 1));
-                for (const auto& [k, val] : v.entries())
-                    n.entries.emplace_back(convert(k, depth + 1), convert(val, depth + 1));
-                if (!v.state().is_none()) n.state = tree_access::handle(convert(v.state(), depth + 1));
+                    n.args = tree_access::handle(field(v.args(), "args", depth));
+                for (std::size_t i = 0; i < v.items().size(); ++i)
+                    n.items.push_back(item(v.items()[i], i, depth));
+                fill(n, v, depth);
                 return t;
             }
         }
         detail::invalid_tree("tree::from: a value of unknown kind");
+    }
+
+    // A dict's or an object's entries, then its BUILD state.
+    void fill(detail::tree_node& n, const value& v, std::size_t depth) {
+        for (const auto& [k, val] : v.entries())
+            n.entries.emplace_back(entry(k, k, depth), entry(val, k, depth));
+        if (!v.state().is_none()) n.state = tree_access::handle(field(v.state(), "state", depth));
     }
 };
 

@@ -64,7 +64,8 @@ private:
     // None torch cannot set).
     bool count(const tree_node& n, std::size_t depth) {
         if (depth > max_depth) invalid_tree("save: more than 1000 levels of nesting");
-        if (on_path_.contains(&n)) invalid_tree("save: the tree contains itself (a cycle)");
+        if (on_path_.contains(&n))
+            invalid_tree("save: the tree holds a cycle through a " + std::string(to_string(n.type)) + " that contains itself");
         if (++refs_[&n] > 1) return holds_refused_.contains(&n);
         on_path_.insert(&n);
         bool holds = false;

@@ -18,6 +18,7 @@
 #include "checkpoint/malformed_support.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
+#include "ptio/tree.hpp"
 
 using namespace malformed_support;
 
@@ -87,6 +88,31 @@ TEST_CASE("malformed: cyclic object graphs neither hang nor crash") {
         INFO("got: " << describe(o));
         CHECK(o.what_happened != outcome::kind::other_exception);
         if (o.what_happened == outcome::kind::opened) CHECK(o.tensors >= 1);
+    }
+}
+
+TEST_CASE("malformed: a cyclic object graph is refused for writing as a cycle, not as depth") {
+    // What `ptio cp` does with a loaded root: tree::from must name the cycle and its path
+    // rather than recurse to the nesting cap ("more than 1000 levels").
+    const struct {
+        const char* file;
+        const char* path;
+    } cases[] = {{"cycle_list.pt", "holds itself at root[1]"},
+                 {"cycle_dict.pt", "holds itself at root[\"self\"]"}};
+    for (const auto& c : cases) {
+        INFO("file: " << std::string(c.file));
+        const auto ck = ptio::checkpoint::open(at(c.file));
+        try {
+            (void)ptio::tree::from(ck.root());
+            FAIL("tree::from accepted a value that contains itself");
+        } catch (const ptio::error& e) {
+            const std::string what = e.what();
+            INFO("what: " << what);
+            CHECK(e.code() == ptio::errc::invalid_argument);
+            CHECK(what.find("holds a cycle through root") != std::string::npos);
+            CHECK(what.find(c.path) != std::string::npos);
+            CHECK(what.find("1000") == std::string::npos);
+        }
     }
 }
 
