@@ -276,16 +276,8 @@ std::vector<std::byte> archive::extract(const entry& e) const {
         auto s = stored(e);
         return {s.begin(), s.end()};
     }
-    if (e.method != 8)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
-                    "unsupported compression method " + std::to_string(e.method) +
-                        " (only stored and deflate)");
+    check_inflatable(e);
     const auto start = payload_offset(e);
-    std::uint64_t cap = 0;
-    if (mul_overflows(e.compressed_size, max_inflate_ratio, cap) || e.size > cap + 1024)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
-                    "claims " + std::to_string(e.size) + " bytes from " +
-                        std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
     if (e.size == 0) return {};
     // The output grows as zlib fills it, up to the size the directory claims: a lying entry
     // costs what it really inflates to, not what it says.
@@ -323,6 +315,18 @@ std::vector<std::byte> archive::extract(const entry& e) const {
                         ": inflated " + std::to_string(out_done) + " of " +
                         std::to_string(e.size) + " bytes");
     return out;
+}
+
+void archive::check_inflatable(const entry& e) const {
+    if (e.method != 8)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "unsupported compression method " + std::to_string(e.method) +
+                        " (only stored and deflate)");
+    std::uint64_t cap = 0;
+    if (mul_overflows(e.compressed_size, max_inflate_ratio, cap) || e.size > cap + 1024)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "claims " + std::to_string(e.size) + " bytes from " +
+                        std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
 }
 
 void archive::check_crc(const entry& e, std::span<const std::byte> payload) const {

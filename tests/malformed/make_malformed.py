@@ -47,6 +47,7 @@ import sys
 # The script runs by path from any folder: its sibling modules are found beside it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import mal_caps_cases  # noqa: E402
 import mal_formats  # noqa: E402
 import mal_named  # noqa: E402
 import mal_pickle_cases  # noqa: E402
@@ -63,6 +64,7 @@ from mal_bases import Run  # noqa: E402
 #   mal_tensor_cases.py  storages against their records, tensor geometry
 #   mal_pickle_cases.py  the pickle stream, code a pickle would run
 #   mal_named.py         the files the C++ test uses by name
+#   mal_caps_cases.py    caps on a file's cost, FRAME lengths, overflow words, JSON indexes
 
 
 def main():
@@ -86,6 +88,11 @@ def main():
     mal_pickle_cases.pickle_stream(run)
     mal_pickle_cases.unsafe_code(run)
     mal_zip_cases.compression(run)
+    mal_caps_cases.bombs(run)
+    mal_caps_cases.near_the_caps(run)
+    mal_caps_cases.frames(run)
+    mal_caps_cases.geometry_words(run)
+    mal_caps_cases.indexes(run)
     mal_named.named_files(run)
     run.write_table()
 
