@@ -19,6 +19,20 @@ struct limits {
     std::uint64_t max_pickle_bytes = std::uint64_t{1} << 32;  ///< size of data.pkl
     std::size_t max_records = std::size_t{1} << 22;     ///< zip entries
     std::size_t max_dims = 64;                          ///< tensor rank
+    /// Values the unpickled tree may hold (containers, strings, objects, …). A state dict of
+    /// 100k tensors holds about a million; this is for files far past that.
+    std::size_t max_nodes = std::size_t{1} << 24;
+    /// Memory the unpickled tree may take: its nodes, their strings, item and entry slots and
+    /// key indexes, the memo and the stack, and a deflated pickle's inflated copy. The
+    /// smaller of this and the relative cap below applies.
+    std::uint64_t max_metadata_bytes = std::uint64_t{8} << 30;
+    /// The cap relative to the file: metadata_floor_bytes plus this many bytes of metadata
+    /// per byte the pickles take in the file (compressed, when deflated). torch's own
+    /// pickles need 25 to 40 per byte; a deflated pickle of tiny containers needs tens of
+    /// thousands, so a small file cannot cost much more than its size times this. 0: no
+    /// relative cap.
+    std::uint64_t metadata_per_pickle_byte = 128;
+    std::uint64_t metadata_floor_bytes = std::uint64_t{16} << 20;  ///< see metadata_per_pickle_byte
 };
 
 struct open_options {

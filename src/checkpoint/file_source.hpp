@@ -74,6 +74,7 @@ private:
     mapped_file map_;
     std::unique_ptr<zip::archive> zip_;  // null for the pre-zip formats
     arena nodes_;
+    std::uint64_t pickle_file_bytes_ = 0;  // what the pickles read so far take in the file
     std::deque<storage> storages_;
     std::deque<tensor> tensor_store_;
     value root_;

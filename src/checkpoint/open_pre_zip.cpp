@@ -4,6 +4,7 @@
 
 #include "checkpoint/file_source.hpp"
 #include "checkpoint/namer.hpp"
+#include "pickle/budget.hpp"
 #include "torch/legacy.hpp"
 
 namespace ptio::detail {
@@ -20,6 +21,8 @@ void file_source::open_pre_zip(torch::id_style ids) {
     torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_);
     const auto bytes = map_.bytes();
     const limits& caps = options().caps;
+    // The pickles lie uncompressed among the storages: the file's size bounds them.
+    nodes_.set_budget(pickle::budget_for(caps, file_, bytes.size()));
     root_ = ids == id_style::legacy ? torch::read_legacy(bytes, rb, nodes_, caps)
                                     : torch::read_tar(bytes, rb, nodes_, caps);
     keep_globals(rb);

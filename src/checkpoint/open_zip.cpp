@@ -6,6 +6,7 @@
 #include "checkpoint/file_source.hpp"
 #include "checkpoint/namer.hpp"
 #include "io/cursor.hpp"
+#include "pickle/budget.hpp"
 #include "pickle/machine.hpp"
 
 namespace ptio::detail {
@@ -34,6 +35,20 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
         throw error(errc::limit_exceeded, file_, pkl.name, pkl.header_offset,
                     std::string(z.relative_name(pkl)) + " is " + std::to_string(pkl.size) +
                         " bytes, over the cap of " + std::to_string(caps.max_pickle_bytes));
+    // The tree may cost what the pickles take in the file times a ratio (pickle/budget);
+    // a deflated pickle's inflated copy is part of that cost, charged before it is made.
+    pickle_file_bytes_ += pkl.compressed_size;
+    nodes_.set_budget(pickle::budget_for(caps, file_, pickle_file_bytes_));
+    if (pkl.method != 0) {
+        z.check_inflatable(pkl);  // a size deflate cannot reach is the zip's error, not a cap's
+        try {
+            nodes_.charge(pkl.size);
+        } catch (const over_budget& e) {
+            throw error(errc::limit_exceeded, file_, pkl.name, pkl.header_offset,
+                        "inflating it (" + std::to_string(pkl.size) + " bytes from " +
+                            std::to_string(pkl.compressed_size) + "): " + e.detail());
+        }
+    }
     std::span<const std::byte> pickle_bytes;
     std::vector<std::byte>& copy = pickle_copies_.emplace_back();  // when deflated; large
                                                                    // bytes nodes view it

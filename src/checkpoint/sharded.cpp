@@ -32,6 +32,28 @@ bool plain_file_name(std::string_view s) {
 
 std::string in_quotes(std::string_view s) { return "'" + std::string(s) + "'"; }
 
+// nlohmann's message without its "[json.exception.…] " tag and the "; last read: '…'" tail.
+std::string json_why(const nlohmann::json::exception& e) {
+    std::string why = e.what();
+    if (const auto cut = why.find("; last read"); cut != std::string::npos) why.erase(cut);
+    if (const auto cut = why.find("] "); cut != std::string::npos) why.erase(0, cut + 2);
+    return why;
+}
+
+// Where a JSON failure lies: a parse error knows its byte; any other (a number that
+// overflows a double: "number overflow parsing '1e999'") names its token, found in the text.
+std::optional<std::uint64_t> json_offset(const nlohmann::json::exception& e, std::string_view text) {
+    if (const auto* p = dynamic_cast<const nlohmann::json::parse_error*>(&e))
+        return p->byte ? p->byte - 1 : 0;
+    const std::string why = e.what();
+    const auto open = why.find("parsing '");
+    const auto close = open == std::string::npos ? open : why.rfind('\'');
+    if (close == std::string::npos || close <= open + 9) return std::nullopt;
+    const auto at = text.find(std::string_view(why).substr(open + 9, close - open - 9));
+    if (at == std::string_view::npos) return std::nullopt;
+    return at;
+}
+
 }  // namespace
 
 std::filesystem::path sharded_source::index_of(const std::filesystem::path& path) {
@@ -77,13 +99,11 @@ sharded_source::sharded_source(const std::filesystem::path& index, const open_op
     nlohmann::ordered_json j;  // ordered: tensors are listed in the index's order
     try {
         j = nlohmann::ordered_json::parse(text, text + map.size(), depth_cap);
-    } catch (const nlohmann::json::parse_error& e) {
-        // "[json.exception.parse_error.101] parse error at …; last read: '…'": the middle.
-        std::string why = e.what();
-        if (const auto cut = why.find("; last read"); cut != std::string::npos) why.erase(cut);
-        if (const auto cut = why.find("] "); cut != std::string::npos) why.erase(0, cut + 2);
-        throw error(errc::not_a_checkpoint, index_, {}, e.byte ? e.byte - 1 : 0,
-                    "not a valid JSON index: " + why);
+    } catch (const nlohmann::json::exception& e) {
+        // Every failure the library can raise from the text (parse errors, and numbers
+        // past a double's range, which it reports as out_of_range) is the file's.
+        throw error(errc::not_a_checkpoint, index_, {}, json_offset(e, {text, map.size()}),
+                    "not a valid JSON index: " + json_why(e));
     } catch (const too_deep&) {
         throw error(errc::limit_exceeded, index_, {}, std::nullopt,
                     "the index nests deeper than the cap of " + std::to_string(options.caps.max_depth));
@@ -97,11 +117,23 @@ sharded_source::sharded_source(const std::filesystem::path& index, const open_op
         bad_index(index_, std::string("\"weight_map\" is a JSON ") + wm->type_name() +
                               ", not an object of tensor name → shard file");
 
-    const std::filesystem::path dir = index.parent_path();
+    try {
+        read_weight_map(index.parent_path(), *wm);
+    } catch (const nlohmann::json::exception& e) {  // none is expected past parsing: a backstop
+        throw error(errc::not_a_checkpoint, index_, {}, std::nullopt,
+                    "the index's \"weight_map\" cannot be read: " + json_why(e));
+    } catch (const std::bad_alloc&) {
+        throw error(errc::limit_exceeded, index_, {}, std::nullopt,
+                    "out of memory reading the index's \"weight_map\"");
+    }
+}
+
+void sharded_source::read_weight_map(const std::filesystem::path& dir,
+                                     const nlohmann::ordered_json& wm) {
     std::unordered_map<std::string, std::size_t> shard_by_file;
-    named_.reserve(wm->size());
-    shard_of_.reserve(wm->size());
-    for (const auto& [name, file] : wm->items()) {
+    named_.reserve(wm.size());
+    shard_of_.reserve(wm.size());
+    for (const auto& [name, file] : wm.items()) {
         if (!file.is_string())
             bad_index(index_, "\"weight_map\" gives " + in_quotes(name) + " a JSON " + file.type_name() +
                                   ", not a shard file name");

@@ -23,6 +23,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "checkpoint/file_source.hpp"
 #include "checkpoint/name_index.hpp"
 #include "checkpoint/source.hpp"
@@ -73,6 +75,8 @@ private:
         std::once_flag once;
         std::unique_ptr<file_source> src;
     };
+    /// The shards and names of the index's "weight_map" (an object), each shard in `dir`.
+    void read_weight_map(const std::filesystem::path& dir, const nlohmann::ordered_json& wm);
     const file_source& open_shard(std::size_t s, std::size_t wanted) const;
     [[nodiscard]] error not_held(std::size_t i) const;
 

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <functional>
 #include <bit>
+#include <new>
+
+#include <unistd.h>
 
 #include "io/guard.hpp"
 #include "ptio/error.hpp"
@@ -267,10 +270,28 @@ void tensor_view::for_each_chunk(std::size_t chunk_bytes,
     });
 }
 
+// An expanded view (stride 0) may claim far more elements than its storage holds; its copy
+// is refused before anything is allocated when it could never fit this machine's memory (a
+// vector that size would throw, or, overcommitted, be killed while zeroing it).
 std::vector<std::byte> tensor_view::to_contiguous() const {
-    std::vector<std::byte> out(nbytes());
-    copy_to(out);
-    return out;
+    const std::uint64_t n = nbytes();
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    const std::uint64_t memory = pages > 0 && page > 0
+                                     ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page)
+                                     : std::uint64_t{1} << 62;
+    const auto refuse = [&](const std::string& why) {
+        return error(errc::limit_exceeded, {}, storage_ ? storage_->record() : std::string(), std::nullopt,
+                     "to_contiguous() of a view of " + std::to_string(n) + " bytes (" +
+                         std::to_string(numel_) + " elements): " + why);
+    };
+    if (n > memory) throw refuse("more than this machine's " + std::to_string(memory) + " bytes of memory");
+    try {
+        std::vector<std::byte> out(static_cast<std::size_t>(n));
+        copy_to(out);
+        return out;
+    } catch (const std::bad_alloc&) {
+        throw refuse("out of memory");
+    }
 }
 
 namespace {

@@ -43,7 +43,9 @@ void tensor_lister::add(const tensor& t) {
     // Listing copies the path, so it is charged too: shared containers and long keys would
     // otherwise let a small file list millions of long names.
     std::size_t cost = 1 + path_.size();
-    for (const auto& p : path_) cost += p.size() / 64;
+    // A byte of name per 8 of cost keeps the names under a small multiple of the tree's own
+    // memory (the budget is 4 visits per node).
+    for (const auto& p : path_) cost += p.size() / 8;
     visits_ += cost;
     if (visits_ > budget_)
         over_budget("the tensor names (with shared containers expanded) pass the listing "

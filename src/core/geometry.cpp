@@ -76,9 +76,11 @@ std::string describe(const extent& e, std::size_t sizes, std::size_t strides) {
         case problem::negative_size: return "a negative size in dimension " + std::to_string(e.dim);
         case problem::negative_stride: return "a negative stride in dimension " + std::to_string(e.dim);
         case problem::negative_offset: return "a negative storage offset";
-        case problem::count_overflow: return "the tensor's element count overflows";
-        case problem::bytes_overflow: return "the tensor's byte count overflows";
-        case problem::extent_overflow: return "the tensor's extent overflows";
+        // The true counts do not fit 64 bits: say so rather than print a wrapped one.
+        case problem::count_overflow: return "the tensor has more than 2^63 - 1 elements";
+        case problem::bytes_overflow: return "the tensor's elements take more than 2^64 bytes";
+        case problem::extent_overflow:
+            return "the tensor (its offset and strides) reaches more than 2^64 bytes into its storage";
     }
     return "an impossible view";
 }

@@ -43,7 +43,8 @@ struct extent {
 [[nodiscard]] extent view_extent(dtype type, std::span<const std::int64_t> shape,
                                  std::span<const std::int64_t> strides, std::int64_t offset) noexcept;
 
-/// The problem in words ("a negative stride in dimension 2"), for error messages.
+/// The problem in words ("a negative stride in dimension 2"), for error messages; a count
+/// past 64 bits is given as such ("more than 2^64 bytes"), never wrapped.
 [[nodiscard]] std::string describe(const extent& e, std::size_t sizes, std::size_t strides);
 
 }  // namespace ptio::detail::geometry

@@ -3,11 +3,14 @@
 // pickle/node, and everything that would run code in Python is the resolver's to answer.
 #include "pickle/machine.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <new>
 #include <string>
 #include <vector>
 
 #include "core/text.hpp"
+#include "pickle/frames.hpp"
 #include "pickle/literals.hpp"
 #include "pickle/memo.hpp"
 #include "pickle/opcodes.hpp"
@@ -20,21 +23,37 @@ using va = value_access;
 class machine {
 public:
     machine(cursor& c, arena& nodes, resolver& r, const limits& caps)
-        : c_(c), nodes_(nodes), r_(r), caps_(caps), memo_(c.remaining() / 8, caps.max_memo) {
+        : c_(c), nodes_(nodes), r_(r), caps_(caps),
+          memo_(std::min<std::size_t>(c.remaining() / 8, memo_reserve), caps.max_memo) {
         stack_.reserve(64);
     }
 
     result run();
+    [[noreturn]] void fail(errc code, const std::string& what) const { c_.fail_at(code, at_, what); }
 
 private:
+    // The memo grows as it is filled (each slot charged); reserving for what the pickle's
+    // size suggests would let a large inflated pickle claim memory it never uses.
+    static constexpr std::size_t memo_reserve = 4096;
+    // What one slot costs the tree's budget: the stack's and the mark stack's, a memo
+    // entry's (a map node where the index is sparse), a dict entry's (and its key index).
+    static constexpr std::uint64_t memo_slot_bytes = 64;
+    static constexpr std::uint64_t dict_slot_bytes = sizeof(value::entry) + 48;
+
     [[nodiscard]] opcode_site here() const noexcept { return {c_, at_}; }
-    [[noreturn]] void fail(errc code, const std::string& what) const { c_.fail_at(code, at_, what); }
+    // A stack is charged once per slot it ever reaches: popped slots are reused.
+    void charge_high(std::size_t size, std::size_t& high, std::uint64_t each) {
+        if (size < high) return;
+        nodes_.charge(each);
+        ++high;
+    }
     [[noreturn]] void bad(const std::string& what) const { fail(errc::bad_pickle, what); }
 
     void push(value v) {
         if (stack_.size() >= caps_.max_stack)
             fail(errc::limit_exceeded, "the unpickler stack passes its cap of " +
                                            std::to_string(caps_.max_stack) + " values");
+        charge_high(stack_.size(), stack_high_, sizeof(value));
         stack_.push_back(v);
     }
     value pop(const char* opname) {
@@ -69,6 +88,7 @@ private:
         return va::make_node(kind::bytes, &node);
     }
     value bytearray(std::string_view bytes) {
+        nodes_.charge(bytes.size());
         auto& n = nodes_.make(kind::bytes);
         n.text = std::string(bytes);
         n.name = "builtins.bytearray";
@@ -98,6 +118,7 @@ private:
     }
 
     void memo_put(std::uint64_t idx, const value& v) {
+        if (memo_.get(idx) == nullptr) nodes_.charge(memo_slot_bytes);
         if (!memo_.put(idx, v))
             fail(errc::limit_exceeded, "the memo passes its cap of " + std::to_string(caps_.max_memo));
     }
@@ -119,6 +140,7 @@ private:
         }
     }
     void add_items(value& target, std::vector<value>&& items) {
+        nodes_.charge(items.size(), sizeof(value));
         auto& n = nodes_.mut(target);
         for (const auto& i : items) deepen(n, i);
         n.items.insert(n.items.end(), items.begin(), items.end());
@@ -141,6 +163,7 @@ private:
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a dict");
         refuse_global_target(target, opname);
         if (kv.size() % 2) bad(std::string(opname) + " with an odd number of items");
+        nodes_.charge(kv.size() / 2, dict_slot_bytes);
         auto& n = nodes_.mut(target);
         for (std::size_t i = 0; i < kv.size(); i += 2) {
             deepen(n, kv[i]);
@@ -154,6 +177,7 @@ private:
         return va::make_node(kind::dict, &n);
     }
     value make_list(std::vector<value>&& items, kind k, const char* class_name = nullptr) {
+        nodes_.charge(items.size(), sizeof(value));
         auto& n = nodes_.make(k);
         if (class_name) n.name = class_name;
         for (const auto& i : items) deepen(n, i);
@@ -171,7 +195,10 @@ private:
     const limits& caps_;
     std::uint64_t at_ = 0;
     std::vector<value> stack_;
+    std::size_t stack_high_ = 0;  // the most slots the stack has held
     std::vector<std::size_t> marks_;
+    std::size_t marks_high_ = 0;
+    pickle::frames frames_;
     pickle::memo memo_;
 };
 
@@ -179,6 +206,7 @@ result machine::run() {
     using enum opcode;
     result res;
     for (;;) {
+        frames_.next_opcode(c_);
         at_ = c_.absolute();
         const std::uint8_t byte = c_.u8("opcode");
         switch (static_cast<opcode>(byte)) {
@@ -188,7 +216,7 @@ result machine::run() {
                 res.protocol = p;
                 break;
             }
-            case FRAME: (void)c_.u64("FRAME"); break;
+            case FRAME: frames_.enter(c_, at_, c_.u64("FRAME")); break;
             case STOP: {
                 if (stack_.empty()) bad("STOP with an empty stack");
                 res.root = stack_.back();
@@ -197,6 +225,7 @@ result machine::run() {
             }
             case MARK:
                 if (marks_.size() >= caps_.max_stack) fail(errc::limit_exceeded, "too many open MARKs");
+                charge_high(marks_.size(), marks_high_, sizeof(std::size_t));
                 marks_.push_back(stack_.size());
                 break;
             case POP:
@@ -399,7 +428,16 @@ result machine::run() {
 
 result run(cursor& c, arena& nodes, resolver& r, const limits& caps) {
     machine m(c, nodes, r, caps);
-    return m.run();
+    // The tree's budget is the arena's, charged wherever the file makes the tree grow (here
+    // and in the resolver); what it throws is given the opcode's offset here.
+    try {
+        return m.run();
+    } catch (const over_budget& e) {
+        m.fail(errc::limit_exceeded, e.detail());
+    } catch (const std::bad_alloc&) {
+        m.fail(errc::limit_exceeded, "out of memory building the unpickled tree (lower the caps in "
+                                     "ptio::limits to refuse such a file sooner)");
+    }
 }
 
 }  // namespace ptio::detail::pickle

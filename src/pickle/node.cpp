@@ -36,6 +36,19 @@ void arena::grow() {
     by_address_.insert(at, chunks_.size() - 1);
 }
 
+void arena::over_nodes() const {
+    throw over_budget(errc::limit_exceeded, budget_.file, {}, std::nullopt,
+                      "the unpickled tree passes the cap of " + std::to_string(budget_.max_nodes) +
+                          " values (raise ptio::limits::max_nodes for a file you trust)");
+}
+
+void arena::over_bytes(std::uint64_t wanted) const {
+    throw over_budget(errc::limit_exceeded, budget_.file, {}, std::nullopt,
+                      "the unpickled tree needs more than its metadata cap of " + budget_.bytes_cap +
+                          " (" + std::to_string(charged_) + " bytes used, " +
+                          std::to_string(wanted) + " more asked for)");
+}
+
 arena::~arena() {
     for (auto& c : chunks_) {
         for (std::size_t i = 0; i < c.used; ++i) c.nodes[i].~node();
@@ -75,13 +88,18 @@ node& arena::mut(const value& v) {
 
 namespace ptio::detail::pickle {
 
+// Text the caller made already is charged here: it is at most a few times the pickle bytes
+// that spelled it (which the budget counts), so only copies made from the memo need a charge
+// before they exist, and those come through make_object_node.
 value make_string(arena& nodes, std::string text, kind k) {
+    nodes.charge(text.size());
     auto& n = nodes.make(k);
     n.text = std::move(text);
     return value_access::make_node(k, &n);
 }
 
 value make_tuple(arena& nodes, std::vector<value> items) {
+    nodes.charge(items.size(), sizeof(value));
     auto& n = nodes.make(kind::tuple);
     for (const auto& i : items) n.depth = std::max(n.depth, depth_through(i));
     n.items = std::move(items);
@@ -90,6 +108,9 @@ value make_tuple(arena& nodes, std::vector<value> items) {
 
 node& make_object_node(arena& nodes, std::string_view module, std::string_view name,
                        value::origin origin, value args) {
+    // Twice the text: the node keeps "module.name" and the name (STACK_GLOBAL of two
+    // memoized strings makes them from a few bytes of pickle).
+    nodes.charge(2 * (module.size() + name.size() + 1));
     auto& n = nodes.make(kind::object);
     n.text.reserve(module.size() + 1 + name.size());
     n.text.append(module).append(".").append(name);

@@ -6,8 +6,14 @@
 // builder) can; afterwards the tree is read-only and safe to read from many threads. The
 // arena owns every node for the checkpoint's lifetime; values are plain pointers into it, so
 // shared and even cyclic structures cost nothing to destroy. Not thread-safe while building.
+//
+// The arena also keeps the tree's budget (nodes, and bytes of metadata its users charge
+// before they allocate), so a small file cannot grow the tree without bound: past the
+// budget, make() and charge() throw over_budget, a ptio::error the unpickler re-throws
+// naming the opcode's offset.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -17,6 +23,7 @@
 #include <vector>
 
 #include "pickle/value_access.hpp"
+#include "ptio/error.hpp"
 #include "ptio/value.hpp"
 
 namespace ptio::detail {
@@ -83,6 +90,21 @@ inline std::uint32_t depth_through(const value& child) noexcept {
     return (n ? n->depth : 0) + 1;
 }
 
+/// What a tree may cost in all, and the words that say which cap and how to raise it.
+struct arena_budget {
+    std::string file;  ///< named in the error
+    std::size_t max_nodes = SIZE_MAX;
+    std::uint64_t max_bytes = UINT64_MAX;
+    std::string bytes_cap;  ///< "N bytes (…; raise ptio::limits::…)", for the message
+};
+
+/// Thrown past an arena's budget: errc::limit_exceeded with the file and no offset (the
+/// unpickler, which knows the opcode, re-throws it with one).
+class over_budget : public error {
+public:
+    using error::error;
+};
+
 class arena {
 public:
     arena() = default;
@@ -92,6 +114,8 @@ public:
 
     /// A new node, for its maker to fill in before handing out values of it.
     node& make(kind k) {
+        if (size_ >= budget_.max_nodes) over_nodes();
+        charge(sizeof(node));
         if (chunks_.empty() || chunks_.back().used == chunks_.back().capacity) grow();
         chunk& c = chunks_.back();
         node* n = ::new (static_cast<void*>(c.nodes + c.used)) node(k);
@@ -100,6 +124,21 @@ public:
         return *n;
     }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+    /// The budget from now on (what was charged already counts against it).
+    void set_budget(arena_budget b) { budget_ = std::move(b); }
+    /// Counts `bytes` its caller is about to allocate for the tree (string text, item slots,
+    /// memo and stack slots, tensor metadata); throws over_budget when they would pass it.
+    void charge(std::uint64_t bytes) {
+        if (bytes > budget_.max_bytes - std::min(charged_, budget_.max_bytes)) over_bytes(bytes);
+        charged_ += bytes;
+    }
+    /// charge(count × each), overflow-checked.
+    void charge(std::uint64_t count, std::uint64_t each) {
+        if (each != 0 && count > UINT64_MAX / each) over_bytes(UINT64_MAX);
+        charge(count * each);
+    }
+    [[nodiscard]] std::uint64_t charged() const noexcept { return charged_; }
 
     /// The node behind `v`, which this arena made, to change while the checkpoint opens.
     /// A value of another arena (or an inline one) is a broken invariant: it aborts.
@@ -118,12 +157,16 @@ private:
         std::size_t capacity;
     };
     void grow();
+    [[noreturn]] void over_nodes() const;
+    [[noreturn]] void over_bytes(std::uint64_t wanted) const;
     [[nodiscard]] static bool holds(const chunk& c, const node* n) noexcept;
 
     std::vector<chunk> chunks_;
     std::vector<std::size_t> by_address_;  // chunk indices, by start address (for mut)
     std::size_t hint_ = 0;                 // the chunk mut found last
     std::size_t size_ = 0;
+    arena_budget budget_;
+    std::uint64_t charged_ = 0;
 };
 
 }  // namespace ptio::detail

@@ -148,6 +148,7 @@ private:
                       std::uint64_t at);
     std::vector<std::int64_t> int_list(const value& v, const char* what, std::uint64_t at) const;
     value as_parameter(const value& t, bool requires_grad, std::uint64_t at);
+    void charge_tensor(std::size_t dims);
 
     // numpy.cpp
     /// REDUCE of a numpy global: a value, or none to keep the call as an opaque object.

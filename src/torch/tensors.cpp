@@ -30,6 +30,12 @@ std::vector<std::int64_t> rebuilder::int_list(const value& v, const char* what, 
     return out;
 }
 
+// Tensors live beside the tree, but the file makes them (REDUCE of a memoized rebuild call is a
+// few bytes for each), so they draw on the tree's budget: the tensor, its shape and strides.
+void rebuilder::charge_tensor(std::size_t dims) {
+    nodes_.charge(sizeof(tensor) + 2 * dims * sizeof(std::int64_t));
+}
+
 value rebuilder::tensor_from(const value& ref, std::optional<dtype> explicit_type,
                              const value& offset_v, const value& size_v, const value& stride_v,
                              bool requires_grad, std::uint64_t at, const value* metadata) {
@@ -74,6 +80,10 @@ value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_
         s.note_view_type(*explicit_type);
     const std::uint64_t limit_bytes = s.nbytes();
     const geometry::extent e = geometry::view_extent(type, shape, strides, offset_in);
+    if (e.problem == geometry::problem::extent_overflow || e.problem == geometry::problem::bytes_overflow)
+        throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
+                    geometry::describe(e, shape.size(), strides.size()) + " (its storage holds " +
+                        std::to_string(limit_bytes) + " bytes)");
     if (e.problem != geometry::problem::none)
         fail(errc::bad_tensor, at, geometry::describe(e, shape.size(), strides.size()));
     if (e.end_byte > limit_bytes)
@@ -81,6 +91,7 @@ value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_
                     "the tensor (offset " + std::to_string(offset_in) + ", " + std::to_string(shape.size()) +
                         " dims) reaches byte " + std::to_string(e.end_byte) + " of a storage of " +
                         std::to_string(limit_bytes) + " bytes");
+    charge_tensor(shape.size());
     auto& t = tensors_.emplace_back(
         tensor_access::make(tensor_access::make_view(&s, type, shape, strides, offset_in), s.location(), flags));
     return va::make_tensor(&t);
@@ -101,6 +112,7 @@ value rebuilder::meta_tensor(const value& type_v, const value& size_v, const val
     }
     tensor_flags flags;
     flags.requires_grad = rg;
+    charge_tensor(shape.size());
     auto& t = tensors_.emplace_back(tensor_access::make(
         tensor_access::make_view(nullptr, static_cast<dtype>(node_of(type_v)->aux), shape, strides, 0), "meta",
         flags));
@@ -111,6 +123,7 @@ value rebuilder::storage_tensor(const value& ref) {
     const storage& s = storage_of_ref(ref);
     const auto n = static_cast<std::int64_t>(s.nbytes() / element_size(s.type()));
     const std::int64_t shape[] = {n}, strides[] = {1};
+    charge_tensor(1);
     auto& t = tensors_.emplace_back(
         tensor_access::make(tensor_access::make_view(&s, s.type(), shape, strides, 0), s.location()));
     return va::make_tensor(&t);
@@ -118,6 +131,7 @@ value rebuilder::storage_tensor(const value& ref) {
 
 value rebuilder::as_parameter(const value& t, bool requires_grad, std::uint64_t at) {
     if (!t.is(kind::tensor)) fail(errc::bad_tensor, at, "a Parameter wrapping a " + std::string(to_string(t.type())));
+    charge_tensor(t.as_tensor().view().shape().size());
     return va::make_tensor(&tensors_.emplace_back(tensor_access::parameter(t.as_tensor(), requires_grad)));
 }
 

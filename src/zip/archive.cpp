@@ -301,16 +301,8 @@ void archive::read_payload(const entry& e, std::uint64_t want, std::size_t piece
             sink(bytes.subspan(at, std::min(piece, bytes.size() - at)));
         return;
     }
-    if (e.method != 8)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
-                    "unsupported compression method " + std::to_string(e.method) +
-                        " (only stored and deflate)");
+    check_inflatable(e);
     const auto start = payload_offset(e);
-    std::uint64_t cap = 0;
-    if (mul_overflows(e.compressed_size, max_inflate_ratio, cap) || e.size > cap + 1024)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
-                    "claims " + std::to_string(e.size) + " bytes from " +
-                        std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
     if (e.size == 0) return;
     // One buffer of `piece` bytes, refilled: the record is never held whole, and a lying
     // entry costs what it really inflates to, not what it says.
@@ -374,6 +366,18 @@ std::vector<std::byte> archive::extract(const entry& e) const {
     read_payload(e, e.size, std::size_t{1} << 20,
                  [&](std::span<const std::byte> bytes) { out.insert(out.end(), bytes.begin(), bytes.end()); });
     return out;
+}
+
+void archive::check_inflatable(const entry& e) const {
+    if (e.method != 8)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "unsupported compression method " + std::to_string(e.method) +
+                        " (only stored and deflate)");
+    std::uint64_t cap = 0;
+    if (mul_overflows(e.compressed_size, max_inflate_ratio, cap) || e.size > cap + 1024)
+        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+                    "claims " + std::to_string(e.size) + " bytes from " +
+                        std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
 }
 
 void archive::check_crc(const entry& e, std::span<const std::byte> payload) const {

@@ -54,6 +54,10 @@ public:
     [[nodiscard]] std::uint64_t payload_offset(const entry& e) const;
     /// The stored payload as a span of the file; throws compression_error if deflated.
     [[nodiscard]] std::span<const std::byte> stored(const entry& e) const;
+    /// Throws compression_error unless a non-stored `e` is deflated and claims a size deflate
+    /// can reach from its compressed size: what extract() checks first, for a caller that
+    /// charges the claimed size to a budget before inflating.
+    void check_inflatable(const entry& e) const;
     /// The payload inflated (deflate) or copied (stored) into owned memory.
     [[nodiscard]] std::vector<std::byte> extract(const entry& e) const;
     /// The first `want` bytes of the payload (all of it when `want` is at least its size),

@@ -48,6 +48,7 @@ import sys
 # The script runs by path from any folder: its sibling modules are found beside it.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import mal_caps_cases  # noqa: E402
 import mal_formats  # noqa: E402
 import mal_globals  # noqa: E402
 import mal_named  # noqa: E402
@@ -66,6 +67,7 @@ from mal_bases import Run  # noqa: E402
 #   mal_pickle_cases.py  the pickle stream, code a pickle would run
 #   mal_globals.py       laundering payloads and container opcodes on classes (and globals.tsv)
 #   mal_named.py         the files the C++ test uses by name
+#   mal_caps_cases.py    caps on a file's cost, FRAME lengths, overflow words, JSON indexes
 
 
 def main():
@@ -90,6 +92,11 @@ def main():
     mal_pickle_cases.unsafe_code(run)
     mal_globals.laundering(run)
     mal_zip_cases.compression(run)
+    mal_caps_cases.bombs(run)
+    mal_caps_cases.near_the_caps(run)
+    mal_caps_cases.frames(run)
+    mal_caps_cases.geometry_words(run)
+    mal_caps_cases.indexes(run)
     mal_named.named_files(run)
     run.write_table()
 
