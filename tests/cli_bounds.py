@@ -32,7 +32,7 @@ def commands(path, scratch):
     dst = os.path.join(scratch, "copy.pt")
     return [["ls", path], ["ls", path, "--hash"], ["ls", path, "--state-dict"], ["show", path],
             ["show", path, "--json"], ["verify", path], ["load", path, "--map-location", "cpu"],
-            ["cp", path, dst], ["extra", path]]
+            ["cp", path, dst], ["extra", path], ["scan", path], ["scan", path, "--json"]]
 
 
 def limit():

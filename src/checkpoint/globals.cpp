@@ -9,6 +9,7 @@
 #include "checkpoint/sniff.hpp"
 #include "io/cursor.hpp"
 #include "io/mapped_file.hpp"
+#include "pickle/budget.hpp"
 #include "pickle/scan.hpp"
 #include "ptio/checkpoint.hpp"
 #include "torch/globals.hpp"
@@ -45,11 +46,12 @@ global_ref judged(const torch::global_info& g, std::string file, std::string rec
 
 // One pickle's opcodes from `c`; a break is reported, what came before it kept.
 bool scan_one(cursor& c, const std::string& file, const std::string& record, const limits& caps,
-              std::vector<global_ref>& out, const std::function<void(const error&)>& problem) {
+              arena& costs, std::vector<global_ref>& out,
+              const std::function<void(const error&)>& problem) {
     std::vector<pickle::scanned_global> found;
     bool whole = true;
     try {
-        pickle::scan_globals(c, found, caps);
+        pickle::scan_globals(c, found, caps, costs);
     } catch (const error& e) {
         if (problem) problem(e);
         whole = false;
@@ -85,9 +87,17 @@ std::vector<global_ref> scan_globals(const std::filesystem::path& path,
     const auto bytes = map.bytes();
     const limits caps;
     std::vector<global_ref> out;
+    // The scan may cost what opening could (pickle/budget): its pickles' bytes in the file
+    // times a ratio, inflated copies included, so a deflated bomb is refused before inflating.
+    arena costs;
+    costs.set_budget(pickle::budget_for(caps, file, bytes.size()));
     switch (sniff(bytes, file)) {
         case file_layout::zip: {
             const zip::archive z(bytes, file, caps.max_records);
+            std::uint64_t pickle_file_bytes = 0;
+            for (const auto& e : z.entries())
+                if (e.name.ends_with(".pkl")) pickle_file_bytes += e.compressed_size;
+            costs.set_budget(pickle::budget_for(caps, file, pickle_file_bytes));
             for (const auto& e : z.entries()) {
                 if (!e.name.ends_with(".pkl")) continue;
                 if (e.size > caps.max_pickle_bytes)
@@ -101,11 +111,19 @@ std::vector<global_ref> scan_globals(const std::filesystem::path& path,
                     pkl = z.stored(e);
                     base = z.payload_offset(e);
                 } else {
+                    z.check_inflatable(e);
+                    try {
+                        costs.charge(e.size);
+                    } catch (const over_budget& o) {
+                        throw error(errc::limit_exceeded, file, e.name, e.header_offset,
+                                    "inflating it (" + std::to_string(e.size) + " bytes from " +
+                                        std::to_string(e.compressed_size) + "): " + o.detail());
+                    }
                     inflated = z.extract(e);
                     pkl = inflated;
                 }
                 cursor c(pkl, {file, e.name, base});
-                (void)scan_one(c, file, e.name, caps, out, problem);
+                (void)scan_one(c, file, e.name, caps, costs, out, problem);
             }
             break;
         }
@@ -113,13 +131,13 @@ std::vector<global_ref> scan_globals(const std::filesystem::path& path,
             // The magic number, the protocol, sys_info, the object, the storage keys.
             cursor c(bytes, {file, "pickle", 0});
             for (int i = 0; i < 5 && !c.at_end(); ++i)
-                if (!scan_one(c, file, "pickle", caps, out, problem)) break;
+                if (!scan_one(c, file, "pickle", caps, costs, out, problem)) break;
             break;
         }
         case file_layout::tar:
             for (const auto& m : torch::tar_pickles(bytes, file, caps)) {
                 cursor c(m.bytes, {file, m.name, m.offset});
-                (void)scan_one(c, file, m.name, caps, out, problem);
+                (void)scan_one(c, file, m.name, caps, costs, out, problem);
             }
             break;
     }

@@ -4,6 +4,7 @@
 
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "pickle/opcodes.hpp"
 
@@ -18,14 +19,18 @@ struct item {
 
 class scanner {
 public:
-    scanner(cursor& c, std::vector<scanned_global>& found, const limits& caps)
-        : c_(c), found_(found), caps_(caps) {}
+    scanner(cursor& c, std::vector<scanned_global>& found, const limits& caps, arena& costs)
+        : c_(c), found_(found), caps_(caps), costs_(costs) {}
 
     void run() {
         for (;;) {
             at_ = c_.absolute();
             const auto op = static_cast<opcode>(c_.u8("an opcode"));
-            if (step(op)) return;
+            try {
+                if (step(op)) return;
+            } catch (const over_budget& e) {  // the same cap open would meet, at this opcode
+                c_.fail_at(errc::limit_exceeded, at_, "scanning it: " + e.detail());
+            }
         }
     }
 
@@ -35,6 +40,7 @@ private:
     void push(item i) {
         if (stack_.size() >= caps_.max_stack)
             c_.fail_at(errc::limit_exceeded, at_, "the scan's stack passes the cap of " + std::to_string(caps_.max_stack));
+        if (stack_.size() == stack_.capacity()) costs_.charge(stack_.size() + 1, sizeof(item));
         stack_.push_back(i);
     }
     void other() { push({}); }
@@ -55,8 +61,17 @@ private:
             if (mark) return;
         }
     }
-    void name(std::string_view module, std::string_view n) {
-        found_.push_back({std::string(module), std::string(n), at_, false});
+    void name(std::string_view module, std::string_view n) { keep(module, n, false); }
+    // Each (module, name, kind) once, at its first offset: a pickle naming one class a
+    // million times is one line of the report, not a million.
+    void keep(std::string_view module, std::string_view n, bool on_class) {
+        std::string key;
+        key.reserve(module.size() + n.size() + 2);
+        key.append(module).append("\n").append(n).push_back(on_class ? '1' : '0');
+        if (seen_.contains(key)) return;
+        costs_.charge(2 * key.size() + sizeof(scanned_global) + 64);
+        found_.push_back({std::string(module), std::string(n), at_, on_class});
+        seen_.insert(std::move(key));
     }
     // The global just named, as the stack's top (module "?" stays something else).
     void push_global(std::string_view module, std::string_view n) {
@@ -66,12 +81,21 @@ private:
     // SETITEM(S), APPEND(S) or BUILD whose target, now the top, is a class itself.
     void check_target() {
         if (!stack_.empty() && stack_.back().k == K::global)
-            found_.push_back({std::string(stack_.back().text), std::string(stack_.back().name), at_, true});
+            keep(stack_.back().text, stack_.back().name, true);
     }
     void memo_put(std::uint64_t idx) {
         if (memo_.size() >= caps_.max_memo && !memo_.contains(idx))
             c_.fail_at(errc::limit_exceeded, at_, "the scan's memo passes the cap of " + std::to_string(caps_.max_memo));
-        memo_[idx] = stack_.empty() ? item{} : stack_.back();
+        auto [it, fresh] = memo_.try_emplace(idx);
+        if (fresh) {
+            try {
+                costs_.charge(sizeof(item) + 32);  // the entry and its share of the table
+            } catch (...) {
+                memo_.erase(it);
+                throw;
+            }
+        }
+        it->second = stack_.empty() ? item{} : stack_.back();
     }
     void memo_get(std::uint64_t idx) {
         const auto it = memo_.find(idx);
@@ -163,6 +187,8 @@ private:
     cursor& c_;
     std::vector<scanned_global>& found_;
     const limits& caps_;
+    arena& costs_;
+    std::unordered_set<std::string> seen_;
     std::uint64_t at_ = 0;
     std::vector<item> stack_;
     std::unordered_map<std::uint64_t, item> memo_;
@@ -170,8 +196,8 @@ private:
 
 }  // namespace
 
-void scan_globals(cursor& c, std::vector<scanned_global>& found, const limits& caps) {
-    scanner(c, found, caps).run();
+void scan_globals(cursor& c, std::vector<scanned_global>& found, const limits& caps, arena& costs) {
+    scanner(c, found, caps, costs).run();
 }
 
 }  // namespace ptio::detail::pickle

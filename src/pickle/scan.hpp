@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "io/cursor.hpp"
+#include "pickle/node.hpp"
 #include "ptio/limits.hpp"
 
 namespace ptio::detail::pickle {
@@ -31,7 +32,10 @@ struct scanned_global {
 };
 
 /// Scans one pickle from the cursor's position up to and including its STOP, appending
-/// each global named to `found`; leaves the cursor after the STOP.
-void scan_globals(cursor& c, std::vector<scanned_global>& found, const limits& caps);
+/// each global named to `found` (each module, name and kind once, at its first offset);
+/// leaves the cursor after the STOP. What the scan keeps (its stack's high-water mark, memo
+/// entries, the globals found) is charged to `costs`, an arena used for its budget alone (see
+/// pickle/budget), so a small file cannot make the scan cost more than it could make open.
+void scan_globals(cursor& c, std::vector<scanned_global>& found, const limits& caps, arena& costs);
 
 }  // namespace ptio::detail::pickle
