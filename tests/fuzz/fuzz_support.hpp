@@ -12,6 +12,7 @@
 #include <functional>
 #include <ptio/ptio.hpp>
 #include <span>
+#include <unordered_set>
 #include <vector>
 
 namespace ptio_fuzz {
@@ -39,18 +40,24 @@ inline constexpr std::uint64_t max_view_bytes = std::uint64_t{16} << 20;
     return sum;
 }
 
-/// Values nested past this many levels are not walked (the pickle caps bound the depth; the
-/// walk only needs to touch what a consumer would).
-inline void walk(const ptio::value& v, std::size_t depth = 0) {
+/// Every value reachable from `v`, each shared container once (a pickle's memo makes DAGs
+/// whose paths grow as 2^depth; walking them per path would be the harness's hang, not
+/// ptio's). Values nested past 200 levels are not walked: the caps bound depth.
+inline void walk(const ptio::value& v, std::unordered_set<const void*>& seen, std::size_t depth = 0) {
     if (depth > 200) return;
     (void)v.type();
+    if (const void* id = v.identity(); id != nullptr && !seen.insert(id).second) return;
     if (v.is(ptio::kind::list) || v.is(ptio::kind::tuple) || v.is(ptio::kind::set))
-        for (const auto& item : v.items()) walk(item, depth + 1);
+        for (const auto& item : v.items()) walk(item, seen, depth + 1);
     if (v.is(ptio::kind::dict) || v.is(ptio::kind::object))
         for (const auto& [k, val] : v.entries()) {
-            walk(k, depth + 1);
-            walk(val, depth + 1);
+            walk(k, seen, depth + 1);
+            walk(val, seen, depth + 1);
         }
+}
+inline void walk(const ptio::value& v) {
+    std::unordered_set<const void*> seen;
+    walk(v, seen);
 }
 
 /// Everything a consumer does with an open checkpoint; throws what ptio throws. A copy that
