@@ -88,4 +88,9 @@ private:
     mutable std::vector<record_info> records_;
 };
 
+/// Charge a deflated pickle's inflated copy to `costs` before it is made (a size deflate
+/// cannot reach stays the zip's compression_error); past the budget, limit_exceeded naming the
+/// record. Shared by open and the globals scan, so both refuse the same bombs.
+void charge_inflated(arena& costs, const zip::archive& z, const zip::entry& pkl, const std::string& file);
+
 }  // namespace ptio::detail

@@ -111,14 +111,7 @@ std::vector<global_ref> scan_globals(const std::filesystem::path& path,
                     pkl = z.stored(e);
                     base = z.payload_offset(e);
                 } else {
-                    z.check_inflatable(e);
-                    try {
-                        costs.charge(e.size);
-                    } catch (const over_budget& o) {
-                        throw error(errc::limit_exceeded, file, e.name, e.header_offset,
-                                    "inflating it (" + std::to_string(e.size) + " bytes from " +
-                                        std::to_string(e.compressed_size) + "): " + o.detail());
-                    }
+                    charge_inflated(costs, z, e, file);
                     inflated = z.extract(e);
                     pkl = inflated;
                 }

@@ -27,6 +27,17 @@ std::string small_record(const zip::archive& z, const zip::entry& e) {
 }  // namespace
 
 // Each record gets its own rebuilder, as keys restart in each tensor folder.
+void charge_inflated(arena& costs, const zip::archive& z, const zip::entry& pkl, const std::string& file) {
+    z.check_inflatable(pkl);  // a size deflate cannot reach is the zip's error, not a cap's
+    try {
+        costs.charge(pkl.size);
+    } catch (const over_budget& e) {
+        throw error(errc::limit_exceeded, file, pkl.name, pkl.header_offset,
+                    "inflating it (" + std::to_string(pkl.size) + " bytes from " +
+                        std::to_string(pkl.compressed_size) + "): " + e.detail());
+    }
+}
+
 value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool swap,
                             const std::function<void(namer&, value&)>& name) {
     const auto& z = *zip_;
@@ -40,14 +51,7 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
     pickle_file_bytes_ += pkl.compressed_size;
     nodes_.set_budget(pickle::budget_for(caps, file_, pickle_file_bytes_));
     if (pkl.method != 0) {
-        z.check_inflatable(pkl);  // a size deflate cannot reach is the zip's error, not a cap's
-        try {
-            nodes_.charge(pkl.size);
-        } catch (const over_budget& e) {
-            throw error(errc::limit_exceeded, file_, pkl.name, pkl.header_offset,
-                        "inflating it (" + std::to_string(pkl.size) + " bytes from " +
-                            std::to_string(pkl.compressed_size) + "): " + e.detail());
-        }
+        charge_inflated(nodes_, z, pkl, file_);
     }
     std::span<const std::byte> pickle_bytes;
     std::vector<std::byte>& copy = pickle_copies_.emplace_back();  // when deflated; large

@@ -99,8 +99,10 @@ void storage::read_range(std::uint64_t offset, std::uint64_t length, std::size_t
     const bool deflated = archive_ != nullptr && entry_->method != 0;
     const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
     const std::uint64_t end = offset + length;  // inside nbytes(): the caller's view is checked
-    const std::uint64_t cost = opts_.verify_crc ? entry_->size : end;
     bool stream = deflated && !swap && !resolved_;
+    // What the stream reads: the whole record when its CRC is to be checked (only a zip
+    // record has one; legacy and tar storages are never streamed).
+    const std::uint64_t cost = stream && opts_.verify_crc ? entry_->size : end;
     if (stream) {  // spend from the budget of twice the record's size, or read bytes()
         const std::uint64_t budget = 2 * entry_->size;
         std::uint64_t spent = streamed_.load();

@@ -17,6 +17,7 @@
 #include <ptio/ptio.hpp>
 
 #include "checkpoint/fixture_support.hpp"
+#include "support/staging_support.hpp"
 
 using namespace fixture_support;
 
@@ -225,4 +226,24 @@ TEST_CASE("fixtures: storages saved with CUDA location tags keep them") {
     CHECK(elements<double>(tensor_named(ck, "c").view()) == std::vector<double>{1.5, -2.5});
     CHECK(elements<std::int32_t>(tensor_named(ck, "w1b").view()) ==
           std::vector<std::int32_t>{0, 1, 2, 3, 4, 5});
+}
+
+// The fuzzer's first library finding (tests/fuzz/regressions/open/): a legacy or tar storage,
+// which has no zip record, walked in chunks with verify_crc on read a null record.
+TEST_CASE("checkpoint: every fixture, CRCs checked, walks in chunks as it copies") {
+    ptio::open_options crc;
+    crc.verify_crc = true;
+    for (const auto& path : ptio_test::fixture_files()) {
+        INFO(path.string());
+        const auto ck = ptio::checkpoint::open(path, crc);
+        for (const auto& t : ck.tensors()) {
+            const auto& v = t.tensor->view();
+            if (!v.has_data()) continue;
+            std::vector<std::byte> walked;
+            v.for_each_chunk(std::size_t{1} << 12, [&](std::span<const std::byte> piece) {
+                walked.insert(walked.end(), piece.begin(), piece.end());
+            });
+            CHECK(walked == v.to_contiguous());
+        }
+    }
 }
