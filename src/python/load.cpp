@@ -73,13 +73,43 @@ std::vector<std::byte> bytes_of(const py::object& source) {
 
 }  // namespace
 
-std::shared_ptr<const ptio::loaded> load_source(const load_request& r) {
+torch_tensors python_load::tensors() const {
+    return loaded ? torch_tensors(loaded, true) : torch_tensors(checkpoint, true);
+}
+
+std::shared_ptr<ptio::checkpoint> open_source(const py::object& source, const ptio::open_options& options) {
+    if (py::isinstance<py::str>(source)) {
+        const std::string path = source.cast<std::string>();
+        ptio::open_options cow = options;
+        cow.copy_on_write = true;
+        py::gil_scoped_release unlocked;
+        return std::make_shared<ptio::checkpoint>(ptio::checkpoint::open(path, cow));
+    }
+    std::vector<std::byte> bytes = bytes_of(source);
+    py::gil_scoped_release unlocked;
+    return std::make_shared<ptio::checkpoint>(ptio::checkpoint::open(std::move(bytes), options, "<bytes>"));
+}
+
+namespace {
+
+// True when every storage would land on the CPU as a view: then the checkpoint's own bytes
+// serve, and the staging engine (its plan, its slots) is not needed.
+bool stays_on_cpu(const py::object& where, const ptio::checkpoint& ck) {
+    if (py::isinstance<py::str>(where)) return where.cast<std::string>() == "cpu";
+    if (!where.is_none()) return false;
+    py::gil_scoped_release unlocked;
+    for (const auto& t : ck.tensors())
+        if (t.tensor->location() != "cpu" && t.tensor->view().has_data()) return false;
+    return true;
+}
+
+}  // namespace
+
+python_load load_source(const load_request& r) {
     callback_failure failure;
     ptio::load_options options;
     options.open.weights_only = r.weights_only;
-    const bool from_path = py::isinstance<py::str>(r.source);
-    options.cpu = !r.mmap ? cpu_placement::copy
-                          : from_path ? cpu_placement::copy_on_write : cpu_placement::view;
+    options.cpu = r.mmap ? cpu_placement::view : cpu_placement::copy;
     bool reported = false;
     if (!r.progress.is_none()) {
         py::handle fn = r.progress;  // borrowed, as above
@@ -96,24 +126,26 @@ std::shared_ptr<const ptio::loaded> load_source(const load_request& r) {
         };
     }
     const ptio::map_location where = where_from(r.where, failure);
-    std::shared_ptr<const ptio::loaded> out;
+    python_load out;
     try {
-        if (from_path) {
-            const std::string path = r.source.cast<std::string>();
-            py::gil_scoped_release unlocked;
-            out = std::make_shared<const ptio::loaded>(ptio::load(path, where, options));
+        std::shared_ptr<ptio::checkpoint> ck = open_source(r.source, options.open);
+        if (r.mmap && stays_on_cpu(r.where, *ck)) {
+            out.checkpoint = std::move(ck);
         } else {
-            std::string name = "<bytes>";
-            std::vector<std::byte> bytes = bytes_of(r.source);
+            // The mapping is private and the bytes ptio's own, so its views may be lent writable.
+            if (options.cpu == cpu_placement::view && ck->is_copy_on_write()) options.cpu = cpu_placement::copy_on_write;
             py::gil_scoped_release unlocked;
-            out = std::make_shared<const ptio::loaded>(ptio::load(std::move(bytes), where, options, name));
+            out.loaded = std::make_shared<const ptio::loaded>(ptio::load(std::move(*ck), where, options));
         }
     } catch (...) {
         failure.rethrow_if_any();  // the callback's own exception, not the cancel it caused
         throw;
     }
     // A load of views moves nothing, so the callback has not heard from it: it finished.
-    if (!r.progress.is_none() && !reported) r.progress(out->bytes_to_move(), out->bytes_to_move());
+    if (!r.progress.is_none() && !reported) {
+        const std::uint64_t moved = out.loaded ? out.loaded->bytes_to_move() : 0;
+        r.progress(moved, moved);
+    }
     return out;
 }
 
@@ -121,9 +153,10 @@ void register_load(py::module_& m) {
     m.def(
         "load",
         [](py::object source, py::object where, bool weights_only, bool mmap, py::object progress) {
-            auto loaded = load_source({std::move(source), std::move(where), weights_only, mmap, std::move(progress)});
-            torch_tensors tensors(loaded, true);
-            return to_python(tensors)(loaded->root());
+            const python_load loaded =
+                load_source({std::move(source), std::move(where), weights_only, mmap, std::move(progress)});
+            torch_tensors tensors = loaded.tensors();
+            return to_python(tensors)(loaded.source().root());
         },
         py::arg("source"), py::arg("where"), py::arg("weights_only"), py::arg("mmap"), py::arg("progress"),
         "Load a checkpoint (see ptio.load, which normalizes the arguments).");

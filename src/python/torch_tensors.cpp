@@ -30,11 +30,28 @@ struct torch_api {
     py::object from_dlpack = py::module_::import("torch.utils.dlpack").attr("from_dlpack");
     // torch ≥ 2.0: Tensor.untyped_storage(); 1.13: Tensor._storage() (its storage() wraps that
     // in a TypedStorage made in Python, 25 µs a tensor).
-    const char* untyped_name =
-        py::hasattr(torch.attr("Tensor"), "untyped_storage") ? "untyped_storage" : "_storage";
+    py::str untyped_name{py::hasattr(torch.attr("Tensor"), "untyped_storage") ? "untyped_storage" : "_storage"};
+    py::object tensor_set = torch.attr("Tensor").attr("set_");
+    py::dict as_bytes = [this] {
+        py::dict kw;
+        kw["dtype"] = uint8;
+        return kw;
+    }();
     std::map<int, py::object> dtypes;
 
-    [[nodiscard]] py::object untyped(const py::object& base) const { return base.attr(untyped_name)(); }
+    // The calls made for every tensor go through the C API with their arguments made once:
+    // pybind11's attribute and keyword helpers cost more than torch's own work here.
+    [[nodiscard]] py::object untyped(const py::object& base) const {
+        return steal(PyObject_CallMethodNoArgs(base.ptr(), untyped_name.ptr()));
+    }
+    [[nodiscard]] py::object bytes_over(const py::object& buffer) const {
+        py::tuple args = py::make_tuple(buffer);
+        return steal(PyObject_Call(frombuffer.ptr(), args.ptr(), as_bytes.ptr()));
+    }
+    [[nodiscard]] static py::object steal(PyObject* o) {
+        if (!o) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(o);
+    }
 };
 
 torch_api& api() {
@@ -66,7 +83,20 @@ py::object torch_dtype(ptio::dtype type) {
 }
 
 torch_tensors::torch_tensors(std::shared_ptr<const ptio::loaded> owner, bool writable)
-    : owner_(std::move(owner)), writable_(writable) {}
+    : owner_(owner), loaded_(owner.get()), writable_(writable) {}
+
+torch_tensors::torch_tensors(std::shared_ptr<const ptio::checkpoint> owner, bool writable)
+    : owner_(owner), checkpoint_(owner.get()), writable_(writable) {}
+
+placement torch_tensors::place(const ptio::tensor& t) const {
+    if (loaded_) {
+        const ptio::device_tensor& d = loaded_->placement(t);
+        return {d.device(), d.storage_data(), d.storage_nbytes()};
+    }
+    if (!t.view().has_data()) return {ptio::device::meta(), nullptr, 0};
+    const auto bytes = t.view().storage_bytes();
+    return {ptio::device::cpu(), bytes.data(), bytes.size()};
+}
 
 py::object torch_tensors::get(const ptio::tensor& t) {
     if (auto it = tensors_.find(&t); it != tensors_.end()) return it->second;
@@ -78,29 +108,30 @@ py::object torch_tensors::get(const ptio::tensor& t) {
 py::object torch_tensors::prototype(ptio::dtype type, const ptio::device& where) {
     const auto key = std::tuple(static_cast<int>(type), static_cast<int>(where.kind), where.ordinal());
     if (auto it = prototypes_.find(key); it != prototypes_.end()) return it->second;
+    // The bound method `new` of an empty tensor of that dtype and device: a call makes another.
     py::object p = api().empty(py::make_tuple(0), py::arg("dtype") = torch_dtype(type),
-                               py::arg("device") = device_text(where));
+                               py::arg("device") = device_text(where)).attr("new");
     prototypes_.emplace(key, p);
     return p;
 }
 
-py::object torch_tensors::storage(const ptio::device_tensor& d) {
+py::object torch_tensors::storage(const ptio::tensor& t, const placement& p) {
     auto& a = api();
-    const auto key = std::tuple(static_cast<int>(d.device().kind), d.device().ordinal(), d.storage_data());
-    const bool shareable = d.storage_nbytes() > 0;
+    const auto key = std::tuple(static_cast<int>(p.device.kind), p.device.ordinal(), p.storage);
+    const bool shareable = p.nbytes > 0;
     if (shareable) {
         if (auto it = storages_.find(key); it != storages_.end()) return it->second;
     }
     py::object base;
     if (!shareable) {
-        base = a.empty(py::make_tuple(0), py::arg("dtype") = a.uint8,
-                       py::arg("device") = device_text(d.device()));
-    } else if (d.device().is_cuda()) {
-        base = a.from_dlpack(cuda_storage_capsule(owner_, d));
+        base = a.empty(py::make_tuple(0), py::arg("dtype") = a.uint8, py::arg("device") = device_text(p.device));
+    } else if (p.device.is_cuda()) {
+        base = a.from_dlpack(cuda_storage_capsule(std::static_pointer_cast<const ptio::loaded>(owner_),
+                                                  loaded_->placement(t)));
     } else {
-        host_buffer b{owner_, const_cast<std::byte*>(d.storage_data()),  // NOLINT: lent to torch,
-                      static_cast<std::size_t>(d.storage_nbytes()), writable_};  // writable or not
-        base = a.frombuffer(make_host_buffer(std::move(b)), py::arg("dtype") = a.uint8);
+        host_buffer b{owner_, const_cast<std::byte*>(p.storage),  // NOLINT: lent to torch, writable
+                      static_cast<std::size_t>(p.nbytes), writable_};  // only where the bytes are
+        base = a.bytes_over(make_host_buffer(std::move(b)));
     }
     py::object s = a.untyped(base);
     if (shareable) storages_.emplace(key, s);
@@ -109,16 +140,20 @@ py::object torch_tensors::storage(const ptio::device_tensor& d) {
 
 py::object torch_tensors::make_torch(const ptio::tensor& t) {
     auto& a = api();
-    const ptio::device_tensor& d = owner_->placement(t);
+    const placement p = place(t);
     const auto& v = t.view();
     py::object out;
-    if (d.device().is_meta() || !v.has_data()) {
+    if (p.device.is_meta() || !v.has_data()) {
         out = a.empty_strided(int_tuple(v.shape()), int_tuple(v.strides()),
-                              py::arg("dtype") = torch_dtype(t.dtype()),
-                              py::arg("device") = d.device().is_meta() ? std::string("meta") : device_text(d.device()));
+                              py::arg("dtype") = torch_dtype(t.dtype()), py::arg("device") = "meta");
     } else {
-        out = prototype(t.dtype(), d.device()).attr("new")();
-        out.attr("set_")(storage(d), py::int_(v.storage_offset()), int_tuple(v.shape()), int_tuple(v.strides()));
+        out = torch_api::steal(PyObject_CallNoArgs(prototype(t.dtype(), p.device).ptr()));
+        py::object s = storage(t, p);
+        py::int_ offset(v.storage_offset());
+        py::tuple shape = int_tuple(v.shape());
+        py::tuple strides = int_tuple(v.strides());
+        py::object done = torch_api::steal(PyObject_CallFunctionObjArgs(
+            a.tensor_set.ptr(), out.ptr(), s.ptr(), offset.ptr(), shape.ptr(), strides.ptr(), nullptr));
     }
     if (t.is_conj() && !a.set_conj.is_none()) a.set_conj(out, true);
     if (t.is_neg() && !a.set_neg.is_none()) a.set_neg(out, true);

@@ -9,8 +9,8 @@
 // back as numpy arrays (scalars for 0-d ones), owning a copy of their pickled bytes as numpy's
 // own unpickling gives.
 //
-// Ownership: every storage holds a shared reference to the loaded, which lives until the last
-// tensor over it is freed. Thread-safety: one builder per conversion, used with the GIL held.
+// Ownership: every storage holds a shared reference to the loaded (or checkpoint), which lives
+// until the last tensor over it is freed. Thread-safety: one builder per conversion, used with the GIL held.
 // Failure: ptio::error for a dtype this torch lacks (float8 on torch 1.13, quantized tensors);
 // Python errors from torch propagate as they are.
 #pragma once
@@ -26,22 +26,36 @@
 
 namespace ptio::python {
 
+/// Where a tensor's storage is: its device and bytes (host or device addresses).
+struct placement {
+    ptio::device device;
+    const std::byte* storage = nullptr;
+    std::uint64_t nbytes = 0;
+};
+
 class torch_tensors {
 public:
-    /// `writable`: CPU storages are lent writable (copy-on-write mappings, owned copies).
+    /// Tensors of a load: each where the load placed it. `writable`: CPU storages are lent
+    /// writable (copy-on-write mappings, owned copies).
     torch_tensors(std::shared_ptr<const ptio::loaded> owner, bool writable);
+    /// Tensors of an open checkpoint, all on the CPU over its bytes (no staging at all):
+    /// what a load to "cpu" of a copy-on-write mapping or of bytes ptio owns gives.
+    torch_tensors(std::shared_ptr<const ptio::checkpoint> owner, bool writable);
 
-    /// The Python object for a tensor of owner->source(): the same object each time it is
-    /// asked for the same tensor.
+    /// The Python object for a tensor of the owner's checkpoint: the same object each time it
+    /// is asked for the same tensor.
     [[nodiscard]] pybind11::object get(const ptio::tensor& t);
 
 private:
+    [[nodiscard]] placement place(const ptio::tensor& t) const;
     [[nodiscard]] pybind11::object make_torch(const ptio::tensor& t);
     [[nodiscard]] pybind11::object make_numpy(const ptio::tensor& t);
-    [[nodiscard]] pybind11::object storage(const ptio::device_tensor& d);
+    [[nodiscard]] pybind11::object storage(const ptio::tensor& t, const placement& p);
     [[nodiscard]] pybind11::object prototype(ptio::dtype type, const ptio::device& where);
 
-    std::shared_ptr<const ptio::loaded> owner_;
+    std::shared_ptr<const void> owner_;
+    const ptio::loaded* loaded_ = nullptr;       // one of these two
+    const ptio::checkpoint* checkpoint_ = nullptr;
     bool writable_;
     std::unordered_map<const ptio::tensor*, pybind11::object> tensors_;
     std::map<std::tuple<int, int, const std::byte*>, pybind11::object> storages_;

@@ -12,6 +12,7 @@ from . import _ptio
 from ._errors import Error
 from ._load import StorageInfo, load
 from ._objects import Opaque
+from ._open import Checkpoint, TensorInfo, open  # noqa: A004 - ptio.open, as safe_open
 
 __version__ = _ptio.__version__
-__all__ = ["Error", "Opaque", "StorageInfo", "load"]
+__all__ = ["Checkpoint", "Error", "Opaque", "StorageInfo", "TensorInfo", "load", "open"]
