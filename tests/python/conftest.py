@@ -21,7 +21,7 @@ warnings.filterwarnings("ignore", category=UserWarning)
 def fixture_dir(var):
     path = os.environ.get(var, "")
     if not path or not os.path.isdir(path):
-        pytest.skip(f"{var} is not set or not a folder")
+        pytest.skip(f"{var} is not set or not a folder", allow_module_level=True)
     return path
 
 
