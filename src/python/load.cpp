@@ -93,13 +93,16 @@ std::shared_ptr<ptio::checkpoint> open_source(const py::object& source, const pt
 namespace {
 
 // True when every storage would land on the CPU as a view: then the checkpoint's own bytes
-// serve, and the staging engine (its plan, its slots) is not needed.
+// serve, and the staging engine (its plan, its slots) is not needed. Each storage is located
+// here (its local header read), with the GIL released, rather than while tensors are built.
 bool stays_on_cpu(const py::object& where, const ptio::checkpoint& ck) {
-    if (py::isinstance<py::str>(where)) return where.cast<std::string>() == "cpu";
-    if (!where.is_none()) return false;
+    const bool to_cpu = py::isinstance<py::str>(where) && where.cast<std::string>() == "cpu";
+    if (!to_cpu && !where.is_none()) return false;
     py::gil_scoped_release unlocked;
     for (const auto& t : ck.tensors())
-        if (t.tensor->location() != "cpu" && t.tensor->view().has_data()) return false;
+        if (!to_cpu && t.tensor->location() != "cpu" && t.tensor->view().has_data()) return false;
+    for (const auto& t : ck.tensors())
+        if (t.tensor->view().has_data()) (void)t.tensor->view().storage_bytes();
     return true;
 }
 
