@@ -27,6 +27,7 @@ PUBLIC_LEVEL = {
     "value": "pickle", "tensor": "torch", "checkpoint": "checkpoint",
     "tree": "save", "save": "save",
     "map_location": "staging", "stager": "staging", "load": "staging", "ptio": "staging",
+    "dlpack": "staging",
 }
 MAX_LINES = 450
 SOURCE_EXT = (".cpp", ".hpp", ".h", ".cc", ".cu")

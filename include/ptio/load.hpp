@@ -114,6 +114,8 @@ public:
     /// Writable address, for a CUDA tensor or a CPU copy or copy-on-write view; throws
     /// invalid_argument for a read-only CPU view or a meta tensor.
     [[nodiscard]] std::byte* mutable_data() const;
+    /// True when mutable_data() would succeed: CUDA memory, a CPU copy or copy-on-write view.
+    [[nodiscard]] bool writable() const noexcept;
 
     /// True once the bytes are on the device (always for CPU views and meta).
     [[nodiscard]] bool ready() const noexcept;

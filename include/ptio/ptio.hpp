@@ -3,6 +3,7 @@
 
 #include "ptio/checkpoint.hpp"
 #include "ptio/device.hpp"
+#include "ptio/dlpack.hpp"
 #include "ptio/dtype.hpp"
 #include "ptio/error.hpp"
 #include "ptio/limits.hpp"

@@ -25,10 +25,15 @@ const std::byte* device_tensor::data() const noexcept {
     return storage_ ? storage_ + source_->view().data_offset() : nullptr;
 }
 
+bool device_tensor::writable() const noexcept {
+    if (device_.is_meta()) return false;
+    const bool cpu_view = device_.is_cpu() && job_->plan.slots[slot_].alloc == detail::load_job::npos;
+    return !cpu_view || job_->plan.writable_views;
+}
+
 std::byte* device_tensor::mutable_data() const {
     if (device_.is_meta()) throw error(errc::invalid_argument, "a meta tensor has no data");
-    const bool cpu_view = device_.is_cpu() && job_->plan.slots[slot_].alloc == detail::load_job::npos;
-    if (cpu_view && !job_->plan.writable_views)
+    if (!writable())
         throw error(errc::invalid_argument,
                     "a read-only view of the file: load with cpu_placement::copy_on_write or "
                     "copy to write to it");
