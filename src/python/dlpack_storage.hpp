@@ -1,20 +1,27 @@
-// dlpack_storage.hpp — a CUDA storage of a ptio::loaded as a DLPack capsule torch can take.
+// dlpack_storage.hpp — ptio's DLPack exports as the PyCapsules torch.from_dlpack takes.
 //
-// The capsule is a one-dimensional uint8 tensor over the whole storage (torch.from_dlpack makes
-// it a storage; tensors are then set_ onto it with their own geometry). It holds a shared
-// reference to the loaded, released by the consumer's deleter, so the device memory lives as
-// long as the storage torch made of it. Needs the GIL. Failure: ptio::error.
+// legacy_capsule wraps a legacy export in a "dltensor" capsule: the consumer renames it
+// "used_dltensor" and owns the export from then on; a capsule never consumed calls the
+// export's deleter when it dies. storage_capsule exports a whole storage as a one-dimensional
+// uint8 tensor (torch makes a storage of it; tensors are then set_ onto it with their own
+// geometry). Either holds a shared reference to the owner, released by the deleter, so the
+// mapping or device memory lives as long as the storage torch made of it. Needs the GIL.
+// Failure: ptio::error from the export; a Python error if the capsule cannot be made.
 #pragma once
 
 #include <pybind11/pybind11.h>
 
+#include <cstdint>
 #include <memory>
 
-#include <ptio/load.hpp>
+#include <ptio/device.hpp>
+#include <ptio/dlpack.hpp>
 
 namespace ptio::python {
 
-[[nodiscard]] pybind11::object cuda_storage_capsule(const std::shared_ptr<const ptio::loaded>& owner,
-                                                    const ptio::device_tensor& d);
+[[nodiscard]] pybind11::object legacy_capsule(dlpack::legacy_ptr m);
+
+[[nodiscard]] pybind11::object storage_capsule(std::shared_ptr<const void> owner, const std::byte* data,
+                                               const ptio::device& where, std::uint64_t nbytes);
 
 }  // namespace ptio::python

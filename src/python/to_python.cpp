@@ -45,7 +45,11 @@ py::object to_python::convert(const value& v, unsigned depth) {
     if (depth > max_depth)
         throw ptio::error(errc::limit_exceeded, "the object tree nests deeper than " +
                                                     std::to_string(max_depth) + " levels");
-    const void* id = v.identity();
+    // Only containers and objects are memoized: a str, bytes or big int the pickle shares need
+    // not be one Python object (nothing can tell), and a state_dict has a str per tensor.
+    const bool shared = v.is(kind::list) || v.is(kind::tuple) || v.is(kind::set) || v.is(kind::dict) ||
+                        v.is(kind::object);
+    const void* id = shared ? v.identity() : nullptr;
     if (id) {
         if (auto it = memo_.find(id); it != memo_.end()) return it->second;
         if (building_.count(id))

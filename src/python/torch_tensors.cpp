@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <ptio/dlpack.hpp>
+
 #include "python/buffers.hpp"
 #include "python/dlpack_storage.hpp"
 
@@ -27,7 +29,7 @@ struct torch_api {
     py::object parameter = torch.attr("nn").attr("Parameter");
     py::object set_conj = py::getattr(torch.attr("_C"), "_set_conj", py::none());
     py::object set_neg = py::getattr(torch.attr("_C"), "_set_neg", py::none());
-    py::object from_dlpack = py::module_::import("torch.utils.dlpack").attr("from_dlpack");
+    py::object from_dlpack = torch.attr("_C").attr("_from_dlpack");
     // torch ≥ 2.0: Tensor.untyped_storage(); 1.13: Tensor._storage() (its storage() wraps that
     // in a TypedStorage made in Python, 25 µs a tensor).
     py::str untyped_name{py::hasattr(torch.attr("Tensor"), "untyped_storage") ? "untyped_storage" : "_storage"};
@@ -115,7 +117,7 @@ py::object torch_tensors::prototype(ptio::dtype type, const ptio::device& where)
     return p;
 }
 
-py::object torch_tensors::storage(const ptio::tensor& t, const placement& p) {
+py::object torch_tensors::storage(const placement& p) {
     auto& a = api();
     const auto key = std::tuple(static_cast<int>(p.device.kind), p.device.ordinal(), p.storage);
     const bool shareable = p.nbytes > 0;
@@ -126,8 +128,7 @@ py::object torch_tensors::storage(const ptio::tensor& t, const placement& p) {
     if (!shareable) {
         base = a.empty(py::make_tuple(0), py::arg("dtype") = a.uint8, py::arg("device") = device_text(p.device));
     } else if (p.device.is_cuda()) {
-        base = a.from_dlpack(cuda_storage_capsule(std::static_pointer_cast<const ptio::loaded>(owner_),
-                                                  loaded_->placement(t)));
+        base = a.from_dlpack(storage_capsule(owner_, p.storage, p.device, p.nbytes));
     } else {
         host_buffer b{owner_, const_cast<std::byte*>(p.storage),  // NOLINT: lent to torch, writable
                       static_cast<std::size_t>(p.nbytes), writable_};  // only where the bytes are
@@ -138,6 +139,34 @@ py::object torch_tensors::storage(const ptio::tensor& t, const placement& p) {
     return s;
 }
 
+// dtypes every torch from 1.13 on imports through DLPack (1.13 refuses bool, and knows no
+// uint16/32/64 or float8); the others take the general path.
+bool imports_through_dlpack(ptio::dtype t) {
+    switch (t) {
+        case ptio::dtype::float64: case ptio::dtype::float32: case ptio::dtype::float16:
+        case ptio::dtype::bfloat16: case ptio::dtype::int64: case ptio::dtype::int32:
+        case ptio::dtype::int16: case ptio::dtype::int8: case ptio::dtype::uint8:
+        case ptio::dtype::complex64: case ptio::dtype::complex128: return true;
+        default: return false;
+    }
+}
+
+bool torch_tensors::alone(const ptio::tensor& t, const placement& p) {
+    const auto& v = t.view();
+    if (p.nbytes == 0 || p.device.is_meta() || !imports_through_dlpack(t.dtype()) || v.storage_offset() != 0 ||
+        v.nbytes() != p.nbytes || !v.is_contiguous())
+        return false;
+    if (users_.empty()) {  // distinct tensors per storage, counted once for the whole tree
+        const ptio::checkpoint& ck = loaded_ ? loaded_->source() : *checkpoint_;
+        std::unordered_set<const ptio::tensor*> seen;
+        for (const auto& named : ck.tensors())
+            if (named.tensor->view().has_data() && seen.insert(named.tensor).second)
+                ++users_[place(*named.tensor).storage];
+    }
+    const auto it = users_.find(p.storage);
+    return it != users_.end() && it->second == 1;
+}
+
 py::object torch_tensors::make_torch(const ptio::tensor& t) {
     auto& a = api();
     const placement p = place(t);
@@ -146,9 +175,14 @@ py::object torch_tensors::make_torch(const ptio::tensor& t) {
     if (p.device.is_meta() || !v.has_data()) {
         out = a.empty_strided(int_tuple(v.shape()), int_tuple(v.strides()),
                               py::arg("dtype") = torch_dtype(t.dtype()), py::arg("device") = "meta");
+    } else if (alone(t, p)) {
+        // The storage's only tensor, covering all of it: one DLPack import makes the tensor
+        // and its storage together (a third of the calls of the general path below).
+        dlpack_view d{owner_, p.storage, p.device, t.dtype(), v.shape(), v.strides(), 0, !writable_};
+        out = a.from_dlpack(legacy_capsule(to_dlpack_legacy(d)));
     } else {
         out = torch_api::steal(PyObject_CallNoArgs(prototype(t.dtype(), p.device).ptr()));
-        py::object s = storage(t, p);
+        py::object s = storage(p);
         py::int_ offset(v.storage_offset());
         py::tuple shape = int_tuple(v.shape());
         py::tuple strides = int_tuple(v.strides());

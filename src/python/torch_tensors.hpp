@@ -21,6 +21,7 @@
 #include <memory>
 #include <tuple>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <ptio/load.hpp>
 
@@ -50,8 +51,10 @@ private:
     [[nodiscard]] placement place(const ptio::tensor& t) const;
     [[nodiscard]] pybind11::object make_torch(const ptio::tensor& t);
     [[nodiscard]] pybind11::object make_numpy(const ptio::tensor& t);
-    [[nodiscard]] pybind11::object storage(const ptio::tensor& t, const placement& p);
+    [[nodiscard]] pybind11::object storage(const placement& p);
     [[nodiscard]] pybind11::object prototype(ptio::dtype type, const ptio::device& where);
+    // True when `t` is its storage's only tensor and covers all of it, contiguously.
+    [[nodiscard]] bool alone(const ptio::tensor& t, const placement& p);
 
     std::shared_ptr<const void> owner_;
     const ptio::loaded* loaded_ = nullptr;       // one of these two
@@ -60,6 +63,7 @@ private:
     std::unordered_map<const ptio::tensor*, pybind11::object> tensors_;
     std::map<std::tuple<int, int, const std::byte*>, pybind11::object> storages_;
     std::map<std::tuple<int, int, int>, pybind11::object> prototypes_;
+    std::unordered_map<const std::byte*, std::size_t> users_;  // tensors per storage
 };
 
 /// torch's dtype object for a ptio dtype; ptio::error when this torch has none.
