@@ -148,6 +148,24 @@ def _numpy_dtype(args, state):
     return dt
 
 
+def _parameter(args, state):
+    """torch.nn.Parameter(data[, requires_grad]) as pre-1.0 torch pickled it: a call, then
+    Variable's BUILD state (requires_grad, volatile, backward hooks), as Tensor.__setstate__
+    reads it."""
+    if not (1 <= len(args) <= 2 and isinstance(args[0], torch.Tensor) and
+            (len(args) == 1 or type(args[1]) is bool)):
+        return None
+    requires_grad = args[1] if len(args) == 2 else True
+    if isinstance(state, tuple) and len(state) == 3 and type(state[0]) is bool and state[2] is None:
+        requires_grad = state[0]
+    elif state is not None:
+        return None
+    try:
+        return torch.nn.Parameter(args[0], requires_grad)
+    except RuntimeError:  # requires_grad on an integer tensor
+        return None
+
+
 _CALLS = {
     "torch.device": _device,
     "builtins.complex": _complex,
@@ -167,6 +185,8 @@ def fill(shell, args, state, items, entries):
             real = _CALLS[name](args)
         elif name == "numpy.dtype":
             real = _numpy_dtype(args, state)
+        elif name == "torch.nn.parameter.Parameter":
+            real = _parameter(args, state)
     if real is not None:
         return real
     shell.args, shell.state, shell.items, shell.entries = args, state, items, entries
