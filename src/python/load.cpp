@@ -81,18 +81,20 @@ std::shared_ptr<const ptio::loaded> load_source(const load_request& r) {
     options.cpu = !r.mmap ? cpu_placement::copy
                           : from_path ? cpu_placement::copy_on_write : cpu_placement::view;
     bool reported = false;
+    bool refused = false;  // the callback returned False (or raised): the load must not return
     if (!r.progress.is_none()) {
         py::handle fn = r.progress;  // borrowed, as above
-        options.progress = [fn, &failure, &reported](std::uint64_t done, std::uint64_t total) {
+        options.progress = [fn, &failure, &reported, &refused](std::uint64_t done, std::uint64_t total) {
             py::gil_scoped_acquire gil;
             reported = true;
             try {
                 py::object go = fn(done, total);
-                return go.is_none() || go.cast<bool>();
+                refused = refused || !(go.is_none() || go.cast<bool>());
             } catch (...) {
                 failure.keep();
-                return false;
+                refused = true;
             }
+            return !refused;
         };
     }
     const ptio::map_location where = where_from(r.where, failure);
@@ -112,8 +114,17 @@ std::shared_ptr<const ptio::loaded> load_source(const load_request& r) {
         failure.rethrow_if_any();  // the callback's own exception, not the cancel it caused
         throw;
     }
+    // The copies may all have landed before a cancel took effect (the last pieces were in
+    // flight): the caller asked for no result, so it gets the callback's exception or cancelled.
+    failure.rethrow_if_any();
     // A load of views moves nothing, so the callback has not heard from it: it finished.
-    if (!r.progress.is_none() && !reported) r.progress(out->bytes_to_move(), out->bytes_to_move());
+    if (!r.progress.is_none() && !reported) {
+        py::object go = r.progress(out->bytes_to_move(), out->bytes_to_move());
+        refused = !(go.is_none() || go.cast<bool>());
+    }
+    if (refused)
+        throw ptio::error(errc::cancelled, from_path ? r.source.cast<std::string>() : "<bytes>", "",
+                          std::nullopt, "the progress callback returned False");
     return out;
 }
 

@@ -112,7 +112,18 @@ py::object torch_tensors::make_torch(const ptio::tensor& t) {
     const ptio::device_tensor& d = owner_->placement(t);
     const auto& v = t.view();
     py::object out;
-    if (d.device().is_meta() || !v.has_data()) {
+    if (d.device().is_meta() && v.has_data()) {
+        // No bytes, but the file's geometry: a view at its offset into a base that reaches its
+        // last element (a meta placement has no storage size of its own).
+        std::int64_t elements = v.storage_offset() + 1;
+        for (std::size_t i = 0; i < v.shape().size(); ++i) {
+            if (v.shape()[i] == 0) elements = 0;
+            if (elements) elements += (v.shape()[i] - 1) * v.strides()[i];
+        }
+        out = a.empty(py::make_tuple(elements), py::arg("dtype") = torch_dtype(t.dtype()),
+                      py::arg("device") = "meta")
+                  .attr("as_strided")(int_tuple(v.shape()), int_tuple(v.strides()), py::int_(v.storage_offset()));
+    } else if (d.device().is_meta() || !v.has_data()) {
         out = a.empty_strided(int_tuple(v.shape()), int_tuple(v.strides()),
                               py::arg("dtype") = torch_dtype(t.dtype()),
                               py::arg("device") = d.device().is_meta() ? std::string("meta") : device_text(d.device()));

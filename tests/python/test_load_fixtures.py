@@ -23,34 +23,18 @@ import torch
 import ptio
 from real_load import torch_load
 from fixtures.make_fixtures import describe, storage_identity
+from load_support import known_bug
 from tree_oracle import same_tree, sha256_of, tensors_in
-
-# Fixtures ptio.load gets wrong today, each with the bug. strict: the marker must go when the
-# bug is fixed.
-QUANTIZED = ("bug: a quantized tensor (qint8, quint8, qint32) makes torch_tensors.cpp's "
-             "make_torch call prototype(...).new() on a QuantizedCPU tensor, which raises a bare "
-             "RuntimeError (not ptio.Error); the public ptio::tensor has no quantizer "
-             "parameters to rebuild it with")
-NUMPY = ("bug: torch_tensors.cpp's make_numpy builds every array C-ordered (a Fortran array "
-         "gets C strides; an empty (0, 3) array gets strides (0, 0) where numpy has (12, 4)), "
-         "and an object array comes back as a ptio.Opaque where torch gives an ndarray")
-KNOWN = {
-    "quantized.pt": QUANTIZED,
-    "numpy_legacy.pt": NUMPY, "numpy_p2.pt": NUMPY, "numpy_p4.pt": NUMPY,
-}
-
 
 def folder(var, *sub):
     path = os.environ.get(var, "")
     return os.path.join(path, *sub) if path else ""
 
 
-def params(paths, kind, known=KNOWN):
+def params(paths, kind):
     out = []
     for p in sorted(paths):
-        reason = known.get(os.path.basename(p))
-        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        out.append(pytest.param(p, kind, marks=marks, id=os.path.relpath(p, os.path.dirname(
+        out.append(pytest.param(p, kind, marks=known_bug(os.path.basename(p)), id=os.path.relpath(p, os.path.dirname(
             os.path.dirname(p)))))
     return out or [pytest.param("", kind, marks=pytest.mark.skip(reason=f"no {kind} fixtures"))]
 
@@ -102,9 +86,7 @@ def torch2_entries():
     out = []
     for entry in manifest["fixtures"]:
         entry = dict(entry, path=os.path.join(base, entry["file"]))
-        reason = KNOWN.get(entry["file"])
-        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        out.append(pytest.param(entry, marks=marks, id=entry["file"]))
+        out.append(pytest.param(entry, marks=known_bug(entry["file"]), id=entry["file"]))
     return out
 
 
@@ -169,9 +151,7 @@ def torchscript_entries():
     out = []
     for entry in manifest["fixtures"]:
         entry = dict(entry, path=os.path.join(base, entry["file"]))
-        reason = QUANTIZED if entry["file"] == "quantized.pt" else None
-        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        out.append(pytest.param(entry, marks=marks, id=entry["file"]))
+        out.append(pytest.param(entry, marks=known_bug(entry["file"]), id=entry["file"]))
     return out
 
 
@@ -239,16 +219,6 @@ def test_sharded_fixture(base, entry):
 # torch sees them only through torch_load (weights_only, or the stub unpickler), and ptio.load
 # must either refuse them with ptio.Error or give torch's tree, never run what they name.
 
-REAL_KNOWN = {
-    "pytorch__pytorch/test__test_serialization.py__torch0.3.1_storage_slices.pt":
-        "bug: a storage saved on its own comes back as a torch.Tensor; torch.load gives a "
-        "TypedStorage",
-    "pytorch__android-demo-app/PyTorchDemoApp__app__src__main__assets__mobilenet_quantized_scripted.pt":
-        QUANTIZED,
-    "pytorch__android-demo-app/ViT4MNIST__app__src__main__assets__vit4mnist@2021-11.pth": QUANTIZED,
-}
-
-
 def real_entries():
     base = folder("PTIO_REAL_DIR")
     manifest = os.path.join(base, "MANIFEST.tsv") if base else ""
@@ -258,9 +228,7 @@ def real_entries():
         rows = list(csv.DictReader(f, delimiter="\t"))
     out = []
     for row in rows:
-        reason = REAL_KNOWN.get(row["file"])
-        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        out.append(pytest.param(base, row, marks=marks, id=row["file"]))
+        out.append(pytest.param(base, row, marks=known_bug(row["file"]), id=row["file"]))
     return out
 
 

@@ -7,7 +7,6 @@ it lives) and memory through /proc/self/statm; nothing here is timed.
 
 import gc
 import os
-import shutil
 import sys
 import threading
 import time
@@ -16,42 +15,11 @@ import pytest
 import torch
 
 import ptio
+from load_support import copied, fixture, in_mapping, mapped_ranges
 from real_load import torch_load
 from tree_oracle import same_tree, tensor_bytes, tensors_in
 
 FIXTURES = ("views.pt", "dtypes.pt", "big.pt", "training.pt", "list_root.pt", "parameters.pt")
-
-
-def fixture(name):
-    base = os.environ.get("PTIO_FIXTURE_DIR", "")
-    path = os.path.join(base, name)
-    if not base or not os.path.isfile(path):
-        pytest.skip(f"no fixture {name}")
-    return path
-
-
-def copied(tmp_path, name):
-    target = tmp_path / name
-    shutil.copyfile(fixture(name), target)
-    return os.fspath(target)
-
-
-def mapped_ranges(path):
-    """(start, end) of each mapping of the file in this process."""
-    real = os.path.realpath(path)
-    out = []
-    with open("/proc/self/maps", encoding="utf-8") as f:
-        for line in f:
-            parts = line.split(maxsplit=5)
-            if len(parts) == 6 and parts[5].strip().removesuffix(" (deleted)") == real:
-                start, end = (int(x, 16) for x in parts[0].split("-"))
-                out.append((start, end))
-    return out
-
-
-def in_mapping(t, ranges):
-    p = tensor_bytes(t).data_ptr()
-    return any(start <= p < end for start, end in ranges)
 
 
 def nonempty_tensors(tree):

@@ -1,0 +1,69 @@
+"""What the ptio.load tests share besides the tree comparison: where the fixtures are, how the
+process maps a file, and the table of bugs the tests know of.
+
+KNOWN maps a fixture's file name to the bug that makes ptio.load get it wrong today; the tests
+mark those files xfail(strict=True), so the mark must go when the bug is fixed.
+"""
+
+import os
+import shutil
+
+import pytest
+
+from tree_oracle import tensor_bytes
+
+QUANTIZED = ("bug: a quantized tensor (qint8, quint8, qint32) makes torch_tensors.cpp's "
+             "make_torch call prototype(...).new() on a QuantizedCPU tensor, which raises a bare "
+             "RuntimeError (not ptio.Error); the public ptio::tensor has no quantizer "
+             "parameters to rebuild it with")
+NUMPY = ("bug: torch_tensors.cpp's make_numpy builds every array C-ordered (a Fortran array "
+         "gets C strides; an empty (0, 3) array gets strides (0, 0) where numpy has (12, 4)), "
+         "and an object array comes back as a ptio.Opaque where torch gives an ndarray")
+KNOWN = {
+    "quantized.pt": QUANTIZED,
+    "numpy_legacy.pt": NUMPY, "numpy_p2.pt": NUMPY, "numpy_p4.pt": NUMPY,
+    "pytorch__pytorch/test__test_serialization.py__torch0.3.1_storage_slices.pt":
+        "bug: a storage saved on its own comes back as a torch.Tensor; torch.load gives a "
+        "TypedStorage",
+    "pytorch__android-demo-app/PyTorchDemoApp__app__src__main__assets__mobilenet_quantized_scripted.pt":
+        QUANTIZED,
+    "pytorch__android-demo-app/ViT4MNIST__app__src__main__assets__vit4mnist@2021-11.pth": QUANTIZED,
+}
+
+
+def known_bug(name):
+    """pytest marks for a file ptio.load gets wrong today (KNOWN), else none."""
+    reason = KNOWN.get(name)
+    return [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
+
+
+def fixture(name):
+    base = os.environ.get("PTIO_FIXTURE_DIR", "")
+    path = os.path.join(base, name)
+    if not base or not os.path.isfile(path):
+        pytest.skip(f"no fixture {name}")
+    return path
+
+
+def copied(tmp_path, name):
+    target = tmp_path / name
+    shutil.copyfile(fixture(name), target)
+    return os.fspath(target)
+
+
+def mapped_ranges(path):
+    """(start, end) of each mapping of the file in this process (deleted or not)."""
+    real = os.path.realpath(path)
+    out = []
+    with open("/proc/self/maps", encoding="utf-8") as f:
+        for line in f:
+            parts = line.split(maxsplit=5)
+            if len(parts) == 6 and parts[5].strip().removesuffix(" (deleted)") == real:
+                start, end = (int(x, 16) for x in parts[0].split("-"))
+                out.append((start, end))
+    return out
+
+
+def in_mapping(t, ranges):
+    p = tensor_bytes(t).data_ptr()
+    return any(start <= p < end for start, end in ranges)
