@@ -77,17 +77,19 @@ def test_fixture_equals_torch(path, kind):
 # ---------------------------------------------------------------------------------------------
 # torch 2.x files: torch 1.13 reads most; the rest are compared with torch 2.x's manifest.
 
-def torch2_entries():
-    base = folder("PTIO_TORCH2_DIR")
+def manifest_entries(base, what):
+    """One pytest param per manifest.json fixture in base, its path added; a skip if none."""
     if not base or not os.path.isfile(os.path.join(base, "manifest.json")):
-        return [pytest.param(None, marks=pytest.mark.skip(reason="no PTIO_TORCH2_DIR"))]
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"no {what}"))]
     with open(os.path.join(base, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
-    out = []
-    for entry in manifest["fixtures"]:
-        entry = dict(entry, path=os.path.join(base, entry["file"]))
-        out.append(pytest.param(entry, marks=known_bug(entry["file"]), id=entry["file"]))
-    return out
+    return [pytest.param(dict(entry, path=os.path.join(base, entry["file"])),
+                         marks=known_bug(entry["file"]), id=entry["file"])
+            for entry in manifest["fixtures"]]
+
+
+def torch2_entries():
+    return manifest_entries(folder("PTIO_TORCH2_DIR"), "torch 2.x fixtures")
 
 
 def resolved_sha256(t):
@@ -143,16 +145,7 @@ def test_torch2_conj_bits():
 # TorchScript: an Opaque root whose tensors are torch.jit.load's state_dict().
 
 def torchscript_entries():
-    base = folder("PTIO_FIXTURE_DIR", "torchscript")
-    if not base or not os.path.isfile(os.path.join(base, "manifest.json")):
-        return [pytest.param(None, marks=pytest.mark.skip(reason="no TorchScript fixtures"))]
-    with open(os.path.join(base, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    out = []
-    for entry in manifest["fixtures"]:
-        entry = dict(entry, path=os.path.join(base, entry["file"]))
-        out.append(pytest.param(entry, marks=known_bug(entry["file"]), id=entry["file"]))
-    return out
+    return manifest_entries(folder("PTIO_FIXTURE_DIR", "torchscript"), "TorchScript fixtures")
 
 
 def check_torchscript(path, module):
@@ -185,20 +178,12 @@ def test_torchscript_fixture(entry):
 # Sharded checkpoints: one dict of every shard's tensors, in the index's order.
 
 def sharded_entries():
-    base = folder("PTIO_SHARDED_DIR")
-    if not base or not os.path.isfile(os.path.join(base, "manifest.json")):
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason="no sharded fixtures"))]
-    with open(os.path.join(base, "manifest.json"), encoding="utf-8") as f:
-        manifest = json.load(f)
-    out = []
-    for entry in manifest["fixtures"]:
-        out.append(pytest.param(base, entry, id=entry["file"]))
-    return out
+    return manifest_entries(folder("PTIO_SHARDED_DIR"), "sharded fixtures")
 
 
-@pytest.mark.parametrize("base,entry", sharded_entries())
-def test_sharded_fixture(base, entry):
-    path = os.path.join(base, entry["file"])
+@pytest.mark.parametrize("entry", sharded_entries())
+def test_sharded_fixture(entry):
+    path = entry["path"]
     index = path if os.path.isfile(path) else glob.glob(os.path.join(path, "*.index.json"))[0]
     with open(index, encoding="utf-8") as f:
         weight_map = json.load(f)["weight_map"]
