@@ -5,8 +5,10 @@ KNOWN maps a fixture's file name to the bug that makes ptio.load get it wrong to
 mark those files xfail(strict=True), so the mark must go when the bug is fixed.
 """
 
+import contextlib
 import os
 import shutil
+import sys
 
 import pytest
 
@@ -67,3 +69,37 @@ def mapped_ranges(path):
 def in_mapping(t, ranges):
     p = tensor_bytes(t).data_ptr()
     return any(start <= p < end for start, end in ranges)
+
+
+# Audit events that mean code ran that a file could have asked for: a process, a shell, code
+# compiled or executed, a connection, Python's own unpickler looking up a class, or a module
+# imported that ptio itself does not use.
+_RUNS = {"os.system", "subprocess.Popen", "os.posix_spawn", "os.spawn", "os.fork", "os.startfile",
+         "exec", "compile", "socket.connect", "socket.getaddrinfo", "pickle.find_class",
+         "ctypes.dlopen", "builtins.input", "webbrowser.open", "shutil.rmtree", "os.remove"}
+_OWN_MODULES = ("numpy", "torch", "ptio", "tqdm", "encodings")
+_audit = {"on": False, "seen": []}
+
+
+def _hook(event, args):
+    if not _audit["on"]:
+        return
+    if event in _RUNS or event.startswith("os.exec"):
+        _audit["seen"].append((event, repr(args)[:120]))
+    elif event == "import" and not str(args[0]).split(".")[0] in _OWN_MODULES:
+        _audit["seen"].append((event, str(args[0])))
+
+
+sys.addaudithook(_hook)  # hooks cannot be removed; this one records only inside nothing_runs()
+
+
+@contextlib.contextmanager
+def nothing_runs():
+    """Fails the test if, inside the block, Python ran anything a file could have named."""
+    _audit["seen"] = []
+    _audit["on"] = True
+    try:
+        yield
+    finally:  # also when the load raised: what ran matters more than how it ended
+        _audit["on"] = False
+        assert _audit["seen"] == [], f"code ran while loading: {_audit['seen'][:5]}"

@@ -18,7 +18,7 @@ import torch
 
 import ptio
 from real_load import torch_load
-from load_support import fixture, known_bug, mapped_ranges
+from load_support import fixture, known_bug, mapped_ranges, nothing_runs
 from tree_oracle import same_tree, tensors_in
 
 
@@ -332,6 +332,22 @@ def test_a_folder_that_is_no_checkpoint(tmp_path):
     assert isinstance(caught.value, ptio.Error) and caught.value.errno == errno.EISDIR
 
 
+def test_nothing_runs_sees_code_run():
+    """The audit hook the malformed and real-file tests rely on fails on what a payload does."""
+    for payload in (lambda: os.system("true"), lambda: exec("1"),  # noqa: S605, S102
+                    lambda: __import__("xml.dom.minidom"), lambda: pickle.loads(
+                        b"cos\nsystem\n(S'true'\ntR.")):
+        with pytest.raises(AssertionError, match="code ran while loading"):
+            with nothing_runs():
+                try:
+                    payload()
+                except Exception:  # noqa: BLE001, S110 - only the audit event matters
+                    pass
+    with pytest.raises(AssertionError, match="code ran"), nothing_runs():
+        os.system("true")  # noqa: S605
+        raise ptio.Error("a load that failed after running something")
+
+
 def malformed_rows():
     base = os.environ.get("PTIO_MALFORMED_DIR", "")
     table = os.path.join(base, "cases.tsv") if base else ""
@@ -354,7 +370,8 @@ def test_malformed(base, row, how):
     else:
         source, named = path, path
     try:
-        ptio.load(source, map_location="cpu", mmap=(how == "path"))
+        with nothing_runs():
+            ptio.load(source, map_location="cpu", mmap=(how == "path"))
     except ptio.Error as e:
         if row["errc"] != "any":
             assert e.code == row["errc"], f"{row['description']}: {e}"
