@@ -18,12 +18,8 @@ QUANTIZED = ("bug: a quantized tensor (qint8, quint8, qint32) makes torch_tensor
              "make_torch call prototype(...).new() on a QuantizedCPU tensor, which raises a bare "
              "RuntimeError (not ptio.Error); the public ptio::tensor has no quantizer "
              "parameters to rebuild it with")
-NUMPY = ("bug: torch_tensors.cpp's make_numpy builds every array C-ordered (a Fortran array "
-         "gets C strides; an empty (0, 3) array gets strides (0, 0) where numpy has (12, 4)), "
-         "and an object array comes back as a ptio.Opaque where torch gives an ndarray")
 KNOWN = {
     "quantized.pt": QUANTIZED,
-    "numpy_legacy.pt": NUMPY, "numpy_p2.pt": NUMPY, "numpy_p4.pt": NUMPY,
     "pytorch__pytorch/test__test_serialization.py__torch0.3.1_storage_slices.pt":
         "bug: a storage saved on its own comes back as a torch.Tensor; torch.load gives a "
         "TypedStorage",

@@ -163,6 +163,9 @@ class Comparer:
         for f in ("dtype", "shape", "strides"):
             if getattr(got, f) != getattr(want, f):
                 return self.bad(where, f"{f} {getattr(got, f)}, torch {getattr(want, f)}")
+        if want.dtype.hasobject:  # the elements are Python objects: compared as values
+            return self.compare(list(got.ravel(order="K")), list(want.ravel(order="K")),
+                                f"{where}.elements")
         if numpy.ascontiguousarray(got).tobytes() != numpy.ascontiguousarray(want).tobytes():
             self.bad(where, "array bytes differ from torch's")
         return None
