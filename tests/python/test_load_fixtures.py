@@ -226,10 +226,8 @@ def test_real_file(base, row):
         with nothing_runs():
             got = ptio.load(path, map_location="cpu")
     except ptio.Error as e:
-        assert e.file and path.endswith(os.path.basename(e.file)) or "<" in (e.file or ""), e
-        assert why is not None or e.code in ("unsupported", "cuda_unavailable", "forbidden_global",
-                                             "unknown_location"), \
-            f"ptio refuses a file torch loads ({how}): {e.code}: {e}"
+        assert e.file == path and path in str(e), e
+        assert why is not None, f"ptio refuses a file torch loads ({how}): {e.code}: {e}"
         return
     if why is not None:
         return  # torch 1.13 cannot read it; ptio reading it without a crash is the test
