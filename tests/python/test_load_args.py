@@ -145,12 +145,18 @@ def sources(path):
 
 
 @pytest.mark.parametrize("kind", ["str", "path", "bytes", "bytearray", "memoryview", "bytesio",
-                                  "bytesio_at", "file"])
+                                  "bytesio_at", "file", "file_at"])
 @pytest.mark.parametrize("name", ["views.pt", "training.pt"])
-def test_every_kind_of_f(kind, name):
+def test_every_kind_of_f(kind, name, tmp_path):
     want, path = torch_answer(name), fixture(name)
     if kind == "file":
         with open(path, "rb") as f:
+            got = ptio.load(f)
+    elif kind == "file_at":  # read from where the file object stands, as torch.load does
+        with open(path, "rb") as f:
+            (tmp_path / "at.pt").write_bytes(b"header" + f.read())
+        with open(tmp_path / "at.pt", "rb") as f:
+            f.seek(len(b"header"))
             got = ptio.load(f)
     else:
         got = ptio.load(sources(path)[kind])
