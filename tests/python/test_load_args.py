@@ -170,7 +170,7 @@ def test_bytes_sources_are_copied():
     assert same_tree(got, torch_answer("views.pt")) == []
 
 
-def test_a_text_file_is_refused(tmp_path):
+def test_a_text_file_is_refused():
     with open(fixture("views.pt"), encoding="latin-1") as f, pytest.raises(TypeError):
         ptio.load(f)
     with pytest.raises(TypeError):
