@@ -114,18 +114,20 @@ python_load load_source(const load_request& r) {
     options.open.weights_only = r.weights_only;
     options.cpu = r.mmap ? cpu_placement::view : cpu_placement::copy;
     bool reported = false;
+    bool refused = false;  // the callback returned False (or raised): the load must not return
     if (!r.progress.is_none()) {
         py::handle fn = r.progress;  // borrowed, as above
-        options.progress = [fn, &failure, &reported](std::uint64_t done, std::uint64_t total) {
+        options.progress = [fn, &failure, &reported, &refused](std::uint64_t done, std::uint64_t total) {
             py::gil_scoped_acquire gil;
             reported = true;
             try {
                 py::object go = fn(done, total);
-                return go.is_none() || go.cast<bool>();
+                refused = refused || !(go.is_none() || go.cast<bool>());
             } catch (...) {
                 failure.keep();
-                return false;
+                refused = true;
             }
+            return !refused;
         };
     }
     const ptio::map_location where = where_from(r.where, failure);
@@ -144,11 +146,18 @@ python_load load_source(const load_request& r) {
         failure.rethrow_if_any();  // the callback's own exception, not the cancel it caused
         throw;
     }
+    // The copies may all have landed before a cancel took effect (the last pieces were in
+    // flight): the caller asked for no result, so it gets the callback's exception or cancelled.
+    failure.rethrow_if_any();
     // A load of views moves nothing, so the callback has not heard from it: it finished.
     if (!r.progress.is_none() && !reported) {
         const std::uint64_t moved = out.loaded ? out.loaded->bytes_to_move() : 0;
-        r.progress(moved, moved);
+        py::object go = r.progress(moved, moved);
+        refused = !(go.is_none() || go.cast<bool>());
     }
+    if (refused)
+        throw ptio::error(errc::cancelled, from_path ? r.source.cast<std::string>() : "<bytes>", "",
+                          std::nullopt, "the progress callback returned False");
     return out;
 }
 

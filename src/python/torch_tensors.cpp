@@ -69,6 +69,16 @@ py::tuple int_tuple(std::span<const std::int64_t> v) {
 
 std::string device_text(const ptio::device& d) { return d.str(); }
 
+// Column-major dense strides (numpy's order="F"), as numpy pickles a Fortran array.
+bool fortran_ordered(const ptio::tensor_view& v) {
+    std::int64_t expected = 1;
+    for (std::size_t i = 0; i < v.shape().size(); ++i) {
+        if (v.shape()[i] != 1 && v.strides()[i] != expected) return false;
+        expected *= v.shape()[i];
+    }
+    return true;
+}
+
 }  // namespace
 
 py::object torch_dtype(ptio::dtype type) {
@@ -172,7 +182,18 @@ py::object torch_tensors::make_torch(const ptio::tensor& t) {
     const placement p = place(t);
     const auto& v = t.view();
     py::object out;
-    if (p.device.is_meta() || !v.has_data()) {
+    if (p.device.is_meta() && v.has_data()) {
+        // No bytes, but the file's geometry: a view at its offset into a base that reaches its
+        // last element (a meta placement has no storage size of its own).
+        std::int64_t elements = v.storage_offset() + 1;
+        for (std::size_t i = 0; i < v.shape().size(); ++i) {
+            if (v.shape()[i] == 0) elements = 0;
+            if (elements) elements += (v.shape()[i] - 1) * v.strides()[i];
+        }
+        out = a.empty(py::make_tuple(elements), py::arg("dtype") = torch_dtype(t.dtype()),
+                      py::arg("device") = "meta")
+                  .attr("as_strided")(int_tuple(v.shape()), int_tuple(v.strides()), py::int_(v.storage_offset()));
+    } else if (p.device.is_meta() || !v.has_data()) {
         out = a.empty_strided(int_tuple(v.shape()), int_tuple(v.strides()),
                               py::arg("dtype") = torch_dtype(t.dtype()), py::arg("device") = "meta");
     } else if (alone(t, p)) {
@@ -197,15 +218,26 @@ py::object torch_tensors::make_torch(const ptio::tensor& t) {
 }
 
 py::object torch_tensors::make_numpy(const ptio::tensor& t) {
+    // A Fortran-ordered array in the file stays Fortran-ordered, filled from the row-major
+    // copy. An empty one is set up as unpickling sets it up (ndarray.__setstate__), which is
+    // the only way to its strides: numpy gives a new empty (0, 3) array strides (0, 0), where
+    // torch.load's has (12, 4).
     const auto& v = t.view();
+    const py::dtype dtype(std::string(name(t.dtype())));
     std::vector<py::ssize_t> shape(v.shape().begin(), v.shape().end());
-    py::array arr(py::dtype(std::string(name(t.dtype()))), shape);
+    py::array rows(dtype, shape);
+    if (rows.size() == 0 && v.dim() > 0) {
+        const bool fortran = v.dim() >= 2 && !v.is_contiguous() && fortran_ordered(v);
+        rows.attr("__setstate__")(py::make_tuple(1, int_tuple(v.shape()), dtype, fortran, py::bytes()));
+        return rows;
+    }
     {
         py::gil_scoped_release unlocked;
-        v.copy_to(std::span(static_cast<std::byte*>(arr.mutable_data()), static_cast<std::size_t>(v.nbytes())));
+        v.copy_to(std::span(static_cast<std::byte*>(rows.mutable_data()), static_cast<std::size_t>(v.nbytes())));
     }
-    if (v.dim() == 0) return arr.attr("__getitem__")(py::tuple());  // numpy.core.multiarray.scalar
-    return arr;
+    if (v.dim() == 0) return rows.attr("__getitem__")(py::tuple());  // numpy.core.multiarray.scalar
+    if (v.dim() < 2 || v.is_contiguous() || !fortran_ordered(v)) return rows;
+    return py::module_::import("numpy").attr("asfortranarray")(rows);
 }
 
 }  // namespace ptio::python

@@ -3,11 +3,13 @@
 The C++ module calls these while it converts a checkpoint's object tree. Nothing here imports
 a module or calls a callable that the file names: every global that becomes a real Python
 object is in the fixed table below (what torch.load(weights_only=True) would build: devices,
-dtypes, layouts, memory formats, complex numbers, numpy dtypes), built from arguments of the
+dtypes, layouts, memory formats, complex numbers, numpy dtypes; also what torch's full loader
+builds from a pre-1.0 Parameter and a numpy array of objects), built from arguments of the
 expected types only. Every other global stays a ptio.Opaque.
 """
 
 import collections
+import math
 
 import torch
 
@@ -148,6 +150,49 @@ def _numpy_dtype(args, state):
     return dt
 
 
+_RECONSTRUCT = ("numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct")
+
+
+def _object_array(args, state):
+    """numpy's pickle of an array of Python objects: _reconstruct(ndarray, (0,), b"b"), then
+    ndarray.__setstate__((1, shape, dtype, is_fortran, [objects])). The objects are already
+    values of the tree; nothing is called but numpy's own constructor. (Arrays of numbers
+    reach ptio's C++ side as tensors and never come here.)"""
+    import numpy  # noqa: PLC0415 - only files holding numpy arrays need it
+    if not (len(args) == 3 and isinstance(args[0], Opaque) and args[0].origin == "global" and
+            args[0].name in ("numpy.ndarray", "numpy.core.multiarray.ndarray")):
+        return None
+    if not (isinstance(state, tuple) and len(state) == 5 and state[0] == 1):
+        return None
+    _, shape, dtype, fortran, data = state
+    if not (isinstance(dtype, numpy.dtype) and dtype.kind == "O" and isinstance(data, list) and
+            isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape) and
+            type(fortran) is bool and math.prod(shape) == len(data)):
+        return None
+    out = numpy.empty(len(data), dtype=object)
+    for i, item in enumerate(data):  # one by one: a list item must stay one object
+        out[i] = item
+    return out.reshape(shape, order="F" if fortran else "C")
+
+
+def _parameter(args, state):
+    """torch.nn.Parameter(data[, requires_grad]) as pre-1.0 torch pickled it: a call, then
+    Variable's BUILD state (requires_grad, volatile, backward hooks), as Tensor.__setstate__
+    reads it."""
+    if not (1 <= len(args) <= 2 and isinstance(args[0], torch.Tensor) and
+            (len(args) == 1 or type(args[1]) is bool)):
+        return None
+    requires_grad = args[1] if len(args) == 2 else True
+    if isinstance(state, tuple) and len(state) == 3 and type(state[0]) is bool and state[2] is None:
+        requires_grad = state[0]
+    elif state is not None:
+        return None
+    try:
+        return torch.nn.Parameter(args[0], requires_grad)
+    except RuntimeError:  # requires_grad on an integer tensor
+        return None
+
+
 _CALLS = {
     "torch.device": _device,
     "builtins.complex": _complex,
@@ -167,6 +212,10 @@ def fill(shell, args, state, items, entries):
             real = _CALLS[name](args)
         elif name == "numpy.dtype":
             real = _numpy_dtype(args, state)
+        elif name == "torch.nn.parameter.Parameter":
+            real = _parameter(args, state)
+        elif name in _RECONSTRUCT:
+            real = _object_array(args, state)
     if real is not None:
         return real
     shell.args, shell.state, shell.items, shell.entries = args, state, items, entries
