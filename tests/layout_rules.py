@@ -4,9 +4,10 @@
 Usage: layout_rules.py REPO_ROOT
 
 - Each folder of src/ is a layer, in this order: core, io, zip, pickle, torch, checkpoint,
-  save, staging (staging/cuda belongs to staging). A file includes private headers only of
-  its own layer or of layers before it, and public headers (ptio/...) only of concepts at or
-  below its layer. Saving never includes staging.
+  save, staging (staging/cuda belongs to staging), python. A file includes private headers only
+  of its own layer or of layers before it, and public headers (ptio/...) only of concepts at or
+  below its layer. Saving never includes staging. The Python module (python) is a customer of
+  the public API: besides its own headers it includes only ptio/... headers.
 - Only src/staging/cuda/ includes CUDA headers.
 - Public headers include only the standard library and other public headers; the CLI
   (tools/ptio/) and the benchmarks (bench/) include only public headers.
@@ -19,7 +20,7 @@ import os
 import re
 import sys
 
-LAYERS = ["core", "io", "zip", "pickle", "torch", "checkpoint", "save", "staging"]
+LAYERS = ["core", "io", "zip", "pickle", "torch", "checkpoint", "save", "staging", "python"]
 # The layer of each public header's concept: a file may include it from that layer on.
 PUBLIC_LEVEL = {
     "error": "core", "dtype": "core", "device": "core", "limits": "core", "version": "core",
@@ -101,7 +102,9 @@ def main():
                 elif rank(need) > rank(layer):
                     problems.append(f"{rel}: layer {layer} includes {inc}, a concept of layer {need}")
             elif head in LAYERS:
-                if rank(head) > rank(layer):
+                if layer == "python" and head != "python":
+                    problems.append(f"{rel}: the Python module includes the library's private header {inc}")
+                elif rank(head) > rank(layer):
                     problems.append(f"{rel}: layer {layer} includes {inc} from the later layer {head}")
             elif "/" not in inc:
                 problems.append(f"{rel}: includes \"{inc}\"; name private headers from src/ ({layer}/...)")

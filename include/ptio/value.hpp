@@ -81,7 +81,7 @@ public:
 
     /// For a dict: the class it was built from ("dict", "collections.OrderedDict", …); for a
     /// set "builtins.set" or "builtins.frozenset"; for bytes "builtins.bytes" or
-    /// "builtins.bytearray".
+    /// "builtins.bytearray"; for a tuple "builtins.tuple" or "torch.Size".
     /// For an object: its global as "module.name" ("torch.device", "__main__.Net").
     [[nodiscard]] std::string_view class_name() const;
     /// An object's global split: module ("torch.nn.modules.linear") and name ("Linear").

@@ -100,6 +100,7 @@ const value* value::get(std::string_view key) const {
 }
 std::string_view value::class_name() const {
     if (kind_ == kind::dict) return n_->name;
+    if (kind_ == kind::tuple) return n_->name.empty() ? "builtins.tuple" : std::string_view(n_->name);
     if (kind_ == kind::set) return n_->name.empty() ? "builtins.set" : std::string_view(n_->name);
     if (kind_ == kind::bytes) return n_->name.empty() ? "builtins.bytes" : std::string_view(n_->name);
     expect(kind::object);

@@ -1,6 +1,5 @@
 // guard: one sigsetjmp per guarded read, one process-wide SIGBUS handler. The handler only
-// reads this thread's chain of guards (thread-local, initial-exec so that reading it never
-// allocates) and jumps; everything that is not async-signal-safe (naming the file, building
+// reads this thread's chain of guards (thread-local) and jumps; everything that is not async-signal-safe (naming the file, building
 // the message) happens after the jump, back in ordinary code.
 #include "io/guard.hpp"
 
@@ -28,8 +27,13 @@ struct guard_frame {
     guard_frame* prev;
 };
 
-// This thread's innermost guard; the handler walks outward from it.
-thread_local guard_frame* top_guard __attribute__((tls_model("initial-exec"))) = nullptr;
+// This thread's innermost guard; the handler walks outward from it. The default TLS model, not
+// initial-exec: the library is also linked into a Python module that is dlopen'ed, where an
+// initial-exec variable would force the module's whole TLS block (the static CUDA runtime's
+// included) into the loader's small static TLS reserve, and the import fails. Executables get
+// the fast model anyway (the linker relaxes the access). Reading it from the handler cannot
+// allocate when it matters: a thread with a guard to jump to has already written it.
+thread_local guard_frame* top_guard = nullptr;
 
 struct sigaction previous_action;
 

@@ -132,8 +132,11 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             return va::make_node(kind::dict, &n);
         }
         case known::torch_size:
-            if (a.size() == 1 && (a[0].is(kind::tuple) || a[0].is(kind::list)))
-                return pickle::make_tuple(nodes_, {a[0].items().begin(), a[0].items().end()});
+            if (a.size() == 1 && (a[0].is(kind::tuple) || a[0].is(kind::list))) {
+                value size = pickle::make_tuple(nodes_, {a[0].items().begin(), a[0].items().end()});
+                nodes_.mut(size).name = "torch.Size";  // a tuple that remembers its class
+                return size;
+            }
             break;
         case known::codecs_encode:
             if (a.size() >= 1) {
