@@ -288,6 +288,11 @@ TEST_CASE("dlpack: the raw builder") {
         const std::vector<std::byte> raw = gather(m->dl_tensor);
         std::memcpy(got.data(), raw.data(), raw.size());
         CHECK(got == std::vector<float>{1, 4, 2, 5});
+        // What Python's protocol hands over: the same elements, the offset inside data.
+        dl::fold_byte_offset(m->dl_tensor);
+        CHECK(m->dl_tensor.byte_offset == 0);
+        CHECK(m->dl_tensor.data == bytes->data() + 1);
+        CHECK(gather(m->dl_tensor) == raw);
     }
     CHECK(bytes.use_count() == 2);
 
