@@ -156,6 +156,14 @@ using legacy_ptr = std::unique_ptr<DLManagedTensor, managed_deleter>;
 /// per byte) is kDLFloat4_e2m1fn with 4 bits and 2 lanes, as torch exports it.
 [[nodiscard]] std::optional<DLDataType> data_type(ptio::dtype t) noexcept;
 
+/// Move byte_offset into data (data += byte_offset, byte_offset = 0). ptio's exports keep
+/// data at the storage start and the element offset in byte_offset, as DLPack describes;
+/// Python's DLPack protocol asks producers for byte_offset 0 instead, because consumers have
+/// long ignored the field (torch 1.13's from_dlpack does) and then read from the storage
+/// start. Call it on an export before handing it to such a consumer; valid
+/// for CPU and CUDA addresses, which are plain pointers.
+void fold_byte_offset(DLTensor& t) noexcept;
+
 /// DLPack's device for a ptio device: kDLCPU (id 0) or kDLCUDA (id = ordinal); nullopt for meta.
 [[nodiscard]] std::optional<DLDevice> device_of(const ptio::device& d) noexcept;
 

@@ -1,10 +1,7 @@
-// dlpack_storage.hpp — ptio's DLPack exports as the PyCapsules torch.from_dlpack takes.
+// dlpack_storage.hpp — a whole storage as the PyCapsule torch.from_dlpack takes.
 //
-// legacy_capsule wraps a legacy export in a "dltensor" capsule: the consumer renames it
-// "used_dltensor" and owns the export from then on; a capsule never consumed calls the
-// export's deleter when it dies. storage_capsule exports a whole storage as a one-dimensional
-// uint8 tensor (torch makes a storage of it; tensors are then set_ onto it with their own
-// geometry). Either holds a shared reference to the owner, released by the deleter, so the
+// storage_capsule exports a whole storage as a one-dimensional uint8 tensor (torch makes a
+// storage of it; tensors are then set_ onto it with their own geometry). It holds a shared reference to the owner, released by the deleter, so the
 // mapping or device memory lives as long as the storage torch made of it. Needs the GIL.
 // Failure: ptio::error from the export; a Python error if the capsule cannot be made.
 #pragma once
@@ -18,8 +15,6 @@
 #include <ptio/dlpack.hpp>
 
 namespace ptio::python {
-
-[[nodiscard]] pybind11::object legacy_capsule(dlpack::legacy_ptr m);
 
 [[nodiscard]] pybind11::object storage_capsule(std::shared_ptr<const void> owner, const std::byte* data,
                                                const ptio::device& where, std::uint64_t nbytes);

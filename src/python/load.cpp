@@ -156,7 +156,7 @@ python_load load_source(const load_request& r) {
         refused = !(go.is_none() || go.cast<bool>());
     }
     if (refused)
-        throw ptio::error(errc::cancelled, from_path ? r.source.cast<std::string>() : "<bytes>", "",
+        throw ptio::error(errc::cancelled, py::isinstance<py::str>(r.source) ? r.source.cast<std::string>() : "<bytes>", "",
                           std::nullopt, "the progress callback returned False");
     return out;
 }

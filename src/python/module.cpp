@@ -7,6 +7,7 @@
 #include <ptio/version.hpp>
 
 #include "python/buffers.hpp"
+#include "python/dlpack_export.hpp"
 #include "python/errors.hpp"
 #include "python/load.hpp"
 #include "python/open.hpp"
@@ -22,4 +23,5 @@ PYBIND11_MODULE(_ptio, m) {
     ptio::python::register_buffers(m);
     ptio::python::register_load(m);
     ptio::python::register_open(m);
+    ptio::python::register_dlpack(m);
 }

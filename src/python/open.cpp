@@ -14,6 +14,7 @@
 #include <ptio/checkpoint.hpp>
 #include <ptio/error.hpp>
 
+#include "python/dlpack_export.hpp"
 #include "python/load.hpp"
 #include "python/to_python.hpp"
 #include "python/torch_tensors.hpp"
@@ -118,6 +119,8 @@ public:
         return out;
     }
 
+    [[nodiscard]] py::object exported(const std::string& name) const { return make_export(shared(), find(name)); }
+
     [[nodiscard]] std::string file() const { return ck().file(); }
     [[nodiscard]] std::string format() const { return std::string(ck().format()); }
 
@@ -167,6 +170,7 @@ void register_open(py::module_& m) {
         .def("root", &handle::root)
         .def("metadata", &handle::metadata)
         .def("state_dict", &handle::state_dict)
+        .def("export", &handle::exported)
         .def("close", &handle::close)
         .def_property_readonly("closed", &handle::closed)
         .def_property_readonly("file", &handle::file)

@@ -11,6 +11,7 @@
 #include <ptio/dlpack.hpp>
 
 #include "python/buffers.hpp"
+#include "python/dlpack_export.hpp"
 #include "python/dlpack_storage.hpp"
 
 namespace py = pybind11;

@@ -4,6 +4,7 @@
 // is also ours), the owner reference, and the shape and strides arrays the DLTensor points
 // into; the deleter destroys that object, which drops the owner reference. Both the
 // versioned and the legacy form are built by one template over the managed struct.
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -58,6 +59,11 @@ std::optional<DLDataType> data_type(ptio::dtype t) noexcept {
             return std::nullopt;
     }
     return std::nullopt;
+}
+
+void fold_byte_offset(DLTensor& t) noexcept {
+    if (t.data != nullptr) t.data = static_cast<std::byte*>(t.data) + t.byte_offset;
+    t.byte_offset = 0;
 }
 
 std::optional<DLDevice> device_of(const ptio::device& d) noexcept {

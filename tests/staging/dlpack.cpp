@@ -288,6 +288,11 @@ TEST_CASE("dlpack: the raw builder") {
         const std::vector<std::byte> raw = gather(m->dl_tensor);
         std::memcpy(got.data(), raw.data(), raw.size());
         CHECK(got == std::vector<float>{1, 4, 2, 5});
+        // What Python's protocol hands over: the same elements, the offset inside data.
+        dl::fold_byte_offset(m->dl_tensor);
+        CHECK(m->dl_tensor.byte_offset == 0);
+        CHECK(m->dl_tensor.data == bytes->data() + 1);
+        CHECK(gather(m->dl_tensor) == raw);
     }
     CHECK(bytes.use_count() == 2);
 
@@ -352,6 +357,12 @@ TEST_CASE("dlpack: placed tensors of a CPU load") {
 
     auto view = std::make_shared<const ptio::loaded>(ptio::load(fixture("views.pt"), {"cpu"}));
     CHECK(ptio::to_dlpack(view, view->at("base"))->flags == dl::flag_read_only);
+    ptio::load_options cow;
+    cow.cpu = ptio::cpu_placement::copy_on_write;
+    auto private_view = std::make_shared<const ptio::loaded>(ptio::load(fixture("views.pt"), {"cpu"}, cow));
+    CHECK(private_view->at("base").writable());
+    CHECK(ptio::to_dlpack(private_view, private_view->at("base"))->flags == 0);
+    CHECK_FALSE(view->at("base").writable());
 
     // A tensor of another load is refused; so is a meta placement.
     auto meta = std::make_shared<const ptio::loaded>(ptio::load(fixture("views.pt"), {"meta"}));

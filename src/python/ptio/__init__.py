@@ -9,10 +9,11 @@ never calls anything, and hands every tensor over without copying its bytes.
 """
 
 from . import _ptio
+from ._ptio import TensorExport
 from ._errors import Error
 from ._load import StorageInfo, load
 from ._objects import Opaque
 from ._open import Checkpoint, TensorInfo, open  # noqa: A004 - ptio.open, as safe_open
 
 __version__ = _ptio.__version__
-__all__ = ["Checkpoint", "Error", "Opaque", "StorageInfo", "TensorInfo", "load", "open"]
+__all__ = ["Checkpoint", "Error", "Opaque", "StorageInfo", "TensorExport", "TensorInfo", "load", "open"]

@@ -90,6 +90,11 @@ class Checkpoint:
     def get_slice(self, name):
         return Slice(self, name)
 
+    def export(self, name):
+        """The tensor as a ptio.TensorExport: numpy.from_dlpack, cupy, jax or torch take it
+        through __dlpack__ with no copy (writable: the mapping is private)."""
+        return self._handle.export(name)
+
     def info(self, name):
         return TensorInfo(*self._handle.info(name))
 
