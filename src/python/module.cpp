@@ -9,6 +9,7 @@
 #include "python/buffers.hpp"
 #include "python/errors.hpp"
 #include "python/load.hpp"
+#include "python/save.hpp"
 
 namespace py = pybind11;
 
@@ -20,4 +21,5 @@ PYBIND11_MODULE(_ptio, m) {
     ptio::python::register_errors(m);
     ptio::python::register_buffers(m);
     ptio::python::register_load(m);
+    ptio::python::register_save(m);
 }

@@ -3,6 +3,7 @@
     import ptio
     sd = ptio.load("model.pt")                      # like torch.load(..., weights_only=True)
     sd = ptio.load("model.pt", map_location="cuda:0")
+    ptio.save(sd, "copy.pt")                        # like torch.save, without copying tensors
 
 The C++ core (ptio._ptio) maps the file, rebuilds the pickled tree with an unpickler that
 never calls anything, and hands every tensor over without copying its bytes.
@@ -12,6 +13,7 @@ from . import _ptio
 from ._errors import Error
 from ._load import StorageInfo, load
 from ._objects import Opaque
+from ._save import save
 
 __version__ = _ptio.__version__
-__all__ = ["Error", "Opaque", "StorageInfo", "load"]
+__all__ = ["Error", "Opaque", "StorageInfo", "load", "save"]
