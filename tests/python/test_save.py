@@ -131,6 +131,9 @@ def test_fixture_round_trip(var, path, tmp_path):
         allow = NUMPY_GLOBALS
     ptio.save(want, out, allow_globals=allow)
     assert_same(os.path.basename(path), torch_back(out, how), want)
+    # ptio.load's own tensors (views of a mapping) are written without a copy just the same
+    ptio.save(ptio.load(path, map_location="cpu"), out, allow_globals=allow)
+    assert_same(os.path.basename(path) + " via ptio.load", torch_back(out, how), want)
 
 
 @pytest.mark.parametrize("var,path", fixture_files())
@@ -238,6 +241,18 @@ def test_unsupported_types(tmp_path, obj, where, type_name):
         ptio.save(obj, path)
     assert f"at {where}" in str(e.value) and type_name in str(e.value), str(e.value)
     assert not path.exists()
+
+
+def test_lazy_conjugate_written_resolved(tmp_path):
+    z = torch.tensor([1 + 2j, 3 - 4j])
+    lazy = {"conj": z.conj(), "neg": z.conj().imag}
+    assert lazy["conj"].is_conj() and lazy["neg"].is_neg()
+    path = tmp_path / "conj.pt"
+    ptio.save(lazy, path)
+    back = torch.load(path, weights_only=True)
+    assert not back["conj"].is_conj() and not back["neg"].is_neg()
+    assert torch.equal(back["conj"], torch.tensor([1 - 2j, 3 + 4j]))
+    assert torch.equal(back["neg"], torch.tensor([-2.0, 4.0]))
 
 
 def test_quantized_refused(tmp_path):
