@@ -23,6 +23,7 @@ struct known_types {
     py::module_ torch = py::module_::import("torch");
     py::object tensor = torch.attr("Tensor");
     py::object parameter = torch.attr("nn").attr("Parameter");
+    py::object module = torch.attr("nn").attr("Module");
     py::object size = torch.attr("Size");
     py::object dtype = torch.attr("dtype");
     py::object device = torch.attr("device");
@@ -202,6 +203,8 @@ tree from_python::fresh(py::handle o) {
     }
     if (PyObject_IsInstance(p, k.tensor.ptr()) == 1)
         unsupported(o, "a subclass of torch.Tensor other than nn.Parameter");
+    if (PyObject_IsInstance(p, k.module.ptr()) == 1)
+        unsupported(o, "a whole module is its class's pickle, which torch.load would run; save its state_dict()");
     unsupported(o);
 }
 

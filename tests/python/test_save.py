@@ -234,6 +234,7 @@ class Box:
     ({"sub": torch.Tensor._make_subclass(type("Sub", (torch.Tensor,), {}), torch.ones(1))},
      "obj['sub']", "Sub"),
     ({"sparse": torch.ones(2).to_sparse()}, "obj['sparse']", "Tensor"),
+    ({"model": torch.nn.Linear(2, 2)}, "obj['model']", "state_dict()"),
 ])
 def test_unsupported_types(tmp_path, obj, where, type_name):
     path = tmp_path / "bad.pt"
