@@ -115,6 +115,10 @@ public:
     [[nodiscard]] static tree dict();
     /// A collections.OrderedDict (what state_dict() returns).
     [[nodiscard]] static tree ordered_dict();
+    /// A collections.Counter; fill it with set().
+    [[nodiscard]] static tree counter();
+    /// A collections.defaultdict with no default_factory (None); fill it with set().
+    [[nodiscard]] static tree defaultdict();
 
     /// A contiguous tensor over borrowed bytes: exactly numel × element size of them.
     [[nodiscard]] static tree tensor(dtype type, shape_type shape, std::span<const std::byte> bytes);
@@ -135,6 +139,9 @@ public:
     /// A call of a global with a tuple of arguments: torch.device("cuda", 1) is
     /// call("torch", "device", tuple({"cuda", 1})).
     [[nodiscard]] static tree call(std::string module, std::string name, tree args);
+    /// An instance made from a class and its arguments without calling it, as pickle's NEWOBJ
+    /// does (cls.__new__(cls, *args)); give it its BUILD state with state().
+    [[nodiscard]] static tree instance(std::string module, std::string name, tree args);
 
     /// A loaded value as a tree: containers are rebuilt (so they may be edited), tensors
     /// become tree::tensor(t), objects keep their global, arguments and state, and a node the
@@ -147,9 +154,11 @@ public:
     [[nodiscard]] static tree from(const value& v, const checkpoint& origin);
 
     // --- building ---------------------------------------------------------------------------
-    /// dict / OrderedDict: set key to v (replacing an equal key's value, in place).
+    /// dict / OrderedDict: set key to v (replacing an equal key's value, in place). Object:
+    /// the same, written as the pickle's SETITEMs after the object is made.
     tree& set(tree key, tree v);
-    /// list: append v.
+    /// list, tuple, set or frozenset: append v (so a builder can fill a tuple of a size known
+    /// only at run time). Object: an item of the pickle's APPENDs after it is made.
     tree& append(tree v);
     /// dict: remove the entry under key, if any; true if one was removed.
     bool erase(std::string_view key);

@@ -11,6 +11,7 @@
 #include "python/errors.hpp"
 #include "python/load.hpp"
 #include "python/open.hpp"
+#include "python/save.hpp"
 
 namespace py = pybind11;
 
@@ -24,4 +25,5 @@ PYBIND11_MODULE(_ptio, m) {
     ptio::python::register_load(m);
     ptio::python::register_open(m);
     ptio::python::register_dlpack(m);
+    ptio::python::register_save(m);
 }

@@ -65,11 +65,17 @@ tree tree::frozenset(std::initializer_list<tree> items) {
 
 tree tree::dict() { return tree(make_node(kind::dict)); }
 
-tree tree::ordered_dict() {
-    tree t = dict();
-    t.node_->dict = detail::dict_class::ordered_dict;
+namespace {
+tree dict_of(detail::dict_class c) {
+    tree t = tree::dict();
+    detail::tree_access::handle(t)->dict = c;
     return t;
 }
+}  // namespace
+
+tree tree::ordered_dict() { return dict_of(detail::dict_class::ordered_dict); }
+tree tree::counter() { return dict_of(detail::dict_class::counter); }
+tree tree::defaultdict() { return dict_of(detail::dict_class::defaultdict); }
 
 // --- objects ----------------------------------------------------------------------------------
 
@@ -85,6 +91,13 @@ tree tree::call(std::string module, std::string name, tree args) {
     tree t = global(std::move(module), std::move(name));
     t.node_->origin = value::origin::call;
     t.node_->args = args.node_;
+    return t;
+}
+
+tree tree::instance(std::string module, std::string name, tree args) {
+    if (args.type() != kind::tuple) invalid_tree("tree::instance: the arguments must be a tuple");
+    tree t = call(std::move(module), std::move(name), std::move(args));
+    t.node_->origin = value::origin::instance;
     return t;
 }
 

@@ -70,7 +70,7 @@ detail::tree_node& tree::mut(kind expected, const char* what) {
 }
 
 tree& tree::set(tree key, tree v) {
-    auto& n = mut(kind::dict, "set");
+    auto& n = mut(node_->type == kind::object ? kind::object : kind::dict, "set");
     refuse_cycle(n, key, "set");
     refuse_cycle(n, v, "set");
     if (key.type() == kind::string) {
@@ -98,7 +98,7 @@ tree& tree::set(tree key, tree v) {
 }
 
 tree& tree::append(tree v) {
-    auto& n = mut(kind::list, "append");
+    auto& n = mut(is_sequence(node_->type) || node_->type == kind::object ? node_->type : kind::list, "append");
     refuse_cycle(n, v, "append");
     n.items.push_back(std::move(v));
     return *this;

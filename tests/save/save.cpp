@@ -328,3 +328,38 @@ TEST_CASE("tree::tensor of placed tensors: CPU copies save with their bytes and 
         CHECK(it->second == b.storage_key());
     }
 }
+
+TEST_CASE("tree: what a converter of Python objects builds — tuples and sets grown by append, "
+          "Counter, defaultdict, NEWOBJ instances with items and entries") {
+    tree t = tree::tuple();
+    t.append(1).append("two");
+    tree s = tree::frozenset();
+    s.append(3);
+    tree thing = tree::instance("mypackage", "Thing", tree::tuple({1}));
+    thing.append("item").set("key", 2).state(tree::dict());
+    tree c = tree::counter();
+    c.set("a", 2);
+    tree dd = tree::defaultdict();
+    dd.set("b", 1);
+    tree root = tree::dict();
+    root.set("t", t).set("s", s).set("thing", thing).set("c", c).set("dd", dd);
+    CHECK(code_of([] { tree::dict().append(1); }) == ptio::errc::invalid_argument);
+    CHECK(code_of([] { (void)tree::instance("m", "n", tree(1)); }) == ptio::errc::invalid_argument);
+    CHECK(code_of([&] { (void)ptio::save(root); }) == ptio::errc::unsafe_global);
+    ptio::save_options o;
+    o.allow_globals = {"mypackage.Thing"};
+    auto ck = ptio::checkpoint::open(ptio::save(root, o));
+    const ptio::value& r = ck.root();
+    REQUIRE(r.get("t")->type() == ptio::kind::tuple);
+    CHECK(r.get("t")->items().size() == 2);
+    CHECK(r.get("s")->class_name() == "builtins.frozenset");
+    CHECK(r.get("c")->class_name() == "collections.Counter");
+    CHECK(r.get("dd")->class_name() == "collections.defaultdict");
+    const ptio::value* x = r.get("thing");
+    REQUIRE(x->type() == ptio::kind::object);
+    CHECK(x->object_origin() == ptio::value::origin::instance);
+    CHECK(x->class_name() == "mypackage.Thing");
+    CHECK(x->args().items().size() == 1);
+    CHECK(x->items().size() == 1);
+    CHECK(x->entries().size() == 1);
+}
