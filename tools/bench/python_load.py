@@ -105,12 +105,11 @@ def state_dict(torch, layers, h, vocab):
 
 
 def write_files(torch, workdir, big_mb, safetensors):
-    """[(label, .pt path, .safetensors path or None, tensors, bytes)], written one at a time."""
+    """One dict a file (label, pt, safetensors or None, tensors, bytes, hidden), written in turn."""
     big_h = hidden_for(big_mb * 1e6, 24, VOCAB)
-    plans = [("2,400 tensors", "sd_2400", LAYERS_2400, 64, 0),
-             (f">= {big_mb} MB", f"sd_{big_mb}MB", 24, big_h, VOCAB)]
+    plans = [("sd_2400", LAYERS_2400, 64, 0), (f"sd_{big_mb}MB", 24, big_h, VOCAB)]
     files = []
-    for label, stem, layers, h, vocab in plans:
+    for stem, layers, h, vocab in plans:
         t0 = time.monotonic()
         sd = state_dict(torch, layers, h, vocab)
         pt = os.path.join(workdir, stem + ".pt")
@@ -121,6 +120,7 @@ def write_files(torch, workdir, big_mb, safetensors):
             st = os.path.join(workdir, stem + ".safetensors")
             save_file(sd, st)
         nbytes = sum(v.numel() * v.element_size() for v in sd.values())
+        label = f"{len(sd):,} tensors, {nbytes / 1e6:.0f} MB"
         files.append({"label": label, "pt": pt, "safetensors": st, "tensors": len(sd),
                       "bytes": nbytes, "hidden": h})
         print(f"# {os.path.basename(pt)}: {len(sd)} tensors, {nbytes / 1e6:.1f} MB (hidden {h}), "
@@ -179,7 +179,7 @@ def child(spec):
         torch.zeros(1, device=device)
         torch.cuda.synchronize()
     load = loader_function(spec["loader"], device)
-    scratch = None
+    scratch = None  # the touch's buffer: its bytes are not counted in peak RSS growth
     returned, touched = [], []
     base = peak_rss()
     for run in range(repeat + 1):
@@ -208,7 +208,7 @@ def child(spec):
         if cuda:
             torch.cuda.empty_cache()
     return {"loader": spec["loader"], "returned": returned, "touched": None if cuda else touched,
-            "peak_rss_growth": peak_rss() - base, "fingerprint": digest, "tensors": count,
+            "peak_rss_growth": peak_rss() - base - (0 if scratch is None else scratch.numel()), "fingerprint": digest, "tensors": count,
             "bytes": nbytes}
 
 
