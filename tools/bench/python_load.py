@@ -31,7 +31,8 @@ buffer), the fair figure for the data. On cuda the data are on the device when t
 returns (synchronized), so only "returned" is given. Ratios are torch.load's median over the
 loader's, same file, device and figure: how many times sooner. Every loader's tensors are
 checked against torch.load's (names, dtypes, shapes and a CRC-32 of the bytes, outside the
-timing); a loader that disagrees is marked in the table and makes the script exit 1.
+timing); a loader that disagrees is marked in the table and, like one that fails, makes the
+script exit 1.
 
 The page cache is warm: each file is read once before its timings. Cold-cache loads are out
 of scope here (this script cannot drop the page cache; `ptio bench --cold` measures ptio's
@@ -162,10 +163,10 @@ def peak_rss():
 
 
 def fingerprint(torch, sd):
-    """Names, dtypes, shapes and a CRC-32 of every tensor's bytes, in the dict's order."""
+    """Names, devices, dtypes, shapes and a CRC-32 of every tensor's bytes, in the dict's order."""
     crc, layout = 0, []
     for name, t in sd.items():
-        layout.append(f"{name}:{str(t.dtype)[6:]}:{tuple(t.shape)}")
+        layout.append(f"{name}:{t.device}:{str(t.dtype)[6:]}:{tuple(t.shape)}")
         data = t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy()
         crc = zlib.crc32(memoryview(data), crc)
     return f"{zlib.crc32(';'.join(layout).encode()):08x}-{crc:08x}"
@@ -207,9 +208,9 @@ def child(spec):
         gc.collect()
         if cuda:
             torch.cuda.empty_cache()
+    growth = peak_rss() - base - (0 if scratch is None else scratch.numel())
     return {"loader": spec["loader"], "returned": returned, "touched": None if cuda else touched,
-            "peak_rss_growth": peak_rss() - base - (0 if scratch is None else scratch.numel()), "fingerprint": digest, "tensors": count,
-            "bytes": nbytes}
+            "peak_rss_growth": growth, "fingerprint": digest, "tensors": count, "bytes": nbytes}
 
 
 def run_child(spec, pythonpath):
@@ -292,7 +293,7 @@ def loaders_for(torch, device, safetensors):
 
 
 def measure(args, torch, files, devices, safetensors):
-    results, disagree = [], False
+    results, disagree = [], False  # disagree: a loader failed or returned other tensors
     for f in files:
         warm(f["pt"])
         if f["safetensors"]:
@@ -317,7 +318,7 @@ def measure(args, torch, files, devices, safetensors):
                 x["touched_s"] = summary(x.get("touched"))
                 if "fingerprint" in x and reference is not None:
                     x["agrees"] = "yes" if x["fingerprint"] == reference else "NO"
-                    disagree |= x["agrees"] == "NO"
+                disagree |= x.get("agrees") == "NO" or "error" in x
             results.append(row)
     return results, disagree
 
