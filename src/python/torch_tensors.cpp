@@ -180,6 +180,18 @@ bool torch_tensors::alone(const ptio::tensor& t, const placement& p) {
 
 py::object torch_tensors::make_torch(const ptio::tensor& t) {
     auto& a = api();
+    switch (t.dtype()) {
+        case ptio::dtype::qint8: case ptio::dtype::quint8: case ptio::dtype::qint32:
+        case ptio::dtype::quint4x2: case ptio::dtype::quint2x4:
+            // torch rebuilds these with their quantizer (scale, zero point), which ptio's tensor
+            // does not carry: a plain tensor of their bytes would be a different value.
+            throw ptio::error(errc::unsupported_format, (loaded_ ? loaded_->source() : *checkpoint_).file(), "",
+                              std::nullopt,
+                              "a quantized tensor (" + std::string(name(t.dtype())) +
+                                  "): ptio does not rebuild quantized tensors for torch yet "
+                                  "(ptio.open(f).info(name) describes it)");
+        default: break;
+    }
     const placement p = place(t);
     const auto& v = t.view();
     py::object out;
