@@ -243,8 +243,21 @@ std::uint64_t archive::payload_offset(const entry& e) const {
     whole.seek(static_cast<std::size_t>(e.header_offset), "local header");
     const auto header = whole.take(std::min<std::uint64_t>(whole.remaining(), local_size + e.name.size()),
                                    "local header");
-    std::vector<std::byte> copy(header.size());
-    guarded_copy(copy.data(), header, e.name);
+    std::byte small[local_size + 64];  // most names fit: no allocation per record
+    std::vector<std::byte> large(header.size() > sizeof small ? header.size() : 0);
+    std::byte* copy = large.empty() ? small : large.data();
+    guarded(header, e.name, [&]() noexcept { std::memcpy(copy, header.data(), header.size()); });
+    try {
+        return parse_local_header(e, {copy, header.size()});
+    } catch (const error&) {
+        // A file cut inside the header's page reads as zeros there, which no header parses
+        // as; only then is the file's size worth a system call, to say it shrank.
+        check_still_mapped(header, e.name);
+        throw;
+    }
+}
+
+std::uint64_t archive::parse_local_header(const entry& e, std::span<const std::byte> copy) const {
     cursor c(copy, {filename_, e.name, e.header_offset});
     if (c.u32("local header") != local_sig)
         c.fail_at(errc::bad_zip, e.header_offset, "no local file header signature where the "

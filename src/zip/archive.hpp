@@ -79,6 +79,8 @@ public:
     [[nodiscard]] const std::string& filename() const noexcept { return filename_; }
 
 private:
+    // payload_offset's checks, on a copy of the local header's bytes.
+    [[nodiscard]] std::uint64_t parse_local_header(const entry& e, std::span<const std::byte> copy) const;
     void read_directory(std::size_t max_records);
     static constexpr std::size_t crc_piece = std::size_t{1} << 20;  // memory a streamed CRC needs
 
