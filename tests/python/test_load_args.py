@@ -249,6 +249,23 @@ def test_progress_true_off_a_terminal(capfd):
     assert (out, err) == ("", "")
 
 
+class _Terminal(io.StringIO):
+    """A stand-in for stderr that says it is a terminal, keeping what is written to it."""
+
+    def isatty(self):
+        return True
+
+
+def test_progress_true_on_a_terminal(monkeypatch):
+    pytest.importorskip("tqdm")
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    got = ptio.load(fixture("big.pt"), mmap=False, progress=True)
+    assert same_tree(got, torch_answer("big.pt")) == []
+    shown = terminal.getvalue()
+    assert "ptio.load" in shown and "100%" in shown, shown
+
+
 # ---------------------------------------------------------------------------------------------
 # weights_only
 
