@@ -56,7 +56,9 @@ void load_job::complete(const load_plan::piece& p) {
         done = done_;
     }
     if (landed) changed_.notify_all();
-    if (!options_.progress) return;
+    // Pieces already in flight when the load stopped still land, but the callback that said
+    // stop (or threw) hears nothing more.
+    if (!options_.progress || stop_) return;
     bool go = true;
     try {
         go = options_.progress(done, plan.total);
@@ -64,7 +66,10 @@ void load_job::complete(const load_plan::piece& p) {
         fail(std::current_exception());
         return;
     }
-    if (!go) cancel();
+    // A refusal is the load's outcome even if every piece then lands: the caller asked to stop.
+    if (!go)
+        fail(std::make_exception_ptr(error(errc::cancelled, plan.file, {}, std::nullopt,
+                                           "the load was cancelled by its progress callback")));
 }
 
 void load_job::fail(std::exception_ptr e) noexcept {

@@ -113,8 +113,17 @@ TEST_CASE("staging: progress returning false cancels the load") {
         };
         CHECK(code_of([&] { (void)ptio::load(file, "cpu", o); }) == ptio::errc::cancelled);
         CHECK(stopped);
-        // Only pieces already in flight may still land (at most one per copying thread).
-        CHECK(calls_after_stop <= static_cast<int>(threads));
+        // Pieces already in flight may still land, but the callback hears no more of them.
+        CHECK(calls_after_stop == 0);
+    }
+    // A False on the very last piece, when every byte has landed, still cancels: the caller
+    // asked to stop, and a load that returns would say otherwise.
+    {
+        ptio::load_options o;
+        o.cpu = ptio::cpu_placement::copy;
+        o.staging = &small;
+        o.progress = [](std::uint64_t done, std::uint64_t total) { return done < total; };
+        CHECK(code_of([&] { (void)ptio::load(file, "cpu", o); }) == ptio::errc::cancelled);
     }
     // An exception from the callback fails the load with that exception.
     ptio::load_options o;
