@@ -64,7 +64,7 @@ public:
         ptio::open_options options;
         options.weights_only = weights_only;
         checkpoint_ = open_source(source, options);
-        tensors_.emplace(std::shared_ptr<const ptio::checkpoint>(checkpoint_), true);
+        tensors_.emplace(std::shared_ptr<const ptio::checkpoint>(checkpoint_), true, false);
     }
 
     [[nodiscard]] py::list keys() const {

@@ -98,8 +98,8 @@ py::object torch_dtype(ptio::dtype type) {
 torch_tensors::torch_tensors(std::shared_ptr<const ptio::loaded> owner, bool writable)
     : owner_(owner), loaded_(owner.get()), writable_(writable) {}
 
-torch_tensors::torch_tensors(std::shared_ptr<const ptio::checkpoint> owner, bool writable)
-    : owner_(owner), checkpoint_(owner.get()), writable_(writable) {}
+torch_tensors::torch_tensors(std::shared_ptr<const ptio::checkpoint> owner, bool writable, bool whole_tree)
+    : owner_(owner), checkpoint_(owner.get()), writable_(writable), whole_tree_(whole_tree) {}
 
 placement torch_tensors::place(const ptio::tensor& t) const {
     if (loaded_) {
@@ -164,7 +164,7 @@ bool imports_through_dlpack(ptio::dtype t) {
 
 bool torch_tensors::alone(const ptio::tensor& t, const placement& p) {
     const auto& v = t.view();
-    if (p.nbytes == 0 || p.device.is_meta() || !imports_through_dlpack(t.dtype()) || v.storage_offset() != 0 ||
+    if (!whole_tree_ || p.nbytes == 0 || p.device.is_meta() || !imports_through_dlpack(t.dtype()) || v.storage_offset() != 0 ||
         v.nbytes() != p.nbytes || !v.is_contiguous())
         return false;
     if (users_.empty()) {  // distinct tensors per storage, counted once for the whole tree

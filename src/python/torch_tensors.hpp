@@ -41,7 +41,10 @@ public:
     torch_tensors(std::shared_ptr<const ptio::loaded> owner, bool writable);
     /// Tensors of an open checkpoint, all on the CPU over its bytes (no staging at all):
     /// what a load to "cpu" of a copy-on-write mapping or of bytes ptio owns gives.
-    torch_tensors(std::shared_ptr<const ptio::checkpoint> owner, bool writable);
+    /// `whole_tree`: the caller builds every tensor (a load), so counting each storage's
+    /// tensors up front pays; false for one tensor at a time (ptio.open), where that count
+    /// would list every tensor and open every shard of a sharded checkpoint.
+    torch_tensors(std::shared_ptr<const ptio::checkpoint> owner, bool writable, bool whole_tree = true);
 
     /// The Python object for a tensor of the owner's checkpoint: the same object each time it
     /// is asked for the same tensor.
@@ -60,6 +63,7 @@ private:
     const ptio::loaded* loaded_ = nullptr;       // one of these two
     const ptio::checkpoint* checkpoint_ = nullptr;
     bool writable_;
+    bool whole_tree_ = true;
     std::unordered_map<const ptio::tensor*, pybind11::object> tensors_;
     std::map<std::tuple<int, int, const std::byte*>, pybind11::object> storages_;
     std::map<std::tuple<int, int, int>, pybind11::object> prototypes_;

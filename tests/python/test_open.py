@@ -195,3 +195,22 @@ def test_bytes_and_file_objects(tmp_path):
     for source in (data, bytearray(data), memoryview(data), open(path, "rb")):
         with ptio.open(source) as f:
             assert f.keys() == ["a"] and torch.equal(f.get_tensor("a"), torch.arange(5))
+
+
+def test_sharded_get_tensor_opens_only_its_shard(tmp_path):
+    import shutil  # noqa: PLC0415
+    source = os.path.join(fixture_dir("PTIO_SHARDED_DIR"), "hf")
+    folder = tmp_path / "hf"
+    shutil.copytree(source, folder)
+    index = os.fspath(folder / "pytorch_model.bin.index.json")
+    weight_map = json.load(open(index))["weight_map"]
+    name, shard = next(iter(weight_map.items()))
+    expected = torch_load(os.fspath(folder / shard), "zip")[0][name]
+    with ptio.open(index) as f:
+        for other in set(weight_map.values()) - {shard}:
+            os.remove(folder / other)  # a shard that is never needed may go
+        assert torch.equal(f.get_tensor(name), expected)
+        assert f.info(name).shape == tuple(expected.shape)
+        with pytest.raises(ptio.Error) as e:
+            f.keys()  # lists every shard's tensors: the missing ones are needed now
+        assert e.value.code == "missing_record"
