@@ -47,6 +47,16 @@ bool starts_with(std::span<const std::byte> b, std::string_view s) {
         fail(errc::unsupported_format, "a mobile flatbuffer module (.ptl), not a torch.save file");
     if (b.size() >= 9 && b[8] == std::byte{'{'})
         fail(errc::not_a_checkpoint, "this looks like a safetensors file, not a torch.save file");
+    if (starts_with(b, "\x1f\x8b"))
+        fail(errc::not_a_checkpoint,
+             "a gzip file, not a torch.save file: decompress it (gunzip) and open what it holds");
+    if (starts_with(b, "\x93NUMPY"))
+        fail(errc::not_a_checkpoint, "a numpy .npy file (numpy.save), not a torch.save file: numpy.load reads it");
+    // A pickle's PROTO opcode; torch's legacy format (a pickle too) was recognized before this.
+    if (b.size() >= 2 && b[0] == std::byte{0x80} && b[1] >= std::byte{2} && b[1] <= std::byte{5})
+        fail(errc::not_a_checkpoint,
+             "a plain pickle (protocol " + std::to_string(static_cast<int>(b[1])) +
+                 "), not a torch.save file: ptio reads torch.save's formats only");
     refuse(errc::not_a_checkpoint, file,
            "not a torch.save file: it does not start with a zip header (first bytes: " + text::hex_prefix(b) + ")");
 }

@@ -5,6 +5,7 @@ Part of make_malformed.py: each function adds its rows to run's table (mal_bases
 order make_malformed.py calls them.
 """
 
+import gzip
 import importlib.util
 import io
 import os
@@ -20,6 +21,13 @@ from mal_zip import fix_tar_checksum, patch
 
 def p2(v):
     return pickle.dumps(v, protocol=2)
+
+
+def numpy_npy():
+    import numpy  # noqa: PLC0415 - Debian's python3-torch brings it
+    out = io.BytesIO()
+    numpy.save(out, numpy.arange(4, dtype=numpy.float32))
+    return out.getvalue()
 
 
 def not_a_checkpoint(run):
@@ -39,6 +47,12 @@ def not_a_checkpoint(run):
     case("random_bytes.pt", "not_a_checkpoint", "", "4096 random bytes (fixed seed)",
          bytes(rnd.getrandbits(8) for _ in range(4096)))
     case("two_bytes_pk.pt", "not_a_checkpoint", "", "the two bytes 'PK' only", b"PK")
+    case("plain_pickle.pt", "not_a_checkpoint", "plain pickle (protocol 4)",
+         "pickle.dumps of a dict (protocol 4), not torch.save", pickle.dumps({"a": 1}, protocol=4))
+    case("gzip_file.pt", "not_a_checkpoint", "gzip",
+         "valid_torch.pt compressed with gzip (a .pt.gz saved as .pt)", gzip.compress(base))
+    case("numpy_npy.pt", "not_a_checkpoint", "numpy .npy",
+         "a numpy.save file (magic \\x93NUMPY)", numpy_npy())
     case("first_signature_broken.pt", "not_a_checkpoint", "",
          "valid_torch.pt with its first local header signature PK\\3\\4 changed to PK\\3\\5; torch "
          "decides zip by the first 4 bytes and would not read it as zip",
