@@ -7,6 +7,8 @@
 // capsule "used_…" and becomes responsible for calling the deleter.
 #include "python/dlpack_export.hpp"
 
+#include "python/torch_tensors.hpp"
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -107,9 +109,7 @@ public:
         return py::make_tuple(static_cast<int>(device_.device_type), device_.device_id);
     }
     [[nodiscard]] py::tuple shape() const {
-        py::tuple out(shape_.size());
-        for (std::size_t i = 0; i < shape_.size(); ++i) out[i] = py::int_(shape_[i]);
-        return out;
+        return int_tuple(shape_);
     }
     [[nodiscard]] std::string dtype() const { return std::string(name(dtype_)); }
     [[nodiscard]] std::string where() const { return where_.str(); }

@@ -62,6 +62,9 @@ ptio::map_location where_from(const py::object& where, callback_failure& failure
     });
 }
 
+// What a progress callback's answer means: None or true go on.
+bool goes_on(const py::object& answer) { return answer.is_none() || answer.cast<bool>(); }
+
 std::vector<std::byte> bytes_of(const py::object& source) {
     py::buffer_info info = py::buffer(source).request();
     const auto n = static_cast<std::size_t>(info.size * info.itemsize);
@@ -99,10 +102,11 @@ bool stays_on_cpu(const py::object& where, const ptio::checkpoint& ck) {
     const bool to_cpu = py::isinstance<py::str>(where) && where.cast<std::string>() == "cpu";
     if (!to_cpu && !where.is_none()) return false;
     py::gil_scoped_release unlocked;
-    for (const auto& t : ck.tensors())
-        if (!to_cpu && t.tensor->location() != "cpu" && t.tensor->view().has_data()) return false;
-    for (const auto& t : ck.tensors())
-        if (t.tensor->view().has_data()) (void)t.tensor->view().storage_bytes();
+    for (const auto& t : ck.tensors()) {
+        if (!t.tensor->view().has_data()) continue;
+        if (!to_cpu && t.tensor->location() != "cpu") return false;
+        (void)t.tensor->view().storage_bytes();
+    }
     return true;
 }
 
@@ -114,20 +118,19 @@ python_load load_source(const load_request& r) {
     options.open.weights_only = r.weights_only;
     options.cpu = r.mmap ? cpu_placement::view : cpu_placement::copy;
     bool reported = false;
-    bool refused = false;  // the callback returned False (or raised): the load must not return
     if (!r.progress.is_none()) {
-        py::handle fn = r.progress;  // borrowed, as above
-        options.progress = [fn, &failure, &reported, &refused](std::uint64_t done, std::uint64_t total) {
+        // borrowed, as above. A False (or a raise) cancels: the staging engine then calls no
+        // more and fails the load, even where the last pieces were already in flight.
+        py::handle fn = r.progress;
+        options.progress = [fn, &failure, &reported](std::uint64_t done, std::uint64_t total) {
             py::gil_scoped_acquire gil;
             reported = true;
             try {
-                py::object go = fn(done, total);
-                refused = refused || !(go.is_none() || go.cast<bool>());
+                return goes_on(fn(done, total));
             } catch (...) {
                 failure.keep();
-                refused = true;
+                return false;
             }
-            return !refused;
         };
     }
     const ptio::map_location where = where_from(r.where, failure);
@@ -146,18 +149,13 @@ python_load load_source(const load_request& r) {
         failure.rethrow_if_any();  // the callback's own exception, not the cancel it caused
         throw;
     }
-    // The copies may all have landed before a cancel took effect (the last pieces were in
-    // flight): the caller asked for no result, so it gets the callback's exception or cancelled.
-    failure.rethrow_if_any();
     // A load of views moves nothing, so the callback has not heard from it: it finished.
     if (!r.progress.is_none() && !reported) {
         const std::uint64_t moved = out.loaded ? out.loaded->bytes_to_move() : 0;
-        py::object go = r.progress(moved, moved);
-        refused = !(go.is_none() || go.cast<bool>());
+        if (!goes_on(r.progress(moved, moved)))
+            throw ptio::error(errc::cancelled, out.source().file(), "", std::nullopt,
+                              "the progress callback returned False");
     }
-    if (refused)
-        throw ptio::error(errc::cancelled, py::isinstance<py::str>(r.source) ? r.source.cast<std::string>() : "<bytes>", "",
-                          std::nullopt, "the progress callback returned False");
     return out;
 }
 

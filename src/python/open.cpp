@@ -24,12 +24,6 @@ namespace py = pybind11;
 namespace ptio::python {
 namespace {
 
-py::tuple int_tuple(std::span<const std::int64_t> v) {
-    py::tuple t(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) t[i] = py::int_(v[i]);
-    return t;
-}
-
 // Whether a value holds a tensor anywhere inside it (shared and cyclic trees walked once).
 bool holds_tensor(const value& v, std::unordered_set<const void*>& seen, unsigned depth) {
     if (v.is(kind::tensor)) return true;

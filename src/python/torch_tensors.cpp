@@ -62,12 +62,6 @@ torch_api& api() {
     return *a;
 }
 
-py::tuple int_tuple(std::span<const std::int64_t> v) {
-    py::tuple t(v.size());
-    for (std::size_t i = 0; i < v.size(); ++i) t[i] = py::int_(v[i]);
-    return t;
-}
-
 std::string device_text(const ptio::device& d) { return d.str(); }
 
 // Column-major dense strides (numpy's order="F"), as numpy pickles a Fortran array.
@@ -81,6 +75,12 @@ bool fortran_ordered(const ptio::tensor_view& v) {
 }
 
 }  // namespace
+
+py::tuple int_tuple(std::span<const std::int64_t> v) {
+    py::tuple t(v.size());
+    for (std::size_t i = 0; i < v.size(); ++i) t[i] = py::int_(v[i]);
+    return t;
+}
 
 py::object torch_dtype(ptio::dtype type) {
     auto& a = api();

@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -69,6 +70,9 @@ private:
     std::map<std::tuple<int, int, int>, pybind11::object> prototypes_;
     std::unordered_map<const std::byte*, std::size_t> users_;  // tensors per storage
 };
+
+/// A Python tuple of ints: a shape or strides as torch and numpy take them.
+[[nodiscard]] pybind11::tuple int_tuple(std::span<const std::int64_t> v);
 
 /// torch's dtype object for a ptio dtype; ptio::error when this torch has none.
 [[nodiscard]] pybind11::object torch_dtype(ptio::dtype type);
