@@ -49,7 +49,11 @@ TEST_CASE("guard: a copy from a mapping whose file shrank is an io_error naming 
         CHECK(e.file() == m.path.string());
         CHECK(e.record() == "data/0");
         REQUIRE(e.offset());
-        CHECK(*e.offset() == 8192);  // the first byte of the first page past the new end
+        // A byte past the new end: where the copy first touched a missing page. Which one
+        // that is depends on the memcpy (glibc's AVX-512 copy reads a large block's tail
+        // first), so only the range is the contract.
+        CHECK(*e.offset() >= 8192);
+        CHECK(*e.offset() < m.map.size());
         CHECK(std::string(e.what()).find("the file shrank while it was being read") != std::string::npos);
     }
     // The bytes still in the file read as before, and the guard is gone after a fault.
