@@ -10,9 +10,10 @@ processes, each run once untimed and then --runs times (page cache warm, stdout 
               every tensor), then exit: the work every ls needs, and a process's start and exit;
   ls          ptio ls FILE;
   ls --json   ptio ls --json FILE.
-Printed: the median wall time of each, the ratio of ls and ls --json to open (what listing adds
-to the open: formatting and writing the lines), and each process's peak resident set
-(ru_maxrss, median). The target is a ratio of at most 1.5 at every size: listing is linear in
+Printed: the median wall time and CPU time (user + system, steadier on a shared machine) of
+each, the ratios of ls and ls --json to open (what listing adds to the open: formatting and
+writing the lines, and the CLI's own start), and each process's peak resident set (ru_maxrss,
+median). The target is a ratio of at most 1.5 at every size: listing is linear in
 the tensors, like the open.
 """
 
@@ -28,8 +29,9 @@ from bench_dir import bench_files
 
 
 def run_once(argv):
-    """Wall seconds and peak resident bytes of one process; exits on failure. posix_spawn (a
-    vfork), so the child's ru_maxrss is its own, not this interpreter's copied at a fork."""
+    """Wall seconds, CPU seconds (user + system) and peak resident bytes of one process; exits
+    on failure. posix_spawn (a vfork), so the child's ru_maxrss is its own, not this
+    interpreter's copied at a fork."""
     with open(os.devnull, "wb") as devnull, tempfile.TemporaryFile() as errors:
         actions = [(os.POSIX_SPAWN_DUP2, devnull.fileno(), 1), (os.POSIX_SPAWN_DUP2, errors.fileno(), 2)]
         t0 = time.perf_counter()
@@ -41,14 +43,14 @@ def run_once(argv):
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         sys.exit(f"ls_ratio: {' '.join(argv)} failed ({code}):\n{err}")
-    return wall, usage.ru_maxrss * 1024
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
 def measure(argv, runs):
+    """Medians: wall ms, CPU ms, peak resident bytes."""
     run_once(argv)  # untimed: page cache, dynamic loader
     samples = [run_once(argv) for _ in range(runs)]
-    return (statistics.median(s[0] for s in samples) * 1e3,
-            statistics.median(s[1] for s in samples))
+    return tuple(statistics.median(s[i] for s in samples) * (1e3 if i < 2 else 1) for i in range(3))
 
 
 def main():
@@ -66,21 +68,28 @@ def main():
     rows = []
     for name in names:
         path = os.path.join(args.dir, name)
-        open_ms, open_rss = measure([args.open_index, "--once", path], args.runs)
-        ls_ms, ls_rss = measure([args.ptio, "ls", path], args.runs)
-        json_ms, json_rss = measure([args.ptio, "ls", "--json", path], args.runs)
-        rows.append({"file": name, "open_ms": open_ms, "ls_ms": ls_ms, "ls_json_ms": json_ms,
-                     "ls_ratio": ls_ms / open_ms, "ls_json_ratio": json_ms / open_ms,
-                     "open_max_rss": open_rss, "ls_max_rss": ls_rss, "ls_json_max_rss": json_rss})
+        row = {"file": name}
+        for key, argv in (("open", [args.open_index, "--once", path]), ("ls", [args.ptio, "ls", path]),
+                          ("ls_json", [args.ptio, "ls", "--json", path])):
+            row[key + "_ms"], row[key + "_cpu_ms"], row[key + "_max_rss"] = measure(argv, args.runs)
+        for key in ("ls", "ls_json"):
+            row[key + "_ratio"] = row[key + "_ms"] / row["open_ms"]
+            row[key + "_cpu_ratio"] = row[key + "_cpu_ms"] / row["open_cpu_ms"]
+        rows.append(row)
 
-    print(f"processes on {os.cpu_count()} CPUs; page cache warm; medians of {args.runs} runs")
-    print(f"{'file':<18} {'open ms':>9} {'ls ms':>9} {'ratio':>6} {'--json ms':>10} {'ratio':>6}"
-          f" {'open MB':>8} {'ls MB':>8} {'--json MB':>9}")
+    print(f"processes on {os.cpu_count()} CPUs; page cache warm; medians of {args.runs} runs; "
+          "wall ms (CPU ms, user + system); ratios to open")
+    print(f"{'file':<18} {'open':>16} {'ls':>16} {'ratio':>11} {'ls --json':>16} {'ratio':>11}"
+          f" {'peak MB open/ls/json':>21}")
     for r in rows:
-        print(f"{r['file']:<18} {r['open_ms']:>9.2f} {r['ls_ms']:>9.2f} {r['ls_ratio']:>5.2f}x"
-              f" {r['ls_json_ms']:>10.2f} {r['ls_json_ratio']:>5.2f}x"
-              f" {r['open_max_rss'] / 1e6:>8.1f} {r['ls_max_rss'] / 1e6:>8.1f}"
-              f" {r['ls_json_max_rss'] / 1e6:>9.1f}")
+        def t(key):
+            return f"{r[key + '_ms']:.2f} ({r[key + '_cpu_ms']:.2f})"
+
+        def q(key):
+            return f"{r[key + '_ratio']:.2f} ({r[key + '_cpu_ratio']:.2f})"
+        print(f"{r['file']:<18} {t('open'):>16} {t('ls'):>16} {q('ls'):>11} {t('ls_json'):>16}"
+              f" {q('ls_json'):>11} {r['open_max_rss'] / 1e6:>7.1f}/{r['ls_max_rss'] / 1e6:.1f}/"
+              f"{r['ls_json_max_rss'] / 1e6:.1f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": args.runs, "rows": rows}, f, indent=1)
