@@ -10,6 +10,17 @@
 // --benchmark_format=json and sets the times beside torch.load's.
 //
 // Counters: tensors, tensors_per_s (tensors indexed per second), file_MB, data_MB.
+//
+// sample_<label>.pt is one small sample (a dict of a few tensors, ~12 KB), the file a dataset
+// opens per item: its time is the per-file cost of an open.
+//
+// Two modes run one open in this process and exit, for the scripts that need a fresh process:
+//   open_index --once FILE     open and index FILE, then exit (tools/bench/ls_ratio.py times
+//                              this process beside `ptio ls`);
+//   open_index --memory FILE   print one JSON line: the resident set (/proc/self/status VmRSS,
+//                              RssAnon, RssFile, in bytes) just before the open and with the
+//                              checkpoint open and indexed, and its tensor count
+//                              (tools/bench/memory_per_tensor.py).
 #include <benchmark/benchmark.h>
 #include <ptio/ptio.hpp>
 
@@ -18,6 +29,8 @@
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
+#include <map>
 #include <filesystem>
 #include <iostream>
 #include <regex>
@@ -52,7 +65,7 @@ double label_bytes(const std::string& label) {
 }
 
 std::vector<bench_file> find_files(const fs::path& dir) {
-    static const std::regex re(R"(^(count|size)_(.+)\.pt$)");
+    static const std::regex re(R"(^(count|sample|size)_(.+)\.pt$)");
     std::vector<bench_file> files;
     for (const auto& entry : fs::directory_iterator(dir)) {
         if (!entry.is_regular_file()) continue;
@@ -94,9 +107,48 @@ void open_index(benchmark::State& state, const fs::path& path) {
     state.counters["data_MB"] = static_cast<double>(data_bytes) / 1e6;
 }
 
+// VmRSS, RssAnon and RssFile of this process in bytes (absent where /proc is not readable).
+std::map<std::string, std::uint64_t> resident() {
+    std::map<std::string, std::uint64_t> out;
+    std::ifstream status("/proc/self/status");
+    std::string key;
+    std::uint64_t kb = 0;
+    std::string unit;
+    while (status >> key) {
+        if (key == "VmRSS:" || key == "RssAnon:" || key == "RssFile:") {
+            status >> kb >> unit;
+            out[key.substr(0, key.size() - 1)] = kb * 1024;
+        }
+        status.ignore(1 << 20, '\n');
+    }
+    return out;
+}
+
+// --once / --memory: one open in this process.
+int open_once(const std::string& mode, const fs::path& path) {
+    try {
+        const auto before = resident();
+        const auto ck = ptio::checkpoint::open(path);
+        const std::size_t tensors = ck.tensors().size();
+        if (mode == "--memory") {
+            const auto after = resident();
+            std::cout << "{\"file\": \"" << path.filename().string() << "\", \"tensors\": " << tensors;
+            for (const auto& [key, bytes] : before) std::cout << ", \"" << key << "_before\": " << bytes;
+            for (const auto& [key, bytes] : after) std::cout << ", \"" << key << "_after\": " << bytes;
+            std::cout << "}\n";
+        }
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "open_index: " << e.what() << '\n';
+        return 1;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 3 && (std::string(argv[1]) == "--once" || std::string(argv[1]) == "--memory"))
+        return open_once(argv[1], argv[2]);
     benchmark::Initialize(&argc, argv);
     fs::path dir;
     int rest = 1;
@@ -117,7 +169,7 @@ int main(int argc, char** argv) {
     }
     const auto files = find_files(dir);
     if (files.empty()) {
-        std::cerr << "open_index: no count_*.pt or size_*.pt in " << dir << '\n';
+        std::cerr << "open_index: no count_*.pt, sample_*.pt or size_*.pt in " << dir << '\n';
         return 2;
     }
     for (const auto& f : files) {

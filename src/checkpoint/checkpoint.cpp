@@ -19,10 +19,13 @@ checkpoint& checkpoint::operator=(checkpoint&&) noexcept = default;
 checkpoint::~checkpoint() = default;
 
 checkpoint checkpoint::open(const std::filesystem::path& path, const open_options& options) {
-    if (detail::is_index(path))
-        return checkpoint(std::make_unique<detail::sharded_source>(
-            detail::sharded_source::index_of(path), options));
-    return checkpoint(detail::file_source::open(path, options));
+    // A file is looked up once (a dataset opens small files by the thousand): its name, then
+    // the open that tells a directory, which is read as an index, from a file.
+    if (!detail::has_index_suffix(path))
+        if (auto file = detail::file_source::open_unless_directory(path, options))
+            return checkpoint(std::move(file));
+    return checkpoint(std::make_unique<detail::sharded_source>(
+        detail::sharded_source::index_of(path), options));
 }
 
 checkpoint checkpoint::open(std::span<const std::byte> bytes, const open_options& options,

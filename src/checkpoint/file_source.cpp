@@ -1,4 +1,4 @@
-// Opening one torch.save file: map it, sniff its layout, run that layout's opener.
+// Opening one torch.save file: map (or read) it, sniff its layout, run that layout's opener.
 #include "checkpoint/file_source.hpp"
 
 #include <new>
@@ -9,12 +9,24 @@
 
 namespace ptio::detail {
 
+namespace {
+
+mapped_file::mode mode_of(const open_options& options) {
+    return options.copy_on_write ? mapped_file::mode::copy_on_write : mapped_file::mode::read_only;
+}
+
+}  // namespace
+
 std::unique_ptr<file_source> file_source::open(const std::filesystem::path& path,
                                                const open_options& options) {
-    return std::make_unique<file_source>(
-        path.string(), options,
-        mapped_file::map(path, options.copy_on_write ? mapped_file::mode::copy_on_write
-                                                     : mapped_file::mode::read_only));
+    return std::make_unique<file_source>(path.string(), options, mapped_file::map(path, mode_of(options)));
+}
+
+std::unique_ptr<file_source> file_source::open_unless_directory(const std::filesystem::path& path,
+                                                                const open_options& options) {
+    auto map = mapped_file::map_unless_directory(path, mode_of(options));
+    if (!map) return nullptr;
+    return std::make_unique<file_source>(path.string(), options, std::move(*map));
 }
 
 file_source::file_source(std::string file, const open_options& options, mapped_file map)

@@ -2,7 +2,7 @@
 // TorchScript and mobile .ptl), the legacy magic-number format or the tar format of
 // torch ≤ 0.1.9.
 //
-// Construction maps or takes the bytes, sniffs the layout (sniff.hpp), then runs its opener:
+// Construction maps, reads (a small file: mapped_file.hpp) or takes the bytes, sniffs the layout (sniff.hpp), then runs its opener:
 // it reads the zip directory and the pickles (open_zip.cpp) or the pre-zip layout
 // (open_pre_zip.cpp), rebuilds the tree with an unpickler that never calls anything and names
 // its tensors by tree path (namer.hpp). No page of a storage record is read: each storage's
@@ -38,6 +38,10 @@ public:
     /// Maps `path` (privately and writably when options.copy_on_write) and opens it.
     [[nodiscard]] static std::unique_ptr<file_source> open(const std::filesystem::path& path,
                                                            const open_options& options);
+    /// As open(), but a directory is no error: null (checkpoint::open then reads it as an
+    /// index). The path is looked up once.
+    [[nodiscard]] static std::unique_ptr<file_source> open_unless_directory(
+        const std::filesystem::path& path, const open_options& options);
     /// Opens the bytes of `map`; `file` names them in errors.
     file_source(std::string file, const open_options& options, mapped_file map);
 

@@ -65,7 +65,11 @@ bool starts_with(std::span<const std::byte> b, std::string_view s) {
 
 bool is_index(const std::filesystem::path& path) {
     std::error_code ec;
-    return std::filesystem::is_directory(path, ec) || path.filename().string().ends_with(index_suffix);
+    return std::filesystem::is_directory(path, ec) || has_index_suffix(path);
+}
+
+bool has_index_suffix(const std::filesystem::path& path) {
+    return path.filename().string().ends_with(index_suffix);
 }
 
 file_layout sniff(std::span<const std::byte> bytes, const std::string& file) {

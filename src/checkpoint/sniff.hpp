@@ -16,6 +16,8 @@ namespace ptio::detail {
 /// True when checkpoint::open should read `path` as a Hugging Face index: a directory, or a
 /// file whose name ends in ".index.json".
 [[nodiscard]] bool is_index(const std::filesystem::path& path);
+/// The name half of is_index: the file name ends in ".index.json" (no lookup of the path).
+[[nodiscard]] bool has_index_suffix(const std::filesystem::path& path);
 
 /// The layouts of one torch.save file, each with its own opener.
 enum class file_layout {

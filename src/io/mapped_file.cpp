@@ -1,10 +1,14 @@
 #include "io/mapped_file.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
+#include <new>
 
 #include <boost/interprocess/file_mapping.hpp>
 #include <boost/interprocess/mapped_region.hpp>
@@ -26,22 +30,71 @@ struct mapped_file::region {
     }
 };
 
+namespace {
+
+// Reads `size` bytes of the open file `fd` from its start into `out`. A file that shrank since
+// it was sized gives the bytes it still has.
+std::size_t read_whole(int fd, const std::string& name, std::byte* out, std::size_t size) {
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(done));
+        if (n > 0)
+            done += static_cast<std::size_t>(n);
+        else if (n == 0)
+            break;
+        else if (errno != EINTR)
+            throw error(errc::io_error, name, {}, done, std::string("read failed: ") + std::strerror(errno));
+    }
+    return done;
+}
+
+struct fd_closer {
+    int fd;
+    ~fd_closer() { ::close(fd); }
+};
+
+}  // namespace
+
+void mapped_file::buffer_delete::operator()(std::byte* p) const noexcept {
+    ::operator delete[](p, std::align_val_t{buffer_alignment});
+}
+
 mapped_file mapped_file::map(const std::filesystem::path& path, mode m) {
-    const std::string name = path.string();
-    std::error_code ec;
-    const auto status = std::filesystem::status(path, ec);
-    if (ec || !std::filesystem::exists(status))
-        throw error(errc::io_error, name, {}, std::nullopt, "no such file");
-    if (std::filesystem::is_directory(status))
-        throw error(errc::io_error, name, {}, std::nullopt,
+    auto out = map_unless_directory(path, m);
+    if (!out)
+        throw error(errc::io_error, path.string(), {}, std::nullopt,
                     "is a directory, not a checkpoint file");
-    if (!std::filesystem::is_regular_file(status))
-        throw error(errc::io_error, name, {}, std::nullopt, "not a regular file");
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw error(errc::io_error, name, {}, std::nullopt, "cannot read size: " + ec.message());
+    return std::move(*out);
+}
+
+std::optional<mapped_file> mapped_file::map_unless_directory(const std::filesystem::path& path, mode m) {
+    const std::string name = path.string();
+    // One lookup of the path: open, then fstat the descriptor (a small file's whole open is
+    // open, fstat, pread, close). O_NONBLOCK: opening a FIFO does not wait for a writer (it is
+    // then refused as not a regular file).
+    const int fd = ::open(name.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        const int e = errno;
+        struct ::stat st {};
+        if (::stat(name.c_str(), &st) != 0) throw error(errc::io_error, name, {}, std::nullopt, "no such file");
+        if (S_ISDIR(st.st_mode)) return std::nullopt;
+        throw error(errc::io_error, name, {}, std::nullopt, std::string("cannot open: ") + std::strerror(e));
+    }
+    const fd_closer closer{fd};
+    struct ::stat st {};
+    if (::fstat(fd, &st) != 0)
+        throw error(errc::io_error, name, {}, std::nullopt, std::string("cannot read size: ") + std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) return std::nullopt;
+    if (!S_ISREG(st.st_mode)) throw error(errc::io_error, name, {}, std::nullopt, "not a regular file");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
 
     mapped_file out;
     if (size == 0) return out;  // Boost refuses to map an empty file; an empty span is right.
+    if (m == mode::read_only && size <= read_limit) {
+        out.read_.reset(new (std::align_val_t{buffer_alignment}) std::byte[size]);
+        out.bytes_ = {out.read_.get(), read_whole(fd, name, out.read_.get(), size)};
+        return out;
+    }
     try {
         auto r = std::make_unique<region>();
         r->file = bip::file_mapping(name.c_str(), bip::read_only);
@@ -53,7 +106,7 @@ mapped_file mapped_file::map(const std::filesystem::path& path, mode m) {
     } catch (const bip::interprocess_exception& e) {
         throw error(errc::io_error, name, {}, std::nullopt, std::string("cannot map: ") + e.what());
     }
-    return out;
+    return std::optional<mapped_file>(std::move(out));
 }
 
 mapped_file mapped_file::borrow(std::span<const std::byte> bytes) {
@@ -70,13 +123,14 @@ mapped_file mapped_file::adopt(std::vector<std::byte>&& bytes) {
 }
 
 mapped_file::mapped_file(mapped_file&& o) noexcept
-    : region_(std::move(o.region_)), owned_(std::move(o.owned_)), bytes_(o.bytes_) {
+    : region_(std::move(o.region_)), read_(std::move(o.read_)), owned_(std::move(o.owned_)), bytes_(o.bytes_) {
     // A moved vector keeps its buffer, so bytes_ stays valid for adopted memory too.
     o.bytes_ = {};
 }
 
 mapped_file& mapped_file::operator=(mapped_file&& o) noexcept {
     region_ = std::move(o.region_);
+    read_ = std::move(o.read_);
     owned_ = std::move(o.owned_);
     bytes_ = o.bytes_;
     o.bytes_ = {};

@@ -23,7 +23,8 @@ using ptio::detail::mapped_file;
 
 namespace {
 
-// A file of `size` bytes, mapped, then truncated to `keep` under the mapping.
+// A file of `size` bytes, mapped, then truncated to `keep` under the mapping. A file of at
+// most mapped_file::read_limit bytes would be read, not mapped: every size here is larger.
 struct shrunk_mapping {
     fs::path path;
     mapped_file map;
@@ -31,6 +32,7 @@ struct shrunk_mapping {
         : path(fs::temp_directory_path() / (name + std::to_string(::getpid()))) {
         { std::ofstream(path, std::ios::binary) << std::string(size, 'x'); }
         map = mapped_file::map(path);
+        REQUIRE(map.is_mapping());
         fs::resize_file(path, keep);
     }
     ~shrunk_mapping() { fs::remove(path); }
@@ -81,7 +83,7 @@ TEST_CASE("guard: eight threads reading one shrunk mapping each get their own io
 }
 
 TEST_CASE("guard: a fault in an outer guard's range, inside an inner guard, lands in the outer one") {
-    shrunk_mapping m("ptio_guard_nested_", 1 << 16, 0);
+    shrunk_mapping m("ptio_guard_nested_", 1 << 17, 0);
     const auto bytes = m.map.bytes();
     struct read_one {
         const std::byte* from;
@@ -109,7 +111,7 @@ TEST_CASE("guard: a fault in an outer guard's range, inside an inner guard, land
 }
 
 TEST_CASE("guard: a fault outside every guard still ends the process with SIGBUS") {
-    shrunk_mapping m("ptio_guard_unguarded_", 1 << 16, 0);
+    shrunk_mapping m("ptio_guard_unguarded_", 1 << 17, 0);
     std::vector<std::byte> out(16);
     CHECK_THROWS_AS(ptio::detail::guarded_copy(out.data(), m.map.bytes().first(16)), ptio::error);
     const pid_t child = ::fork();

@@ -49,6 +49,12 @@ def bombs(run):
              "a 490 kB file whose deflated data.pkl is 252 million EMPTY_LIST APPEND pairs "
              "(504 MB, which would grow past 6 GB): refused before it is inflated",
              deflated_zip((PROTO2 + EMPTY_LIST, EMPTY_LIST + APPEND), 252_000_000, STOP))
+    # The relative cap by itself, named in the message: 5 million empty lists are well under
+    # max_nodes (2^24), but far past 16 MiB + 128 bytes per byte of a 10 kB file.
+    run.case("caps_metadata_lists.pt", "limit_exceeded", "metadata_per_pickle_byte",
+             "a 10 kB file whose deflated data.pkl is 10 MB of EMPTY_LIST APPEND (5 million "
+             "empty lists, under max_nodes): past the metadata cap relative to the file",
+             deflated_zip((PROTO2 + EMPTY_LIST, EMPTY_LIST + APPEND), 5_000_000, STOP))
     run.case("caps_memo_bomb.pt", "limit_exceeded", cap,
              "deflated protocol 4 data.pkl: NONE then 16 million MEMOIZE (memo slots, no nodes)",
              deflated_zip((b"\x80\x04" + NONE, b"\x94"), 16_000_000, STOP))

@@ -5,6 +5,9 @@ usage: make_bench_files.py [--big] [--force] [--copy-mb N] [--legacy] OUTDIR
 
   count_<N>.pt   state_dicts of N small float32 tensors (16 elements each),
                  N in 1, 10, 100, 1000, 2400, 10000, 100000
+  sample_12KB.pt one dataset sample: a dict of four tensors of ~12 KB in all (a 3x32x32 uint8
+                 image, 2048 float32 features, a 256-element bool mask, an int64 label), the
+                 file a dataset opens per item
   size_10MB.pt   a 2400-tensor transformer-like layout (200 layers x 12 tensors) with ~10 MB
   size_4GB.pt    the same layout with ~4 GB (only with --big: it needs ~4 GB of memory and
                  as much disk, and takes minutes)
@@ -63,6 +66,16 @@ def layered(hidden):
     return sd
 
 
+def sample():
+    """One dataset item, ~12 KB of tensors: what a loader of many small files opens per item."""
+    return {
+        "image": torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8),
+        "features": torch.randn(2048),
+        "mask": torch.rand(256) > 0.5,
+        "label": torch.tensor(7),
+    }
+
+
 def copy_pair(mb):
     cols = 4096
     rows = max(1, int(mb * 1e6 / 4 / cols))
@@ -92,6 +105,7 @@ def main():
     torch.manual_seed(0)
 
     jobs = [(f"count_{n}.pt", lambda n=n: small_tensors(n)) for n in COUNTS]
+    jobs.append(("sample_12KB.pt", sample))
     jobs.append(("size_10MB.pt", lambda: layered(32)))    # 200 * (12*32^2 + 13*32) * 4 = 10.2 MB
     if args.big:
         jobs.append(("size_4GB.pt", lambda: layered(640)))  # 200 * (12*640^2 + 13*640) * 4 = 3.94 GB

@@ -4,7 +4,8 @@
 usage: torch_load_ratio.py --ptio-bench BUILD/bench/open_index [--runs N] [--repetitions N]
                            [--json OUT] DIR
 
-For each count_*.pt and size_*.pt in DIR (see make_bench_files.py):
+For each count_*.pt, sample_*.pt and size_*.pt in DIR (see make_bench_files.py; a sample
+file's row is the per-file cost a dataset of small files pays per item):
   torch.load   torch.load(path, weights_only=True): median of --runs timed calls after one
                untimed call, page cache warm (the file is read once before);
   ptio         the median real time of the Google Benchmark open_index/<file> (map, read the
@@ -17,7 +18,6 @@ torch.load also copies every storage into memory; ptio's views read the mapping 
 import argparse
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -27,26 +27,9 @@ import warnings
 warnings.filterwarnings("ignore")
 import torch  # noqa: E402
 
+from bench_dir import bench_files, warm  # noqa: E402
+
 UNIT_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def label_bytes(label):
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?", label, re.IGNORECASE)
-    if not m:
-        return float("inf")
-    return float(m.group(1)) * {"": 1, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12}[m.group(2).upper()]
-
-
-def bench_files(directory):
-    files = []
-    for name in os.listdir(directory):
-        m = re.fullmatch(r"(count|size)_(.+)\.pt", name)
-        if not m or not os.path.isfile(os.path.join(directory, name)):
-            continue
-        kind, label = m.groups()
-        order = float(label) if kind == "count" and label.isdigit() else label_bytes(label)
-        files.append((kind, order, label, name))
-    return [name for *_, name in sorted(files)]
 
 
 def tensors_of(obj):
@@ -59,12 +42,6 @@ def tensors_of(obj):
     elif isinstance(obj, (list, tuple)):
         for v in obj:
             yield from tensors_of(v)
-
-
-def warm(path):
-    with open(path, "rb") as f:
-        while f.read(1 << 24):
-            pass
 
 
 def time_torch_load(path, runs):
@@ -122,7 +99,7 @@ def main():
 
     names = bench_files(args.dir)
     if not names:
-        sys.exit(f"torch_load_ratio: no count_*.pt or size_*.pt in {args.dir}")
+        sys.exit(f"torch_load_ratio: no count_*.pt, sample_*.pt or size_*.pt in {args.dir}")
 
     torch_rows = {}
     for name in names:

@@ -148,34 +148,41 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     json_writer w(out);
     w.begin_object().key("file").value(file).key("format").value(ck.format());
     w.key("byteorder").value(ck.byteorder()).key("tensors").begin_array(true);
+    // Each row is written as it is read, no json built: `ls --json` costs about its open.
+    std::string storage;
     for (std::size_t i = 0; i < listed.size(); ++i) {
         const ptio::named_tensor& named = listed[i];
         const ptio::tensor& t = *named.tensor;
         const ptio::tensor_view& view = t.view();
-        json row = json_object({{"path", named.path},
-                                {"name", named.name},
-                                {"dtype", ptio::name(view.dtype())},
-                                {"shape", view.shape()},
-                                {"stride", view.strides()},
-                                {"storage_offset", view.storage_offset()}});
+        w.begin_object().key("path").begin_array();
+        for (const std::string& key : named.path) w.string(key);
+        w.end().key("name").string(named.name).key("dtype").string(ptio::name(view.dtype()));
+        w.key("shape").numbers(view.shape()).key("stride").numbers(view.strides());
+        w.key("storage_offset").number(view.storage_offset());
         // Storage keys restart in each shard: prefix the shard's file name.
-        if (const std::string_view shard = ck.shard_of(named.name); !shard.empty())
-            row["storage"] = std::filesystem::path(shard).filename().string() + ":" +
-                             std::string(view.storage_key());
-        else
-            row["storage"] = view.storage_key();
-        row["location"] = t.location();
-        row["nbytes"] = view.nbytes();
-        row["requires_grad"] = t.requires_grad();
-        // Lazy conjugate / negative views of torch >= 2.0 (absent when false).
-        if (t.is_conj()) row["conj"] = true;
-        if (t.is_neg()) row["neg"] = true;
-        if (t.is_numpy()) row["numpy"] = true;  // an np.ndarray or scalar in the file
-        if (hashes != nullptr) {
-            row["sha256"] = hashes->sha256[i] ? json(*hashes->sha256[i]) : json();
-            if (hashes->refused[i]) row["sha256_refused"] = *hashes->refused[i];
+        if (const std::string_view shard = ck.shard_of(named.name); !shard.empty()) {
+            storage = std::filesystem::path(shard).filename().string();
+            storage += ':';
+            storage += view.storage_key();
+            w.key("storage").string(storage);
+        } else {
+            w.key("storage").string(view.storage_key());
         }
-        w.value(row);
+        w.key("location").string(t.location()).key("nbytes").number(view.nbytes());
+        w.key("requires_grad").boolean(t.requires_grad());
+        // Lazy conjugate / negative views of torch >= 2.0 (absent when false).
+        if (t.is_conj()) w.key("conj").boolean(true);
+        if (t.is_neg()) w.key("neg").boolean(true);
+        if (t.is_numpy()) w.key("numpy").boolean(true);  // an np.ndarray or scalar in the file
+        if (hashes != nullptr) {
+            w.key("sha256");
+            if (hashes->sha256[i])
+                w.string(*hashes->sha256[i]);
+            else
+                w.null();
+            if (hashes->refused[i]) w.key("sha256_refused").string(*hashes->refused[i]);
+        }
+        w.end();
     }
     w.end();
     if (const auto extra = ck.extra_files(); !extra.empty())  // TorchScript _extra_files
@@ -184,34 +191,45 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     w.end();
 }
 
+// Two passes: the column widths, then the lines. The escaped names are kept in one buffer
+// (a name a tensor, ends[i] its end) and each shape is formatted again where it is printed,
+// so a listing costs no allocation per line.
 void print_text(std::span<const ptio::named_tensor> listed,
                 const hash_results* hashes) {
-    std::vector<std::string> names(listed.size());
-    std::vector<std::string> shapes(listed.size());
+    std::string names;
+    std::vector<std::size_t> ends(listed.size());
+    std::string shape;
     std::size_t name_width = 0;
     std::size_t dtype_width = 0;
     std::size_t shape_width = 0;
     for (std::size_t i = 0; i < listed.size(); ++i) {
+        const std::size_t start = names.size();
         if (listed[i].name.empty() && listed[i].path.empty())
-            names[i] = "(root)";
+            names += "(root)";
         else
-            append_escaped_name(names[i], listed[i].name);
-        append_shape(shapes[i], listed[i].tensor->shape());
-        name_width = std::max(name_width, utf8::code_points(names[i]));  // a column each
+            append_escaped_name(names, listed[i].name);
+        ends[i] = names.size();
+        // A column each code point.
+        name_width = std::max(name_width, utf8::code_points(std::string_view(names).substr(start)));
         dtype_width = std::max(dtype_width, ptio::name(listed[i].tensor->dtype()).size());
-        shape_width = std::max(shape_width, shapes[i].size());
+        shape.clear();
+        append_shape(shape, listed[i].tensor->shape());
+        shape_width = std::max(shape_width, shape.size());
     }
     output out;
     std::string& s = out.text();
     for (std::size_t i = 0; i < listed.size(); ++i) {
-        s += names[i];
-        s.append(name_width - utf8::code_points(names[i]) + 2, ' ');
+        const std::size_t start = i == 0 ? 0 : ends[i - 1];
+        const std::string_view name = std::string_view(names).substr(start, ends[i] - start);
+        s += name;
+        s.append(name_width - utf8::code_points(name) + 2, ' ');
         const std::string_view dtype = ptio::name(listed[i].tensor->dtype());
         s += dtype;
         s.append(dtype_width - dtype.size() + 2, ' ');
-        s += shapes[i];
+        const std::size_t shape_start = s.size();
+        append_shape(s, listed[i].tensor->shape());
         if (hashes != nullptr) {
-            s.append(shape_width - shapes[i].size() + 2, ' ');
+            s.append(shape_width - (s.size() - shape_start) + 2, ' ');
             s += hashes->sha256[i] ? std::string_view(*hashes->sha256[i]) : std::string_view("-");
         }
         s += '\n';

@@ -147,6 +147,53 @@ json_writer& json_writer::members(const json& object) {
     return *this;
 }
 
+// A scalar at the top is a whole document, as value() ends it.
+json_writer& json_writer::scalar_done() {
+    if (levels_.empty()) s_ += '\n';
+    return *this;
+}
+
+json_writer& json_writer::string(std::string_view text) {
+    before_value();
+    append_string(s_, text);
+    return scalar_done();
+}
+
+json_writer& json_writer::number(std::int64_t n) {
+    before_value();
+    append_integer(s_, n);
+    return scalar_done();
+}
+
+json_writer& json_writer::number(std::uint64_t n) {
+    before_value();
+    append_integer(s_, n);
+    return scalar_done();
+}
+
+json_writer& json_writer::boolean(bool b) {
+    before_value();
+    s_ += b ? "true" : "false";
+    return scalar_done();
+}
+
+json_writer& json_writer::null() {
+    before_value();
+    s_ += "null";
+    return scalar_done();
+}
+
+json_writer& json_writer::numbers(std::span<const std::int64_t> values) {
+    before_value();
+    s_ += '[';
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i != 0) s_ += ", ";
+        append_integer(s_, values[i]);
+    }
+    s_ += ']';
+    return scalar_done();
+}
+
 void json_writer::before_value() {
     if (after_key_) {
         after_key_ = false;
