@@ -142,6 +142,9 @@ public:
     /// An instance made from a class and its arguments without calling it, as pickle's NEWOBJ
     /// does (cls.__new__(cls, *args)); give it its BUILD state with state().
     [[nodiscard]] static tree instance(std::string module, std::string name, tree args);
+    /// A tensor of a subclass of torch.Tensor, saved as torch saves one
+    /// (torch._tensor._rebuild_from_type_v2): give its attributes with state() (a dict).
+    [[nodiscard]] static tree subclass(std::string module, std::string name, tree tensor);
 
     /// A loaded value as a tree: containers are rebuilt (so they may be edited), tensors
     /// become tree::tensor(t), objects keep their global, arguments and state, and a node the

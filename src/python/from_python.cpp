@@ -319,8 +319,10 @@ tree from_python::opaque(py::handle o) {
             out = tree::call(std::move(module), std::move(qualname), a);
         else if (origin == "instance")
             out = tree::instance(std::move(module), std::move(qualname), a);
+        else if (origin == "subclass" && py::len(args) == 1)
+            out = tree::subclass(std::move(module), std::move(qualname), a.items()[0]);
         else
-            unsupported(o, "its origin '" + origin + "' is not global, call or instance");
+            unsupported(o, "its origin '" + origin + "' is not global, call, instance or subclass");
     }
     std::size_t i = 0;
     for (py::handle item : o.attr("items")) out.append(child(item, {py::handle(), i++, "items"}));

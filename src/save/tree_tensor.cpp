@@ -99,6 +99,7 @@ tree tree::tensor(const ptio::tensor& src) {
     n.parameter = src.is_parameter();
     n.conj = src.is_conj();
     n.neg = src.is_neg();
+    n.storage_only = src.is_storage();
     if (const detail::storage* s = detail::storage_of(v)) {
         auto ss = std::make_shared<detail::save_storage>();
         ss->identity = s;

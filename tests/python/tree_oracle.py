@@ -77,6 +77,13 @@ class Comparer:
         self.identity(where, got, want)
         if isinstance(want, torch.Tensor):
             return self.tensor(got, want, where)
+        if isinstance(want, torch.storage.TypedStorage):  # a storage saved on its own
+            if got.dtype != want.dtype or got.size() != want.size():
+                return self.bad(where, f"storage of {got.dtype} x {got.size()}, torch has "
+                                       f"{want.dtype} x {want.size()}")
+            return self.tensor(torch.tensor([], dtype=got.dtype, device=got.device).set_(got),
+                               torch.tensor([], dtype=want.dtype, device=want.device).set_(want),
+                               where)
         if isinstance(want, numpy.ndarray):
             return self.array(got, want, where)
         if isinstance(want, dict):

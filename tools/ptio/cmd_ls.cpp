@@ -171,6 +171,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         if (t.is_conj()) row["conj"] = true;
         if (t.is_neg()) row["neg"] = true;
         if (t.is_numpy()) row["numpy"] = true;  // an np.ndarray or scalar in the file
+        if (t.is_storage()) row["bare_storage"] = true;  // a storage saved on its own
         if (hashes != nullptr) {
             row["sha256"] = hashes->sha256[i] ? json(*hashes->sha256[i]) : json();
             if (hashes->refused[i]) row["sha256_refused"] = *hashes->refused[i];
@@ -246,7 +247,7 @@ command add_ls_command(CLI::App& ptio) {
         add_flag(app, "--json", args.json,
                  R"(print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
 "name", "dtype", "shape", "stride", "storage_offset", "storage",
-"location", "nbytes", "requires_grad", "numpy"?, "sha256"?, "sha256_refused"?}],
+"location", "nbytes", "requires_grad", "numpy"?, "bare_storage"?, "sha256"?, "sha256_refused"?}],
 "extra_files"?: [names], "globals": [{"module", "name", "record", "offset", "verdict",
 "weights_only"}]} ("extra_files" when the archive has any: see ptio extra; "sha256_refused",
 with "sha256" null, when --max-hash-bytes refused the digest))");
