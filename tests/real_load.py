@@ -76,7 +76,13 @@ def _rebuild_from_type(func, new_type, args, dict):
 def _rebuild_from_type_v2(func, new_type, args, state):
     ret = func(*args)
     if isinstance(new_type, type) and issubclass(new_type, Stub):
-        return ret
+        # ptio: an object of origin "subclass", the tensor its argument, the attributes its
+        # state (none when there are none)
+        obj = new_type(ret)
+        object.__setattr__(obj, "_ptio_subclass", True)
+        if state:
+            obj.__setstate__(state)
+        return obj
     return torch._tensor._rebuild_from_type_v2(lambda *a: ret, new_type, (), state)
 
 
