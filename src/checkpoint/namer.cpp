@@ -46,8 +46,14 @@ void namer::walk(value& slot, std::size_t depth) {
             tensor_lister::scope guard{list_, node_of(slot)};
             if (n.origin == value::origin::subclass && n.args.is(kind::tuple) && n.args.size() == 1 &&
                 n.args.items()[0].is(kind::tensor)) {
-                // a tensor subclass: the tensor where the instance is, its attributes below it
+                // a tensor subclass: the tensor where the instance is, its attributes below it,
+                // those of __dict__ and of __slots__ alike ((dict, slots) is one namespace)
                 list_.add(n.args.items()[0].as_tensor());
+                if (n.state.is(kind::tuple) && n.state.size() == 2) {
+                    walk(nodes_.mut(n.state).items[0], depth + 1);
+                    walk(nodes_.mut(n.state).items[1], depth + 1);
+                    return;
+                }
             } else if (!n.args.is_none()) {
                 list_.push("__args__");
                 walk(n.args, depth + 1);

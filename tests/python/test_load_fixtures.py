@@ -51,6 +51,7 @@ TORCH_FILES = (
     + params(matching("PTIO_FIXTURE_DIR", ["*.pt"], "legacy"), "legacy")
     + params(matching("PTIO_FIXTURE_DIR", ["*.tar"], "tar"), "tar")
     + params(matching("PTIO_FIXTURE_DIR", ["*.pt"], "numpy"), "zip")
+    + params(matching("PTIO_FIXTURE_DIR", ["*.pt"], "formats"), "zip")
     + params(matching("PTIO_STATE_DICT_DIR", ["*.pt"]), "zip")
 )
 

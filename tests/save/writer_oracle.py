@@ -30,6 +30,7 @@ Prints one line per problem and a summary; exits 1 on any problem.
 
 import argparse
 import collections
+import copyreg
 import io
 import json
 import math
@@ -96,6 +97,12 @@ def pickled_state(obj):
         return getattr(obj, "__dict__", None)
 
 
+def subclass_state(t):
+    """A tensor subclass's attributes: its __dict__ and the slots it has set."""
+    slots = {name: getattr(t, name) for name in copyreg._slotnames(type(t)) if hasattr(t, name)}
+    return (t.__dict__, slots)
+
+
 def same(a, b, where, problems, tensor_check, on_path=None):
     """Record in problems every way a (loaded) differs from b (expected), type for type."""
     on_path = set() if on_path is None else on_path
@@ -104,8 +111,9 @@ def same(a, b, where, problems, tensor_check, on_path=None):
             problems.append(f"{where}: {type(a).__name__}, expected a tensor")
         else:
             tensor_check(a, b, where)
-            if type(b) not in (torch.Tensor, torch.nn.Parameter):  # a subclass's attributes
-                same(a.__dict__, b.__dict__, f"{where}.__dict__", problems, tensor_check, on_path)
+            if type(b) not in (torch.Tensor, torch.nn.Parameter):  # a subclass's attributes, slots too
+                same(subclass_state(a), subclass_state(b), f"{where}.state", problems, tensor_check,
+                     on_path)
         return
     if type(a) is not type(b):
         problems.append(f"{where}: {type(a).__name__} {a!r:.80}, expected {type(b).__name__} {b!r:.80}")
