@@ -110,12 +110,12 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             if (inner.is(kind::tensor) && tag_of(a[1]) == known::parameter_class)
                 return as_parameter(inner, inner.as_tensor().requires_grad(), at);
             if (!inner.is(kind::tensor)) break;
-            // A plain tensor without attributes is the tensor; a subclass, or attributes
-            // (a wrapper's `elem`, the slots torch keeps), make an instance of the class
-            // whose tensor is its argument and whose attributes are its state.
+            // torch.Tensor itself is the tensor (torch drops the state then); a subclass is an
+            // instance of the class whose tensor is its argument and whose attributes (a
+            // wrapper's `elem`, its slots) are its state.
+            if (tag_of(a[1]) == known::tensor_class || !a[1].is(kind::object)) return inner;
             const bool has_state = a.size() > 3 && !a[3].is_none() &&
                                    !((a[3].is(kind::dict) && a[3].entries().empty()));
-            if ((tag_of(a[1]) == known::tensor_class || !a[1].is(kind::object)) && !has_state) return inner;
             node& n = pickle::make_object_node(nodes_, a[1].module(), a[1].name(), value::origin::subclass,
                                                pickle::make_tuple(nodes_, {inner}));
             if (has_state) n.state = a[3];

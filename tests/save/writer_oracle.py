@@ -111,7 +111,7 @@ def same(a, b, where, problems, tensor_check, on_path=None):
             problems.append(f"{where}: {type(a).__name__}, expected a tensor")
         else:
             tensor_check(a, b, where)
-            if type(b) not in (torch.Tensor, torch.nn.Parameter):  # a subclass's attributes, slots too
+            if isinstance(b, torch.Tensor) and type(b) not in (torch.Tensor, torch.nn.Parameter):  # a subclass: attributes, slots
                 same(subclass_state(a), subclass_state(b), f"{where}.state", problems, tensor_check,
                      on_path)
         return
