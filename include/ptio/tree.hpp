@@ -131,6 +131,9 @@ public:
     /// A tensor placed by ptio::load, saved with its device's tag ("cuda:0"); its storage is
     /// copied back to the host when saving. The `loaded` must outlive the save.
     [[nodiscard]] static tree tensor(const device_tensor& t);
+    /// A storage saved on its own (torch.save(t.storage())): torch.load gives a TypedStorage
+    /// of `type` over all of the storage's bytes (a whole number of elements).
+    [[nodiscard]] static tree storage(const storage_ref& storage, dtype type);
     /// A tensor with no data (torch's meta device): only dtype, shape and strides are saved.
     [[nodiscard]] static tree meta_tensor(dtype type, shape_type shape, shape_type strides = {});
 
