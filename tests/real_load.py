@@ -76,13 +76,34 @@ def _rebuild_from_type(func, new_type, args, dict):
 def _rebuild_from_type_v2(func, new_type, args, state):
     ret = func(*args)
     if isinstance(new_type, type) and issubclass(new_type, Stub):
-        return ret
+        # ptio: an object of origin "subclass", the tensor its argument, the attributes its
+        # state (none when there are none)
+        obj = new_type(ret)
+        object.__setattr__(obj, "_ptio_subclass", True)
+        if state:
+            obj.__setstate__(state)
+        return obj
     return torch._tensor._rebuild_from_type_v2(lambda *a: ret, new_type, (), state)
+
+
+# torch.Tensor's typed ancestors: the old reducer pickled a tensor as FloatTensor() + BUILD,
+# which makes an empty tensor and set_()s it onto the storage (torch's allowlist has them).
+LEGACY_TENSOR_TYPES = {"DoubleTensor", "FloatTensor", "HalfTensor", "BFloat16Tensor", "LongTensor",
+                       "IntTensor", "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"}
+
+
+def _getattr(target, name):
+    """builtins.getattr, never looked up: of a stub class, the stub of the nested class (as ptio
+    names an instance of module.Outer.Inner); otherwise the call, not made, as a stub."""
+    if isinstance(target, type) and issubclass(target, Stub) and isinstance(name, str):
+        module, _, qualname = target._ptio_global.rpartition(".")
+        return stub_class(module, f"{qualname}.{name}")
+    return stub_class("builtins", "getattr")(target, name)
 
 
 def _torch_global(name):
     value = getattr(torch, name, None)
-    return value is not None and (
+    return value is not None and (name in LEGACY_TENSOR_TYPES or
         isinstance(value, (torch.dtype, torch.layout, torch.memory_format))
         or any(value is c for c in (torch.Size, torch.Tensor, torch.device))
         or (isinstance(value, type) and issubclass(value, (torch.storage.TypedStorage,
@@ -101,7 +122,8 @@ ALLOWED = {
     "numpy.core.numeric": {"_frombuffer"},
     "numpy": {"ndarray", "dtype"},
 }
-REPLACED = {("torch._tensor", "_rebuild_from_type"): _rebuild_from_type,
+REPLACED = {("builtins", "getattr"): _getattr,
+            ("torch._tensor", "_rebuild_from_type"): _rebuild_from_type,
             ("torch._tensor", "_rebuild_from_type_v2"): _rebuild_from_type_v2}
 
 

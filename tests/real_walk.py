@@ -117,7 +117,10 @@ class Walker:
             if id(obj) in self.on_path:
                 return
             self.on_path.add(id(obj))
-            self.walk(obj._ptio_args, path + ["__args__"])
+            if getattr(obj, "_ptio_subclass", False):  # a tensor subclass: its tensor is here
+                self.walk(obj._ptio_args[0], path)
+            else:
+                self.walk(obj._ptio_args, path + ["__args__"])
             self.walk(obj._ptio_state, path)
             for i, v in enumerate(obj._ptio_items):
                 self.walk(v, path + [str(i)])

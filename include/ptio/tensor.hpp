@@ -188,6 +188,10 @@ public:
     /// Pickled as a numpy array or scalar (torch.load returns an np.ndarray or np.generic);
     /// its bytes are the ones inside the pickle.
     [[nodiscard]] bool is_numpy() const noexcept { return is_numpy_; }
+    /// A storage saved on its own (torch.save(t.storage()), a TypedStorage at any depth):
+    /// torch.load returns a storage, not a tensor. ptio shows it as the 1-D tensor of all its
+    /// elements; saving it (tree::tensor, ptio cp) writes a storage again.
+    [[nodiscard]] bool is_storage() const noexcept { return is_storage_; }
 
     // Shortcuts to the view.
     [[nodiscard]] ptio::dtype dtype() const noexcept { return view_.dtype(); }
@@ -206,6 +210,7 @@ private:
     bool conj_ = false;
     bool neg_ = false;
     bool is_numpy_ = false;
+    bool is_storage_ = false;
 };
 
 /// Apply torch's lazy conjugate and negation to contiguous elements of `type` in place:

@@ -131,6 +131,9 @@ public:
     /// A tensor placed by ptio::load, saved with its device's tag ("cuda:0"); its storage is
     /// copied back to the host when saving. The `loaded` must outlive the save.
     [[nodiscard]] static tree tensor(const device_tensor& t);
+    /// A storage saved on its own (torch.save(t.storage())): torch.load gives a TypedStorage
+    /// of `type` over all of the storage's bytes (a whole number of elements).
+    [[nodiscard]] static tree storage(const storage_ref& storage, dtype type);
     /// A tensor with no data (torch's meta device): only dtype, shape and strides are saved.
     [[nodiscard]] static tree meta_tensor(dtype type, shape_type shape, shape_type strides = {});
 
@@ -142,6 +145,9 @@ public:
     /// An instance made from a class and its arguments without calling it, as pickle's NEWOBJ
     /// does (cls.__new__(cls, *args)); give it its BUILD state with state().
     [[nodiscard]] static tree instance(std::string module, std::string name, tree args);
+    /// A tensor of a subclass of torch.Tensor, saved as torch saves one
+    /// (torch._tensor._rebuild_from_type_v2): give its attributes with state() (a dict).
+    [[nodiscard]] static tree subclass(std::string module, std::string name, tree tensor);
 
     /// A loaded value as a tree: containers are rebuilt (so they may be edited), tensors
     /// become tree::tensor(t), objects keep their global, arguments and state, and a node the

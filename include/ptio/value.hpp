@@ -87,9 +87,11 @@ public:
     /// An object's global split: module ("torch.nn.modules.linear") and name ("Linear").
     [[nodiscard]] std::string_view module() const;
     [[nodiscard]] std::string_view name() const;
-    /// How an object came to be: a bare global, a call of it (REDUCE), or an instance
-    /// (NEWOBJ / INST / OBJ).
-    enum class origin : std::uint8_t { global, call, instance };
+    /// How an object came to be: a bare global, a call of it (REDUCE), an instance
+    /// (NEWOBJ / INST / OBJ), or a tensor of a subclass (torch._tensor._rebuild_from_type_v2
+    /// with a class or attributes of its own): module() and name() are its class, args() is
+    /// (the tensor,), state() its attributes (a dict; slots as (dict, slots)).
+    enum class origin : std::uint8_t { global, call, instance, subclass };
     [[nodiscard]] origin object_origin() const;
     /// An object's arguments (a tuple), or none for a bare global.
     [[nodiscard]] value args() const;

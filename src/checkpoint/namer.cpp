@@ -31,7 +31,8 @@ void namer::walk(value& slot, std::size_t depth) {
         }
         case kind::object: {
             auto& n = nodes_.mut(slot);
-            if (n.tag == known::numpy_array && n.state.is(kind::tensor)) {  // its elements
+            // a numpy array's elements, or the tensor an old torch.Tensor() call was built into
+            if ((n.tag == known::numpy_array || n.tag == known::tensor_class) && n.state.is(kind::tensor)) {
                 slot = n.state;
                 list_.add(slot.as_tensor());
                 return;
@@ -43,7 +44,17 @@ void namer::walk(value& slot, std::size_t depth) {
             }
             if (!list_.enter(node_of(slot))) return;
             tensor_lister::scope guard{list_, node_of(slot)};
-            if (!n.args.is_none()) {
+            if (n.origin == value::origin::subclass && n.args.is(kind::tuple) && n.args.size() == 1 &&
+                n.args.items()[0].is(kind::tensor)) {
+                // a tensor subclass: the tensor where the instance is, its attributes below it,
+                // those of __dict__ and of __slots__ alike ((dict, slots) is one namespace)
+                list_.add(n.args.items()[0].as_tensor());
+                if (n.state.is(kind::tuple) && n.state.size() == 2) {
+                    walk(nodes_.mut(n.state).items[0], depth + 1);
+                    walk(nodes_.mut(n.state).items[1], depth + 1);
+                    return;
+                }
+            } else if (!n.args.is_none()) {
                 list_.push("__args__");
                 walk(n.args, depth + 1);
                 list_.pop();

@@ -40,7 +40,11 @@ enum class known : std::uint16_t {
     // rebuild functions that make tensors
     rebuild_tensor, rebuild_tensor_v2, rebuild_tensor_v3, rebuild_parameter,
     rebuild_parameter_with_state, rebuild_from_type, rebuild_from_type_v2, rebuild_qtensor,
-    rebuild_meta_tensor_no_storage,
+    rebuild_meta_tensor_no_storage, rebuild_device_tensor_from_numpy,
+    // torch.Tensor and the legacy typed classes (torch.FloatTensor …): old torch pickled a
+    // tensor as a REDUCE of the class with no arguments, then BUILD with its state; the call
+    // node carries the tag too, and a BUILD that makes it a tensor keeps it as its state
+    tensor_class,
     // torch.jit._pickle build_intlist & co. and restore_type_tag: typed containers whose
     // value is their first argument
     jit_container,

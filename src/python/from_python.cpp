@@ -36,6 +36,7 @@ struct known_types {
     py::object counter = collections.attr("Counter");
     py::object defaultdict = collections.attr("defaultdict");
     py::object opaque = py::module_::import("ptio._objects").attr("Opaque");
+    py::object typed_storage = py::module_::import("torch.storage").attr("TypedStorage");
     // torch ≥ 2.0: Tensor.untyped_storage(); 1.13: Tensor._storage(), the same UntypedStorage
     const char* untyped_name =
         py::hasattr(tensor, "untyped_storage") ? "untyped_storage" : "_storage";
@@ -190,6 +191,16 @@ tree from_python::fresh(py::handle o) {
         return dict(o, tree::defaultdict());
     }
     if (is_type(o, k.tensor) || is_type(o, k.parameter)) return tensor(o);
+    if (is_type(o, k.typed_storage)) {  // a storage on its own: written as one again
+        py::object over = k.torch.attr("tensor")(py::list(), py::arg("dtype") = o.attr("dtype"),
+                                                 py::arg("device") = o.attr("device"))
+                              .attr("set_")(o);
+        held_.append(over);
+        const std::string dtype_text = torch_name(o.attr("dtype"));
+        const auto type = ptio::dtype_from_name(dtype_text);
+        if (!type) unsupported(o, "its dtype " + dtype_text + " is one ptio does not know");
+        return tree::storage(storage(over), *type);
+    }
     bool done = false;
     tree t = torch_value(o, done);
     if (done) return t;
@@ -319,8 +330,10 @@ tree from_python::opaque(py::handle o) {
             out = tree::call(std::move(module), std::move(qualname), a);
         else if (origin == "instance")
             out = tree::instance(std::move(module), std::move(qualname), a);
+        else if (origin == "subclass" && py::len(args) == 1)
+            out = tree::subclass(std::move(module), std::move(qualname), a.items()[0]);
         else
-            unsupported(o, "its origin '" + origin + "' is not global, call or instance");
+            unsupported(o, "its origin '" + origin + "' is not global, call, instance or subclass");
     }
     std::size_t i = 0;
     for (py::handle item : o.attr("items")) out.append(child(item, {py::handle(), i++, "items"}));

@@ -32,6 +32,7 @@ const char* origin_name(value::origin o) {
         case value::origin::global: return "global";
         case value::origin::call: return "call";
         case value::origin::instance: return "instance";
+        case value::origin::subclass: return "subclass";
     }
     return "global";
 }

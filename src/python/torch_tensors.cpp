@@ -223,6 +223,14 @@ py::object torch_tensors::make_torch(const ptio::tensor& t) {
         py::object done = torch_api::steal(PyObject_CallFunctionObjArgs(
             a.tensor_set.ptr(), out.ptr(), s.ptr(), offset.ptr(), shape.ptr(), strides.ptr(), nullptr));
     }
+    if (t.is_storage()) {
+        // A storage saved on its own: torch.load gives a TypedStorage, over the same bytes.
+        if (py::hasattr(out, "untyped_storage"))  // torch >= 2.0
+            return py::module_::import("torch.storage")
+                .attr("TypedStorage")(py::arg("wrap_storage") = out.attr("untyped_storage")(),
+                                      py::arg("dtype") = out.attr("dtype"), py::arg("_internal") = true);
+        return out.attr("storage")();  // 1.13: a TypedStorage
+    }
     if (t.is_conj() && !a.set_conj.is_none()) a.set_conj(out, true);
     if (t.is_neg() && !a.set_neg.is_none()) a.set_neg(out, true);
     if (t.is_parameter()) return a.parameter(out, py::bool_(t.requires_grad()));

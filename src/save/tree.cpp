@@ -101,6 +101,13 @@ tree tree::instance(std::string module, std::string name, tree args) {
     return t;
 }
 
+tree tree::subclass(std::string module, std::string name, tree tensor) {
+    if (tensor.type() != kind::tensor) invalid_tree("tree::subclass: the instance's data must be a tensor");
+    tree t = call(std::move(module), std::move(name), tuple({std::move(tensor)}));
+    t.node_->origin = value::origin::subclass;
+    return t;
+}
+
 // --- reading back -----------------------------------------------------------------------------
 
 kind tree::type() const noexcept { return node_->type; }

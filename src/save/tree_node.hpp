@@ -75,6 +75,7 @@ struct tree_node {
     bool requires_grad = false;
     bool parameter = false;
     bool conj = false, neg = false;
+    bool storage_only = false;  // written as the storage alone (torch.load gives a storage)
 };
 
 /// The private parts of tree and storage_ref, for the library's code only.

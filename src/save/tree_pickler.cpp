@@ -192,7 +192,14 @@ private:
         if (info.unsafe)
             throw error(errc::unsafe_global, "save: refusing to write the global " + module + "." +
                                                  name + ", which runs code when torch.load reads it");
-        p_.global(module, name);
+        // A nested class (Outer.Inner) as protocol 2 names one: getattr(Outer, "Inner").
+        const auto dot = name.rfind('.');
+        if (dot == std::string::npos || dot == 0 || dot + 1 == name.size()) return p_.global(module, name);
+        p_.global("builtins", "getattr");
+        emit_global(module, name.substr(0, dot));
+        p_.string(name.substr(dot + 1));
+        p_.tuple_small(2);
+        p_.reduce();
     }
 
     void emit_fresh(const tree_node& n) {
@@ -268,6 +275,7 @@ private:
     }
 
     void emit_object(const tree_node& n) {
+        if (n.origin == value::origin::subclass) return emit_subclass(n);
         emit_global(n.module, n.name);
         if (n.origin != value::origin::global) {
             if (!n.args || n.args->type != kind::tuple)
@@ -291,19 +299,64 @@ private:
         if (is_quantized(n.elem))
             invalid_tree("save: quantized tensors (" + std::string(name(n.elem)) +
                          ") need their quantizer, which ptio does not write");
+        if (n.storage_only && n.storage && !n.parameter) {  // a storage saved on its own
+            emit_storage(n);
+            return;
+        }
         if (n.parameter) p_.global("torch._utils", "_rebuild_parameter");
-        if (!n.storage) {
+        emit_rebuild_function(n);
+        emit_rebuild_args(n);
+        p_.reduce();
+        if (n.parameter) {
+            p_.boolean(n.requires_grad);
+            p_.global("collections", "OrderedDict");
+            p_.empty_tuple();
+            p_.reduce();
+            p_.tuple_small(3);
+            p_.reduce();
+        }
+    }
+
+    // A tensor subclass as torch saves one: _rebuild_from_type_v2(rebuild function, class,
+    // its arguments, the instance's attributes). The class passed the policy in count().
+    void emit_subclass(const tree_node& n) {
+        const tree_node* t = n.args && n.args->type == kind::tuple && n.args->items.size() == 1
+                                 ? &node_of(n.args->items[0]) : nullptr;
+        if (!t || t->type != kind::tensor || t->parameter || t->storage_only || is_quantized(t->elem))
+            invalid_tree("save: the tensor subclass " + n.module + "." + n.name +
+                         " needs one plain tensor as its argument");
+        ++tensors;
+        p_.global("torch._tensor", "_rebuild_from_type_v2");
+        p_.mark();
+        emit_rebuild_function(*t);
+        emit_global(n.module, n.name);
+        emit_rebuild_args(*t);
+        if (n.state)
+            emit(*n.state);
+        else
+            p_.empty_dict();  // torch 1.13 cannot set a None state
+        p_.tuple_from_mark();
+        p_.reduce();
+    }
+
+    void emit_rebuild_function(const tree_node& n) {
+        if (!n.storage)
             p_.global("torch._utils", "_rebuild_meta_tensor_no_storage");
+        else
+            p_.global("torch._utils", storage_class(n.elem).empty() ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
+    }
+
+    // The rebuild function's argument tuple.
+    void emit_rebuild_args(const tree_node& n) {
+        if (!n.storage) {
             p_.mark();
             emit_dtype(n.elem);
             emit_ints(n.shape);
             emit_ints(n.strides);
             p_.boolean(n.parameter ? false : n.requires_grad);
             p_.tuple_from_mark();
-            p_.reduce();
         } else {
             const bool v3 = storage_class(n.elem).empty();
-            p_.global("torch._utils", v3 ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
             p_.mark();
             emit_storage(n);
             p_.integer(n.offset);
@@ -329,15 +382,6 @@ private:
                 p_.setitems();
             }
             p_.tuple_from_mark();
-            p_.reduce();
-        }
-        if (n.parameter) {
-            p_.boolean(n.requires_grad);
-            p_.global("collections", "OrderedDict");
-            p_.empty_tuple();
-            p_.reduce();
-            p_.tuple_small(3);
-            p_.reduce();
         }
     }
 

@@ -87,6 +87,18 @@ tree tree::tensor(const storage_ref& storage, dtype type, shape_type shape, shap
     return t;
 }
 
+tree tree::storage(const storage_ref& storage, dtype type) {
+    const auto& source = detail::tree_access::storage(storage);
+    if (!source) invalid_tree("tree::storage: an empty storage_ref");
+    const std::uint64_t size = element_size(type);
+    if (size == 0 || source->nbytes % size != 0)
+        invalid_tree("tree::storage: " + std::to_string(source->nbytes) + " bytes are not a whole number of " +
+                     std::string(name(type)) + " elements");
+    tree t = tensor(storage, type, {static_cast<std::int64_t>(source->nbytes / size)}, {1}, 0);
+    t.node_->storage_only = true;
+    return t;
+}
+
 tree tree::tensor(const ptio::tensor& src) {
     const tensor_view& v = src.view();
     tree t(make_node(kind::tensor));
@@ -99,6 +111,7 @@ tree tree::tensor(const ptio::tensor& src) {
     n.parameter = src.is_parameter();
     n.conj = src.is_conj();
     n.neg = src.is_neg();
+    n.storage_only = src.is_storage();
     if (const detail::storage* s = detail::storage_of(v)) {
         auto ss = std::make_shared<detail::save_storage>();
         ss->identity = s;

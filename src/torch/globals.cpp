@@ -36,7 +36,7 @@ constexpr std::string_view unsafe_modules[] = {
     "_operator", "tempfile",
 };
 constexpr std::string_view unsafe_builtins[] = {
-    "eval", "exec", "execfile", "compile", "__import__", "getattr", "setattr", "delattr",
+    "eval", "exec", "execfile", "compile", "__import__", "setattr", "delattr",
     "open", "input", "breakpoint", "globals", "locals", "vars", "apply", "file", "reload",
     "help", "exit", "quit", "__build_class__", "memoryview",
 };
@@ -82,7 +82,7 @@ struct known_row {
     bool weights_only;
     bool inert = false;
 };
-constexpr std::array<known_row, 45> known_rows{{
+constexpr std::array<known_row, 46> known_rows{{
     {"builtins", "bytes", known::bytes_, false, true},
     {"collections", "OrderedDict", known::ordered_dict, true},
     {"collections", "Counter", known::counter, true},
@@ -94,8 +94,11 @@ constexpr std::array<known_row, 45> known_rows{{
     {"builtins", "complex", known::none, true},
     {"torch", "Size", known::torch_size, true},
     {"torch", "device", known::none, true},
-    {"torch", "Tensor", known::none, true},
-    {"torch._tensor", "Tensor", known::none, false, true},  // torch's list has it as torch.Tensor
+    // getattr(target, "name") stays one more opaque object: ptio never calls it, and a
+    // target that runs code is refused where the file names it. Not weights_only.
+    {"builtins", "getattr", known::none, false},
+    {"torch", "Tensor", known::tensor_class, true},
+    {"torch._tensor", "Tensor", known::tensor_class, false, true},  // torch's list has it as torch.Tensor
     {"torch.nn.parameter", "Parameter", known::parameter_class, true},
     {"torch.serialization", "_get_layout", known::none, true},
     {"torch._utils", "_rebuild_tensor", known::rebuild_tensor, true},
@@ -109,7 +112,7 @@ constexpr std::array<known_row, 45> known_rows{{
     {"torch._utils", "_rebuild_sparse_csr_tensor", known::none, false},
     {"torch._utils", "_rebuild_nested_tensor", known::none, false},
     {"torch._utils", "_rebuild_wrapper_subclass", known::none, true},
-    {"torch._utils", "_rebuild_device_tensor_from_numpy", known::none, true},
+    {"torch._utils", "_rebuild_device_tensor_from_numpy", known::rebuild_device_tensor_from_numpy, true},
     {"torch._utils", "_rebuild_xla_tensor", known::none, false},
     {"torch._utils", "_rebuild_device_tensor_from_cpu_tensor", known::none, true},
     {"torch._tensor", "_rebuild_from_type", known::rebuild_from_type, false},
@@ -168,6 +171,7 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
             g.weights_only_ok = r.weights_only;
             g.inert = r.inert;
             if (r.tag == known::storage_class) g.aux = static_cast<std::uint16_t>(dtype::uint8);
+            if (r.tag == known::tensor_class) g.aux = static_cast<std::uint16_t>(dtype::float32);  // torch.Tensor()
             return g;
         }
     }
@@ -198,7 +202,12 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
     }
     if ((m == "torch" || m == "torch.cuda" || m == "torch.sparse" || m == "torch.cuda.sparse"))
         for (auto t : legacy_tensor_types)
-            if (name == t) g.weights_only_ok = true;
+            if (name == t) {
+                g.weights_only_ok = true;
+                g.tag = known::tensor_class;  // FloatTensor is the tensor of FloatStorage
+                const auto e = dtype_from_storage_class(std::string(name.substr(0, name.size() - 6)) + "Storage");
+                g.aux = e ? static_cast<std::uint16_t>(*e) : unknown_dtype;
+            }
     return g;
 }
 

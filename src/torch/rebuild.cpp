@@ -109,9 +109,44 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             --from_type_depth_;
             if (inner.is(kind::tensor) && tag_of(a[1]) == known::parameter_class)
                 return as_parameter(inner, inner.as_tensor().requires_grad(), at);
-            if (inner.is(kind::tensor)) return inner;
-            break;
+            if (!inner.is(kind::tensor)) break;
+            // torch.Tensor itself is the tensor (torch drops the state then); a subclass is an
+            // instance of the class whose tensor is its argument and whose attributes (a
+            // wrapper's `elem`, its slots) are its state.
+            if (tag_of(a[1]) == known::tensor_class || !a[1].is(kind::object)) return inner;
+            const bool has_state = a.size() > 3 && !a[3].is_none() &&
+                                   !((a[3].is(kind::dict) && a[3].entries().empty()));
+            node& n = pickle::make_object_node(nodes_, a[1].module(), a[1].name(), value::origin::subclass,
+                                               pickle::make_tuple(nodes_, {inner}));
+            if (has_state) n.state = a[3];
+            return va::make_node(kind::object, &n);
         }
+        case known::rebuild_device_tensor_from_numpy: {
+            // (array, dtype, device, requires_grad): torch.from_numpy(array).to(dtype, device),
+            // how torch saves tensors of XLA, ORT and other registered devices. Read as the
+            // array's elements saved for that device; a dtype other than the array's would be
+            // a conversion, so that call stays an object.
+            need(4, "_rebuild_device_tensor_from_numpy");
+            if (tag_of(a[0]) != known::numpy_array || !node_of(a[0])->state.is(kind::tensor)) break;
+            if (tag_of(a[1]) != known::dtype_global || !a[2].is(kind::string)) break;
+            const tensor& np = node_of(a[0])->state.as_tensor();
+            if (np.dtype() != static_cast<dtype>(node_of(a[1])->aux)) break;
+            tensor_flags flags;
+            flags.requires_grad = arg_bool(3);
+            charge_tensor(np.shape().size());
+            return va::make_tensor(&tensors_.emplace_back(
+                tensor_access::make(np.view(), std::string(a[2].as_string()), flags)));
+        }
+        case known::tensor_class:
+            // torch.Tensor() (or torch.FloatTensor() …) that a BUILD makes a tensor: kept as
+            // the call, tagged for build() to find.
+            if (!a.empty() || fn.object_origin() != value::origin::global) break;
+            {
+                node& n = pickle::make_object_node(nodes_, fn.module(), fn.name(), value::origin::call, args_v);
+                n.tag = known::tensor_class;
+                n.aux = node_of(fn)->aux;
+                return va::make_node(kind::object, &n);
+            }
         case known::ordered_dict:
         case known::counter:
         case known::defaultdict: {
@@ -199,6 +234,15 @@ value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t 
             break;
         default: break;
     }
+    // A nested class (protocol 2 names Outer.Inner as getattr(Outer, "Inner")): the instance
+    // is named by the class's qualified name.
+    if (cls.object_origin() == value::origin::call && cls.module() == "builtins" && cls.name() == "getattr") {
+        const auto g = cls.args().items();
+        if (g.size() == 2 && g[0].is(kind::object) && g[0].object_origin() == value::origin::global &&
+            g[1].is(kind::string))
+            return pickle::make_object(nodes_, g[0].module(), std::string(g[0].name()) + "." + std::string(g[1].as_string()),
+                                       value::origin::instance, args);
+    }
     return pickle::make_object(nodes_, cls.module(), cls.name(), value::origin::instance, args);
 }
 
@@ -213,6 +257,39 @@ void rebuilder::build(const value& target, const value& state, std::uint64_t at)
     // `_metadata`) hold it; tensors ignore it (Python attributes on tensors).
     if (target.is(kind::object) || target.is(kind::dict)) nodes_.mut(target).state = state;
     if (tag_of(target) == known::numpy_array) numpy_build(target, state, at);
+    if (tag_of(target) == known::tensor_class && target.object_origin() == value::origin::call)
+        tensor_class_build(target, state, at);
+}
+
+// Tensor.__setstate__ of torch ≤ 0.3's pickles: (storage, offset, size, stride) is set_()
+// onto the new tensor; a Variable's (data, _, backward_hooks, requires_grad, _) takes its
+// data. The tensor is kept as the call's state, which the namer puts where the call was; any
+// other state (requires_grad alone, on an empty tensor) stays an object's.
+void rebuilder::tensor_class_build(const value& target, const value& state, std::uint64_t at) {
+    if (!state.is(kind::tuple)) return;
+    const auto s = state.items();
+    value t;
+    if (s.size() == 4 && is_storage_ref(s[0])) {
+        t = tensor_from(s[0], std::nullopt, s[1], s[2], s[3], false, at);
+        const auto aux = node_of(target)->aux;
+        const dtype made = t.as_tensor().dtype();
+        if (aux != unknown_dtype && static_cast<dtype>(aux) != made)
+            fail(errc::bad_tensor, at, "Tensor.__setstate__ of a " + std::string(target.name()) +
+                                           " onto a storage of " + std::string(name(made)) +
+                                           ", which torch's set_() refuses");
+    } else if (s.size() == 5) {
+        // the data: a tensor, or an old torch.Tensor() call that BUILD made one
+        const value& d = tag_of(s[0]) == known::tensor_class ? node_of(s[0])->state : s[0];
+        if (!d.is(kind::tensor)) return;
+        tensor_flags flags;
+        flags.requires_grad = s[3].is(kind::boolean) && s[3].as_bool();
+        const tensor& data = d.as_tensor();
+        charge_tensor(data.shape().size());
+        t = va::make_tensor(&tensors_.emplace_back(tensor_access::make(data.view(), data.location(), flags)));
+    } else {
+        return;
+    }
+    nodes_.mut(target).state = t;
 }
 
 }  // namespace ptio::detail::torch

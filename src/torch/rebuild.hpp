@@ -158,6 +158,9 @@ private:
     value numpy_tensor(const value& dtype_v, std::span<const std::int64_t> shape, bool fortran,
                        const value& data, std::uint64_t at);
 
+    /// BUILD of torch.Tensor() with Tensor.__setstate__'s state: the tensor it makes.
+    void tensor_class_build(const value& target, const value& state, std::uint64_t at);
+
     value make_bytes_from(const value& text, const value& encoding, std::uint64_t at);
 
     rebuild_context ctx_;

@@ -20,6 +20,7 @@ struct tensor_flags {
     bool requires_grad = false;
     bool conj = false, neg = false;  ///< torch ≥ 2.0's lazy conjugate and negation
     bool numpy = false;              ///< pickled as a numpy array or scalar
+    bool storage = false;            ///< a storage saved on its own, seen as a 1-D tensor
 };
 
 class tensor_access {
@@ -38,6 +39,7 @@ public:
         t.conj_ = flags.conj;
         t.neg_ = flags.neg;
         t.is_numpy_ = flags.numpy;
+        t.is_storage_ = flags.storage;
         return t;
     }
     /// `t` as an nn.Parameter wrapping it (torch._utils._rebuild_parameter) would be.

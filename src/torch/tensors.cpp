@@ -92,8 +92,11 @@ value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_
                         " dims) reaches byte " + std::to_string(e.end_byte) + " of a storage of " +
                         std::to_string(limit_bytes) + " bytes");
     charge_tensor(shape.size());
+    // A storage of the meta device (TorchScript's empty records) holds no data: its views
+    // are meta tensors, and its record is never read.
+    const storage* data = s.location() == "meta" ? nullptr : &s;
     auto& t = tensors_.emplace_back(
-        tensor_access::make(tensor_access::make_view(&s, type, shape, strides, offset_in), s.location(), flags));
+        tensor_access::make(tensor_access::make_view(data, type, shape, strides, offset_in), s.location(), flags));
     return va::make_tensor(&t);
 }
 
@@ -124,8 +127,11 @@ value rebuilder::storage_tensor(const value& ref) {
     const auto n = static_cast<std::int64_t>(s.nbytes() / element_size(s.type()));
     const std::int64_t shape[] = {n}, strides[] = {1};
     charge_tensor(1);
+    const storage* data = s.location() == "meta" ? nullptr : &s;
+    tensor_flags flags;
+    flags.storage = true;
     auto& t = tensors_.emplace_back(
-        tensor_access::make(tensor_access::make_view(&s, s.type(), shape, strides, 0), s.location()));
+        tensor_access::make(tensor_access::make_view(data, s.type(), shape, strides, 0), s.location(), flags));
     return va::make_tensor(&t);
 }
 

@@ -101,7 +101,8 @@ def laundering(run):
           glob("torch._tensor", "_rebuild_from_type_v2") + ptuple([
               glob("torch._utils", "_rebuild_tensor_v2"), glob("mypkg.payload", "EvilTensor"),
               W[len(glob("torch._utils", "_rebuild_tensor_v2")):-1], EMPTY_DICT]) + REDUCE,
-          "a tensor subclass mypkg.payload.EvilTensor around the good tensor", "rebuilt")
+          "a tensor subclass mypkg.payload.EvilTensor around the good tensor: kept as its class, "
+          "which a copy names only when allowed")
     opens("launder_parameter_state.pt", "mypkg.payload.Run",
           glob("torch._utils", "_rebuild_parameter_with_state") + ptuple([
               W, NEWFALSE, od + EMPTY_TUPLE + REDUCE,

@@ -122,11 +122,27 @@ TEST_CASE("pickle: unknown classes stay opaque objects that keep tensors reachab
     }
 }
 
+TEST_CASE("pickle: getattr(obj, name) is an object holding its target and the name, never a call") {
+    // protocol 2's nested class or bound method: getattr(torch.Size, 'index'), as torch 1.13
+    // reads it (the method itself); ptio keeps the call with its arguments.
+    auto ck = open_pickle("\x80\x02" "c__builtin__\ngetattr\nctorch\nSize\nX\x05\x00\x00\x00index\x86R."s);
+    REQUIRE(ck.root().is(ptio::kind::object));
+    CHECK(ck.root().class_name() == "builtins.getattr");
+    CHECK(ck.root().object_origin() == ptio::value::origin::call);
+    REQUIRE(ck.root().args().size() == 2);
+    CHECK(ck.root().args().items()[0].class_name() == "torch.Size");
+    CHECK(ck.root().args().items()[1].as_string() == "index");
+}
+
 TEST_CASE("pickle: refusals raise the right errc") {
     using ptio::errc;
     CHECK(code_of("\x80\x02" "cos\nsystem\nX\x02\x00\x00\x00ls\x85R.") == errc::unsafe_global);
     CHECK(code_of("\x80\x02" "cbuiltins\neval\n.") == errc::unsafe_global);
-    CHECK(code_of("\x80\x02" "c__builtin__\ngetattr\n.") == errc::unsafe_global);
+    // getattr is one more opaque object, but a target that runs code is still refused
+    CHECK(code_of("\x80\x02" "c__builtin__\ngetattr\ncos\nsystem\nX\x04\x00\x00\x00name\x86R."s) ==
+          errc::unsafe_global);
+    CHECK(code_of("\x80\x02" "c__builtin__\ngetattr\nctorch\nSize\nX\x05\x00\x00\x00index\x86R."s,
+                  {.weights_only = true}) == errc::forbidden_global);
     CHECK(code_of("\x80\x02\xff.") == errc::unknown_opcode);
     CHECK(code_of("\x80\x02\x82\x01.") == errc::unknown_opcode);
     CHECK(code_of("\x80\x02" "a.") == errc::bad_pickle);

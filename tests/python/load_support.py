@@ -22,10 +22,6 @@ QUANTIZED = ("not supported: ptio.load refuses a quantized tensor (qint8, quint8
              "legacy quantized.pt either: it stubs torch.per_tensor_affine.)", RuntimeError)
 KNOWN = {
     "quantized.pt": QUANTIZED,
-    "pytorch__pytorch/test__test_serialization.py__torch0.3.1_storage_slices.pt":
-        ("bug: a storage saved on its own comes back as a torch.Tensor; torch.load gives a "
-         "TypedStorage (the public ptio::tensor does not say it was a bare storage)",
-         AssertionError),
     # Torch 1.13 loads it and ptio refuses it (the quantized limitation above): the real-file
     # test's "ptio refuses what torch loads" assertion.
     "pytorch__android-demo-app/ViT4MNIST__app__src__main__assets__vit4mnist@2021-11.pth":

@@ -174,6 +174,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         if (t.is_conj()) w.key("conj").boolean(true);
         if (t.is_neg()) w.key("neg").boolean(true);
         if (t.is_numpy()) w.key("numpy").boolean(true);  // an np.ndarray or scalar in the file
+        if (t.is_storage()) w.key("bare_storage").boolean(true);  // a storage saved on its own
         if (hashes != nullptr) {
             w.key("sha256");
             if (hashes->sha256[i])
@@ -264,7 +265,7 @@ command add_ls_command(CLI::App& ptio) {
         add_flag(app, "--json", args.json,
                  R"(print one JSON object {"file", "format", "byteorder", "tensors": [{"path",
 "name", "dtype", "shape", "stride", "storage_offset", "storage",
-"location", "nbytes", "requires_grad", "numpy"?, "sha256"?, "sha256_refused"?}],
+"location", "nbytes", "requires_grad", "numpy"?, "bare_storage"?, "sha256"?, "sha256_refused"?}],
 "extra_files"?: [names], "globals": [{"module", "name", "record", "offset", "verdict",
 "weights_only"}]} ("extra_files" when the archive has any: see ptio extra; "sha256_refused",
 with "sha256" null, when --max-hash-bytes refused the digest))");

@@ -26,7 +26,8 @@ constexpr help_text help{
 Print the object a checkpoint holds, as Python's print(repr(obj)) would, without running
 any of its code: dicts, OrderedDicts, lists, tuples, sets, str, bytes, numbers, None and
 booleans as Python writes them. Tensors are summarised as tensor(float32, [3, 4]) or
-Parameter(...), with requires_grad=True when set. Classes ptio did not run print as
+Parameter(...), with requires_grad=True when set; a storage saved on its own as
+storage(float32, 12), its dtype and size. Classes ptio did not run print as
 module.name (a bare global), module.name(args) (a call) or module.name(args, state=...)
 (an instance with its state). A container inside itself prints as [...] / {...}, and so
 does a large subtree already printed once. A container too long for its line is

@@ -189,10 +189,13 @@ private:
 }  // namespace
 
 void append_tensor_summary(std::string& out, const ptio::tensor& t) {
-    out += t.is_parameter() ? "Parameter(" : "tensor(";
+    out += t.is_parameter() ? "Parameter(" : t.is_storage() ? "storage(" : "tensor(";
     out += ptio::name(t.dtype());
     out += ", ";
-    append_shape(out, t.shape());
+    if (t.is_storage())  // a storage has a size in elements, not a shape
+        out += std::to_string(t.view().numel());
+    else
+        append_shape(out, t.shape());
     if (!t.location().empty() && t.location() != "cpu") {
         out += ", device=";
         append_str_repr(out, t.location());

@@ -28,6 +28,8 @@ std::string_view origin_name(value::origin o) {
             return "call";
         case value::origin::instance:
             return "instance";
+        case value::origin::subclass:
+            return "subclass";
     }
     return "?";
 }
@@ -90,7 +92,8 @@ json leaf(const value& v) {
                                 {"location", t.location()},
                                 {"nbytes", view.nbytes()},
                                 {"requires_grad", t.requires_grad()},
-                                {"parameter", t.is_parameter()}});
+                                {"parameter", t.is_parameter()},
+                                {"bare_storage", t.is_storage()}});
         }
         case kind::none:
             return json_object({{"kind", "none"}});

@@ -22,7 +22,9 @@ class Opaque:
 
     - ``name``: the qualified global, "module.name" ("torch.nn.modules.linear.Linear");
     - ``origin``: "global" (the bare class or function), "call" (REDUCE: called with ``args``)
-      or "instance" (NEWOBJ/INST/OBJ: made with ``args``, then given ``state``);
+      or "instance" (NEWOBJ/INST/OBJ: made with ``args``, then given ``state``), or
+      "subclass" (a tensor of a subclass of torch.Tensor: ``args`` is the tensor alone,
+      ``state`` the attributes torch sets on it);
     - ``args``: the tuple of arguments, or None for a bare global;
     - ``state``: what the pickle's BUILD gave it (an nn.Module's ``__dict__``), or None;
     - ``items`` / ``entries``: what APPEND and SETITEM added to it (lists and dict pairs).
