@@ -8,7 +8,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <mutex>
 #include <new>
+#include <utility>
 
 #include "core/flat_index.hpp"
 
@@ -51,9 +53,38 @@ arena::pool::~pool() {
     for (const auto& c : chunks_) release(c);
 }
 
+// Shared chunks an arena frees are kept, up to cached_bytes in all, for the next arena: a
+// process that opens small checkpoints one after another (a dataset's items) would otherwise
+// fault in fresh pages for every one. Thread-safe; a few MiB at most stay after the last
+// checkpoint closes.
+namespace {
+constexpr std::size_t cached_bytes = std::size_t{4} << 20;
+struct chunk_cache {
+    std::mutex lock;
+    std::vector<std::pair<std::byte*, std::size_t>> chunks;  // malloc'd, by size
+    std::size_t bytes = 0;
+};
+chunk_cache& cache() {
+    static auto* c = new chunk_cache;  // never destroyed: arenas may die during exit
+    return *c;
+}
+}  // namespace
+
 void arena::pool::release(const chunk& c) noexcept {
-    if (c.mapped) ::munmap(c.start, c.bytes);
-    else std::free(c.start);
+    if (c.mapped) {
+        ::munmap(c.start, c.bytes);
+        return;
+    }
+    if (!c.own) {
+        auto& k = cache();
+        std::lock_guard<std::mutex> hold(k.lock);
+        if (k.bytes + c.bytes <= cached_bytes && k.chunks.size() < k.chunks.capacity()) {
+            k.chunks.emplace_back(c.start, c.bytes);
+            k.bytes += c.bytes;
+            return;
+        }
+    }
+    std::free(c.start);
 }
 
 // Mapped chunks are given back to the system when freed (malloc keeps what it frees for
@@ -61,6 +92,19 @@ void arena::pool::release(const chunk& c) noexcept {
 arena::pool::chunk arena::pool::map_chunk(std::size_t bytes, bool huge) {
     bytes = (bytes + page_bytes - 1) & ~(page_bytes - 1);
     if (bytes < map_from_bytes) {
+        {
+            auto& k = cache();
+            std::lock_guard<std::mutex> hold(k.lock);
+            if (k.chunks.capacity() == 0) k.chunks.reserve(64);
+            for (std::size_t i = 0; i < k.chunks.size(); ++i)
+                if (k.chunks[i].second == bytes) {
+                    std::byte* p = k.chunks[i].first;
+                    k.chunks[i] = k.chunks.back();
+                    k.chunks.pop_back();
+                    k.bytes -= bytes;
+                    return {p, bytes, false, false};
+                }
+        }
         void* p = std::malloc(bytes);
         if (!p) throw std::bad_alloc();
         return {static_cast<std::byte*>(p), bytes, false, false};

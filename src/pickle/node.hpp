@@ -5,7 +5,10 @@
 // after. Changing one takes arena::mut, so only the code holding the arena (the checkpoint's
 // builder) can; afterwards the tree is read-only and safe to read from many threads. The
 // arena owns every node for the checkpoint's lifetime; values are plain pointers into it, so
-// shared and even cyclic structures cost nothing to destroy. Not thread-safe while building.
+// shared and even cyclic structures cost nothing to destroy. Once built, compact() keeps
+// only what the roots reach (every other value of the arena is then invalid). Nodes, their
+// arrays and their text are plain data in the arena's memory: no node allocates on its own.
+// Not thread-safe while building.
 //
 // The arena also keeps the tree's budget (nodes, and bytes of metadata its users charge
 // before they allocate), so a small file cannot grow the tree without bound: past the
