@@ -33,47 +33,58 @@ namespace detail {
 class storage;
 class tensor_access;
 
-/// A tensor's sizes or strides: up to 6 held inline (no allocation), more on the heap.
+/// A tensor's sizes or strides: up to 4 (conv weights' rank) held inline, more on the heap.
+/// 40 bytes: a checkpoint holds two per tensor.
 class dim_list {
 public:
-    dim_list() = default;
-    explicit dim_list(std::span<const std::int64_t> v) { assign(v); }
-    dim_list(const dim_list& o) { assign(o.span()); }
+    dim_list() noexcept : inline_{} {}
+    explicit dim_list(std::span<const std::int64_t> v) : inline_{} { assign(v); }
+    dim_list(const dim_list& o) : inline_{} { assign(o.span()); }
     dim_list& operator=(const dim_list& o) {
         if (this != &o) assign(o.span());
         return *this;
     }
-    // Moves take the heap part and copy the inline one; the source is left empty.
-    dim_list(dim_list&& o) noexcept : size_(std::exchange(o.size_, 0)), heap_(std::move(o.heap_)) {
-        std::copy(std::begin(o.inline_), std::end(o.inline_), inline_);
-    }
+    // Moves take the heap part or copy the inline one; the source is left empty.
+    dim_list(dim_list&& o) noexcept : inline_{} { take(o); }
     dim_list& operator=(dim_list&& o) noexcept {
         if (this != &o) {
-            size_ = std::exchange(o.size_, 0);
-            heap_ = std::move(o.heap_);
-            std::copy(std::begin(o.inline_), std::end(o.inline_), inline_);
+            release();
+            take(o);
         }
         return *this;
     }
+    ~dim_list() { release(); }
     [[nodiscard]] std::span<const std::int64_t> span() const noexcept {
-        return {heap_.empty() ? inline_ : heap_.data(), size_};
+        return {on_heap() ? heap_ : inline_, size_};
     }
     [[nodiscard]] std::size_t size() const noexcept { return size_; }
     [[nodiscard]] std::int64_t operator[](std::size_t i) const noexcept { return span()[i]; }
 
 private:
-    void assign(std::span<const std::int64_t> v) {
-        size_ = v.size();
-        if (v.size() <= std::size(inline_)) {
-            heap_.clear();
-            std::copy(v.begin(), v.end(), inline_);
-        } else {
-            heap_.assign(v.begin(), v.end());
-        }
+    static constexpr std::size_t inline_dims = 4;
+    [[nodiscard]] bool on_heap() const noexcept { return size_ > inline_dims; }
+    void release() noexcept {
+        if (on_heap()) delete[] heap_;
+        size_ = 0;
     }
-    std::size_t size_ = 0;
-    std::int64_t inline_[6] = {};
-    std::vector<std::int64_t> heap_;
+    void take(dim_list& o) noexcept {
+        size_ = o.size_;
+        if (o.on_heap()) heap_ = o.heap_;
+        else std::copy(o.inline_, o.inline_ + inline_dims, inline_);
+        o.size_ = 0;
+    }
+    void assign(std::span<const std::int64_t> v) {
+        std::int64_t* fresh = v.size() > inline_dims ? new std::int64_t[v.size()] : nullptr;
+        release();
+        size_ = static_cast<std::uint32_t>(v.size());
+        std::copy(v.begin(), v.end(), fresh ? fresh : inline_);
+        if (fresh) heap_ = fresh;
+    }
+    std::uint32_t size_ = 0;
+    union {
+        std::int64_t inline_[inline_dims];
+        std::int64_t* heap_;
+    };
 };
 }  // namespace detail
 

@@ -50,10 +50,15 @@ void file_source::open_checked() {
         case file_layout::tar: open_pre_zip(torch::id_style::tar); break;
         case file_layout::legacy: open_pre_zip(torch::id_style::legacy); break;
     }
+    // What the tree held only while it was built (call arguments, persistent ids, the sizes
+    // a tensor took in: most of a state dict's nodes) goes now; the root is what stays.
+    value* const roots[] = {&root_};
+    nodes_.compact(roots);
     map_.advise(mapped_file::advice::normal);
 }
 
 namer file_source::namer_for(torch::rebuilder& rb, std::string record) {
+    named_.reserve(named_.size() + tensor_store_.size());  // most tensors are listed once
     return namer(rb, nodes_, tensor_lister(named_, file_, std::move(record), nodes_.size(),
                                    options().caps.max_depth));
 }

@@ -101,7 +101,7 @@ std::vector<global_ref> scan_globals(const std::filesystem::path& path,
             for (const auto& e : z.entries()) {
                 if (!e.name.ends_with(".pkl")) continue;
                 if (e.size > caps.max_pickle_bytes)
-                    throw error(errc::limit_exceeded, file, e.name, e.header_offset,
+                    throw error(errc::limit_exceeded, file, std::string(e.name), e.header_offset,
                                 "a pickle of " + std::to_string(e.size) + " bytes, over the cap of " +
                                     std::to_string(caps.max_pickle_bytes));
                 std::vector<std::byte> inflated;
@@ -116,7 +116,7 @@ std::vector<global_ref> scan_globals(const std::filesystem::path& path,
                     pkl = inflated;
                 }
                 cursor c(pkl, {file, e.name, base});
-                (void)scan_one(c, file, e.name, caps, costs, out, problem);
+                (void)scan_one(c, file, std::string(e.name), caps, costs, out, problem);
             }
             break;
         }

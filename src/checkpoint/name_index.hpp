@@ -11,8 +11,8 @@
 #include <optional>
 #include <span>
 #include <string_view>
-#include <unordered_map>
 
+#include "core/flat_index.hpp"
 #include "ptio/checkpoint.hpp"
 
 namespace ptio::detail {
@@ -22,16 +22,21 @@ public:
     /// Indexes `listed`, if not done yet; every call must pass the same listing.
     void build(std::span<const named_tensor> listed) const {
         std::call_once(once_, [&] {
+            listed_ = listed;
             by_name_.reserve(listed.size());
-            for (std::size_t i = 0; i < listed.size(); ++i) by_name_.emplace(listed[i].name, i);
+            for (std::size_t i = 0; i < listed.size(); ++i) {
+                const std::string_view name = listed[i].name;
+                (void)by_name_.insert(hash_text(name), static_cast<std::uint32_t>(i),
+                                      [&](std::uint32_t p) { return listed[p].name == name; });
+            }
         });
     }
 
     /// The position in the listing of the entry named `name`, if any. Only after build().
     [[nodiscard]] std::optional<std::size_t> position(std::string_view name) const noexcept {
-        const auto it = by_name_.find(name);
-        if (it == by_name_.end()) return std::nullopt;
-        return it->second;
+        const auto at = by_name_.find(hash_text(name), [&](std::uint32_t p) { return listed_[p].name == name; });
+        if (!at) return std::nullopt;
+        return *at;
     }
 
     /// The entry of `listed` named `name`, or nullptr.
@@ -44,7 +49,8 @@ public:
 
 private:
     mutable std::once_flag once_;
-    mutable std::unordered_map<std::string_view, std::size_t> by_name_;
+    mutable std::span<const named_tensor> listed_;
+    mutable flat_index by_name_;  // positions in listed_ by name
 };
 
 }  // namespace ptio::detail

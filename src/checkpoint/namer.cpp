@@ -68,7 +68,7 @@ void namer::walk(value& slot, std::size_t depth) {
     }
 }
 
-void namer::walk_items(std::vector<value>& items, std::size_t depth) {
+void namer::walk_items(std::span<value> items, std::size_t depth) {
     for (std::size_t i = 0; i < items.size(); ++i) {
         list_.push(std::to_string(i));
         walk(items[i], depth + 1);
@@ -76,7 +76,7 @@ void namer::walk_items(std::vector<value>& items, std::size_t depth) {
     }
 }
 
-void namer::walk_entries(std::vector<value::entry>& entries, std::size_t depth) {
+void namer::walk_entries(std::span<value::entry> entries, std::size_t depth) {
     for (auto& [k, v] : entries) {
         list_.push(key_text(k));
         walk(v, depth + 1);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -36,8 +37,8 @@ public:
     void walk(value& slot, std::size_t depth);
 
 private:
-    void walk_items(std::vector<value>& items, std::size_t depth);
-    void walk_entries(std::vector<value::entry>& entries, std::size_t depth);
+    void walk_items(std::span<value> items, std::size_t depth);
+    void walk_entries(std::span<value::entry> entries, std::size_t depth);
 
     torch::rebuilder& rb_;
     arena& nodes_;

@@ -16,7 +16,7 @@ namespace {
 // A record of a few bytes (byteorder), as text without its trailing white space.
 std::string small_record(const zip::archive& z, const zip::entry& e) {
     if (e.size > 4096)
-        throw error(errc::bad_zip, z.filename(), e.name, e.header_offset,
+        throw error(errc::bad_zip, z.filename(), std::string(e.name), e.header_offset,
                     "a marker record of " + std::to_string(e.size) + " bytes (expected a few)");
     auto bytes = z.extract(e);
     std::string s(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -32,7 +32,7 @@ void charge_inflated(arena& costs, const zip::archive& z, const zip::entry& pkl,
     try {
         costs.charge(pkl.size);
     } catch (const over_budget& e) {
-        throw error(errc::limit_exceeded, file, pkl.name, pkl.header_offset,
+        throw error(errc::limit_exceeded, file, std::string(pkl.name), pkl.header_offset,
                     "inflating it (" + std::to_string(pkl.size) + " bytes from " +
                         std::to_string(pkl.compressed_size) + "): " + e.detail());
     }
@@ -43,7 +43,7 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
     const auto& z = *zip_;
     const limits& caps = options().caps;
     if (pkl.size > caps.max_pickle_bytes)
-        throw error(errc::limit_exceeded, file_, pkl.name, pkl.header_offset,
+        throw error(errc::limit_exceeded, file_, std::string(pkl.name), pkl.header_offset,
                     std::string(z.relative_name(pkl)) + " is " + std::to_string(pkl.size) +
                         " bytes, over the cap of " + std::to_string(caps.max_pickle_bytes));
     // The tree may cost what the pickles take in the file times a ratio (pickle/budget);
@@ -73,10 +73,11 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
     ctx.options = options();
     ctx.swap_bytes = swap;
     torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_);
+    nodes_.view_pickle(pkl.method != 0);  // an inflated copy lives as long as the tree
     cursor c(pickle_bytes, {file_, pkl.name, pickle_base});
     value root = pickle::run(c, nodes_, rb, caps).root;
     keep_globals(rb);
-    namer walker = namer_for(rb, pkl.name);
+    namer walker = namer_for(rb, std::string(pkl.name));
     name(walker, root);
     return root;
 }
@@ -106,7 +107,7 @@ void file_source::open_zip() {
     if (const auto* bo = z.find("byteorder")) {
         byteorder_ = small_record(z, *bo);
         if (byteorder_ != "little" && byteorder_ != "big")
-            throw error(errc::bad_zip, file_, bo->name, bo->header_offset,
+            throw error(errc::bad_zip, file_, std::string(bo->name), bo->header_offset,
                         "the byteorder record says '" + byteorder_ + "', not little or big");
     }
     const bool host_little = std::endian::native == std::endian::little;
@@ -120,7 +121,7 @@ void file_source::open_zip() {
     // constants.pkl: the tuple the code's CONSTANTS.c0, c1, … index, storages in constants/.
     (void)unpickle(*constants, "constants/", swap, [&](namer& n, value& root) {
         if (!root.is(kind::tuple))
-            throw error(errc::bad_pickle, file_, constants->name, std::nullopt,
+            throw error(errc::bad_pickle, file_, std::string(constants->name), std::nullopt,
                         "constants.pkl holds a " + std::string(to_string(root.type())) +
                             ", not the tuple torch.jit.load needs");
         auto& items = nodes_.mut(root).items;

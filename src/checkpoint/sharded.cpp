@@ -213,11 +213,11 @@ std::span<const named_tensor> sharded_source::tensors() const {
         node& d = nodes_.make(kind::dict);
         d.name = "dict";
         d.depth = named_.empty() ? 0 : 1;
-        d.entries.reserve(named_.size());
         for (const named_tensor& nt : named_) {
             node& key = nodes_.make(kind::string);
-            key.text = nt.name;
-            d.entries.emplace_back(value_access::make_node(kind::string, &key), value_access::make_tensor(nt.tensor));
+            key.text = node_text::kept(nt.name);  // named_ lives as long as the tree
+            nodes_.push(d.entries, value::entry(value_access::make_node(kind::string, &key),
+                                                value_access::make_tensor(nt.tensor)));
         }
         root_ = value_access::make_node(kind::dict, &d);
     });

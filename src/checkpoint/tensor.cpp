@@ -280,7 +280,7 @@ std::vector<std::byte> tensor_view::to_contiguous() const {
                                      ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page)
                                      : std::uint64_t{1} << 62;
     const auto refuse = [&](const std::string& why) {
-        return error(errc::limit_exceeded, {}, storage_ ? storage_->record() : std::string(), std::nullopt,
+        return error(errc::limit_exceeded, {}, storage_ ? std::string(storage_->record()) : std::string(), std::nullopt,
                      "to_contiguous() of a view of " + std::to_string(n) + " bytes (" +
                          std::to_string(numel_) + " elements): " + why);
     };

@@ -53,7 +53,6 @@ std::string_view value::as_string() const {
 }
 std::span<const std::byte> value::as_bytes() const {
     if (kind_ != kind::big_integer) expect(kind::bytes);
-    if (!n_->raw.empty()) return n_->raw;
     return {reinterpret_cast<const std::byte*>(n_->text.data()), n_->text.size()};
 }
 const tensor& value::as_tensor() const {

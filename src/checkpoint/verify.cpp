@@ -36,7 +36,7 @@ std::size_t file_source::verify(const std::function<void(const error&)>& problem
             if (err.code() == errc::io_error) throw;
             report(err);
         } catch (const std::bad_alloc&) {
-            report(error(errc::limit_exceeded, file_, e.name, e.header_offset,
+            report(error(errc::limit_exceeded, file_, std::string(e.name), e.header_offset,
                          "out of memory reading the record"));
         }
     }

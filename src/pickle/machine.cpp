@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <new>
+#include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/text.hpp"
@@ -67,32 +69,52 @@ private:
         return stack_.back();
     }
     [[nodiscard]] std::size_t floor() const { return marks_.empty() ? 0 : marks_.back(); }
-    std::vector<value> pop_mark(const char* opname) {
+    // The values above the last MARK (or the top `n`), handed to `use` in place, then popped
+    // (no copy: TUPLE, LIST and SETITEMS run once or more per tensor). `use` may return a value.
+    template <class F>
+    value with_mark(const char* opname, F&& use) {
         if (marks_.empty()) bad(std::string(opname) + " without a MARK");
         const std::size_t m = marks_.back();
+        value r = call(use, std::span<const value>(stack_.data() + m, stack_.size() - m));
         marks_.pop_back();
-        std::vector<value> items(stack_.begin() + static_cast<std::ptrdiff_t>(m), stack_.end());
         stack_.resize(m);
-        return items;
+        return r;
+    }
+    template <class F>
+    value with_top(std::size_t n, const char* opname, F&& use) {
+        if (stack_.size() < floor() + n) bad(std::string(opname) + " on an empty stack");
+        value r = call(use, std::span<const value>(stack_.data() + stack_.size() - n, n));
+        stack_.resize(stack_.size() - n);
+        return r;
+    }
+    template <class F>
+    static value call(F& use, std::span<const value> items) {
+        if constexpr (std::is_void_v<decltype(use(items))>) return use(items), value{}; else return use(items);
+    }
+    // The value just below the last MARK: what APPENDS, ADDITEMS and SETITEMS add to.
+    value& below_mark(const char* opname) {
+        const std::size_t m = marks_.back();
+        const std::size_t under = marks_.size() > 1 ? marks_[marks_.size() - 2] : 0;
+        if (m <= under) bad(std::string(opname) + " on an empty stack");
+        return stack_[m - 1];
     }
 
-    // Large bytes (a numpy array's data) stay a view of the pickle, which outlives the
-    // tree (the file's mapping, or a copy the checkpoint keeps); small ones are copied.
+    // str and bytes that need no decoding are views of the pickle where the arena may view it
+    // (an inflated copy), else copies; a numpy array's data (large bytes) is always a view,
+    // which its tensor reads through the guards.
     static constexpr std::size_t view_bytes_from = 4096;
     value binbytes(std::uint64_t n, const char* what) {
         const auto span = c_.take(n, what);
-        if (span.size() < view_bytes_from)
-            return make_string(nodes_, std::string(reinterpret_cast<const char*>(span.data()), span.size()), kind::bytes);
+        const std::string_view text(reinterpret_cast<const char*>(span.data()), span.size());
+        if (span.size() < view_bytes_from) return make_string_view(nodes_, text, kind::bytes);
         auto& node = nodes_.make(kind::bytes);
-        node.raw = span;
+        node.text = node_text::kept(text);
         return va::make_node(kind::bytes, &node);
     }
     value bytearray(std::string_view bytes) {
-        nodes_.charge(bytes.size());
-        auto& n = nodes_.make(kind::bytes);
-        n.text = std::string(bytes);
-        n.name = "builtins.bytearray";
-        return va::make_node(kind::bytes, &n);
+        auto v = make_string_view(nodes_, bytes, kind::bytes);
+        nodes_.mut(v).name = "builtins.bytearray";
+        return v;
     }
 
     // Big integers are kept as digits and turned into decimal on demand; LONG1 and LONG4
@@ -114,9 +136,8 @@ private:
     }
     value text_value(std::string_view raw, const char* opname) {
         if (!text::valid_utf8(raw)) bad(std::string(opname) + ": a string that is not valid UTF-8");
-        return make_string(nodes_, std::string(raw));
+        return make_string_view(nodes_, raw);
     }
-
     void memo_put(std::uint64_t idx, const value& v) {
         if (memo_.get(idx) == nullptr) nodes_.charge(memo_slot_bytes);
         if (!memo_.put(idx, v))
@@ -127,7 +148,6 @@ private:
         bad("memo entry " + std::to_string(idx) + " was never stored");
     }
     std::uint64_t memo_index_text() { return parse_memo_index(c_.line("memo index"), here()); }
-
     // Nesting is capped here, where the offset is known, for trees built bottom-up (the
     // usual attack); the tensor walk after unpickling caps whatever mutation builds later.
     void deepen(node& n, const value& child) {
@@ -139,11 +159,11 @@ private:
             n.depth = d;
         }
     }
-    void add_items(value& target, std::vector<value>&& items) {
+    void add_items(value& target, std::span<const value> items) {
         nodes_.charge(items.size(), sizeof(value));
         auto& n = nodes_.mut(target);
         for (const auto& i : items) deepen(n, i);
-        n.items.insert(n.items.end(), items.begin(), items.end());
+        nodes_.append(n.items, items);
     }
     // APPEND and SETITEM on a class itself, not an instance, would change the class for
     // every later user of it (the CVE-2026-24747 shape): refused whatever the mode.
@@ -152,13 +172,13 @@ private:
             fail(errc::unsafe_global, std::string(opname) + " on the global " + std::string(target.module()) +
                                           "." + std::string(target.name()) + ", a class or function, not an instance");
     }
-    void append_to(value& target, std::vector<value>&& items, const char* opname) {
+    void append_to(value& target, std::span<const value> items, const char* opname) {
         if (target.type() != kind::list && target.type() != kind::object)
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a list");
         refuse_global_target(target, opname);
-        add_items(target, std::move(items));
+        add_items(target, items);
     }
-    void set_items(value& target, std::vector<value>&& kv, const char* opname) {
+    void set_items(value& target, std::span<const value> kv, const char* opname) {
         if (target.type() != kind::dict && target.type() != kind::object)
             bad(std::string(opname) + " on a " + std::string(to_string(target.type())) + ", not a dict");
         refuse_global_target(target, opname);
@@ -168,7 +188,7 @@ private:
         for (std::size_t i = 0; i < kv.size(); i += 2) {
             deepen(n, kv[i]);
             deepen(n, kv[i + 1]);
-            set_item(n, kv[i], kv[i + 1]);
+            set_item(nodes_, n, kv[i], kv[i + 1]);
         }
     }
     value make_dict() {
@@ -176,13 +196,17 @@ private:
         n.name = "dict";
         return va::make_node(kind::dict, &n);
     }
-    value make_list(std::vector<value>&& items, kind k, const char* class_name = nullptr) {
+    value make_list(std::span<const value> items, kind k, const char* class_name = nullptr) {
+        // () is one object in Python; tuples never change, so one node serves every EMPTY_TUPLE.
+        if (k == kind::tuple && items.empty() && !class_name && !empty_tuple_.is_none()) return empty_tuple_;
         nodes_.charge(items.size(), sizeof(value));
         auto& n = nodes_.make(k);
-        if (class_name) n.name = class_name;
+        if (class_name) n.name = node_text::kept(class_name);
         for (const auto& i : items) deepen(n, i);
-        n.items = std::move(items);
-        return va::make_node(k, &n);
+        nodes_.assign(n.items, items);
+        const value v = va::make_node(k, &n);
+        if (k == kind::tuple && items.empty() && !class_name) empty_tuple_ = v;
+        return v;
     }
     std::string_view global_part(std::string_view s, const char* what) {
         if (s.empty()) bad(std::string("GLOBAL with an empty ") + what);
@@ -200,6 +224,7 @@ private:
     std::size_t marks_high_ = 0;
     pickle::frames frames_;
     pickle::memo memo_;
+    value empty_tuple_;  // the one () node, once made
 };
 
 result machine::run() {
@@ -232,7 +257,7 @@ result machine::run() {
                 if (!marks_.empty() && marks_.back() == stack_.size()) marks_.pop_back();
                 else (void)pop("POP");
                 break;
-            case POP_MARK: (void)pop_mark("POP_MARK"); break;
+            case POP_MARK: (void)with_mark("POP_MARK", [](auto) {}); break;
             case DUP: push(top("DUP")); break;
 
             case NONE: push({}); break;
@@ -286,58 +311,39 @@ result machine::run() {
             case EMPTY_TUPLE: push(make_list({}, kind::tuple)); break;
             case EMPTY_SET: push(make_list({}, kind::set)); break;
             case EMPTY_DICT: push(make_dict()); break;
-            case LIST: push(make_list(pop_mark("LIST"), kind::list)); break;
-            case TUPLE: push(make_list(pop_mark("TUPLE"), kind::tuple)); break;
-            case FROZENSET: push(make_list(pop_mark("FROZENSET"), kind::set, "builtins.frozenset")); break;
-            case TUPLE1: push(make_list({pop("TUPLE1")}, kind::tuple)); break;
-            case TUPLE2: {
-                auto b = pop("TUPLE2");
-                auto a = pop("TUPLE2");
-                push(make_list({a, b}, kind::tuple));
-                break;
-            }
-            case TUPLE3: {
-                auto c3 = pop("TUPLE3");
-                auto b = pop("TUPLE3");
-                auto a = pop("TUPLE3");
-                push(make_list({a, b, c3}, kind::tuple));
-                break;
-            }
+            case LIST: push(with_mark("LIST", [&](auto items) { return make_list(items, kind::list); })); break;
+            case TUPLE: push(with_mark("TUPLE", [&](auto items) { return make_list(items, kind::tuple); })); break;
+            case FROZENSET: push(with_mark("FROZENSET", [&](auto items) { return make_list(items, kind::set, "builtins.frozenset"); })); break;
+            case TUPLE1: push(with_top(1, "TUPLE1", [&](auto items) { return make_list(items, kind::tuple); })); break;
+            case TUPLE2: push(with_top(2, "TUPLE2", [&](auto items) { return make_list(items, kind::tuple); })); break;
+            case TUPLE3: push(with_top(3, "TUPLE3", [&](auto items) { return make_list(items, kind::tuple); })); break;
             case DICT: {
-                auto kv = pop_mark("DICT");
                 auto d = make_dict();
-                set_items(d, std::move(kv), "DICT");
+                with_mark("DICT", [&](auto kv) { set_items(d, kv, "DICT"); });
                 push(d);
                 break;
             }
             case APPEND: {
                 auto v = pop("APPEND");
-                append_to(top("APPEND"), {v}, "APPEND");
+                append_to(top("APPEND"), std::span<const value>(&v, 1), "APPEND");
                 break;
             }
-            case APPENDS: {
-                auto items = pop_mark("APPENDS");
-                append_to(top("APPENDS"), std::move(items), "APPENDS");
+            // The target sits below the mark, so it stays put while the items are read.
+            case APPENDS: with_mark("APPENDS", [&](auto items) { append_to(below_mark("APPENDS"), items, "APPENDS"); }); break;
+            case ADDITEMS:
+                with_mark("ADDITEMS", [&](auto items) {
+                    auto& t = below_mark("ADDITEMS");
+                    if (t.type() != kind::set) bad("ADDITEMS on a " + std::string(to_string(t.type())) + ", not a set");
+                    add_items(t, items);
+                });
                 break;
-            }
-            case ADDITEMS: {
-                auto items = pop_mark("ADDITEMS");
-                auto& t = top("ADDITEMS");
-                if (t.type() != kind::set) bad("ADDITEMS on a " + std::string(to_string(t.type())) + ", not a set");
-                add_items(t, std::move(items));
+            case SETITEM:
+                with_top(2, "SETITEM", [&](auto kv) {
+                    if (stack_.size() < floor() + 3) bad("SETITEM on an empty stack");
+                    set_items(stack_[stack_.size() - 3], kv, "SETITEM");
+                });
                 break;
-            }
-            case SETITEM: {
-                auto v = pop("SETITEM");
-                auto k = pop("SETITEM");
-                set_items(top("SETITEM"), {k, v}, "SETITEM");
-                break;
-            }
-            case SETITEMS: {
-                auto kv = pop_mark("SETITEMS");
-                set_items(top("SETITEMS"), std::move(kv), "SETITEMS");
-                break;
-            }
+            case SETITEMS: with_mark("SETITEMS", [&](auto kv) { set_items(below_mark("SETITEMS"), kv, "SETITEMS"); }); break;
 
             case PUT: memo_put(memo_index_text(), top("PUT")); break;
             case BINPUT: memo_put(c_.u8("BINPUT"), top("BINPUT")); break;
@@ -390,17 +396,17 @@ result machine::run() {
             case INST: {
                 const auto module = global_part(c_.line("INST module"), "module");
                 const auto name = global_part(c_.line("INST name"), "name");
-                auto items = pop_mark("INST");
-                auto cls = r_.global(module, name, at_);
-                push(r_.instantiate(cls, make_tuple(nodes_, std::move(items)), at_));
+                push(with_mark("INST", [&](auto items) {
+                    auto cls = r_.global(module, name, at_);
+                    return r_.instantiate(cls, make_tuple(nodes_, {items.begin(), items.end()}), at_);
+                }));
                 break;
             }
             case OBJ: {
-                auto items = pop_mark("OBJ");
-                if (items.empty()) bad("OBJ without a class");
-                auto cls = items.front();
-                items.erase(items.begin());
-                push(r_.instantiate(cls, make_tuple(nodes_, std::move(items)), at_));
+                push(with_mark("OBJ", [&](auto items) {
+                    if (items.empty()) bad("OBJ without a class");
+                    return r_.instantiate(items[0], make_tuple(nodes_, {items.begin() + 1, items.end()}), at_);
+                }));
                 break;
             }
             case BUILD: {

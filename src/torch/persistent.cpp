@@ -27,7 +27,12 @@ value rebuilder::persistent(const value& pid, std::uint64_t at) {
 // A storage_ref keeps its storage's place in the checkpoint's store, not a pointer: the
 // rebuilder, which holds that store, is then the one that can change the storage.
 value rebuilder::ref_to_newest(value pid) {
-    node& n = pickle::make_object_node(nodes_, "torch", "storage", value::origin::call, std::move(pid));
+    node& n = nodes_.make(kind::object);  // one a storage: its texts are literals, not copies
+    n.text = "torch.storage";
+    n.name = "storage";
+    n.origin = value::origin::call;
+    n.args = pid;
+    n.depth = depth_through(pid);
     n.tag = known::storage_ref;
     // 2^32 storages would take terabytes of memory before this could wrap.
     n.storage_index = static_cast<std::uint32_t>(storages_.size() - 1);
@@ -124,6 +129,36 @@ value rebuilder::tar_persistent(const value& pid, std::uint64_t at) {
                                        "tensors members");
 }
 
+namespace {
+// The number a key of decimal digits spells without leading zeros (as torch writes them),
+// if it is below `bound`.
+std::optional<std::size_t> decimal_key(std::string_view key, std::size_t bound) {
+    if (key.empty() || key.size() > 9 || (key.size() > 1 && key[0] == '0')) return std::nullopt;
+    std::size_t n = 0;
+    const auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), n);
+    if (ec != std::errc() || end != key.data() + key.size() || n >= bound) return std::nullopt;
+    return n;
+}
+}  // namespace
+
+const zip::entry* rebuilder::numbered_entry(std::string_view key) {
+    const auto& entries = ctx_.archive->entries();
+    if (!numbered_built_) {
+        numbered_built_ = true;
+        numbered_.assign(entries.size(), UINT32_MAX);
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            std::string_view rel = ctx_.archive->relative_name(entries[i]);
+            if (rel.size() == entries[i].name.size() || !rel.starts_with(ctx_.record_dir)) continue;
+            rel.remove_prefix(ctx_.record_dir.size());
+            if (const auto n = decimal_key(rel, entries.size()); n && numbered_[*n] == UINT32_MAX)
+                numbered_[*n] = static_cast<std::uint32_t>(i);
+        }
+    }
+    const auto n = decimal_key(key, numbered_.size());
+    if (!n || numbered_[*n] == UINT32_MAX) return nullptr;
+    return &entries[numbered_[*n]];
+}
+
 value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
     if (!pid.is(kind::tuple))
         fail(errc::bad_storage, at,
@@ -149,7 +184,8 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
         fail(errc::bad_storage, at, "a storage size that is not a non-negative integer");
 
     const std::string record = ctx_.record_dir + std::string(key);
-    const zip::entry* e = ctx_.archive->find(record);
+    const zip::entry* e = numbered_entry(key);
+    if (!e) e = ctx_.archive->find(record);
     if (!e)
         fail(errc::missing_record, at,
              "storage '" + std::string(key) + "' refers to record " + record + ", which the archive lacks");
@@ -163,7 +199,7 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
     std::uint64_t nbytes = 0;
     if (mul_overflows(static_cast<std::uint64_t>(f[4].as_int()), element_size(*type), nbytes) ||
         (nbytes > e->size && !meta))
-        throw error(errc::bad_storage, std::string(ctx_.where.file), e->name, e->header_offset,
+        throw error(errc::bad_storage, std::string(ctx_.where.file), std::string(e->name), e->header_offset,
                     "the storage needs " + std::to_string(f[4].as_int()) + " × " +
                         std::to_string(element_size(*type)) + " bytes but its record holds " +
                         std::to_string(e->size));

@@ -151,16 +151,16 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
         case known::counter:
         case known::defaultdict: {
             auto& n = nodes_.make(kind::dict);
-            n.name = std::string(fn.class_name());
+            n.name = node_text::kept(fn.class_name());  // the global's kept text
             if (!a.empty()) n.depth = depth_through(a[0]);  // keeps the unpickler's nesting cap honest
             if (tag_of(fn) != known::defaultdict && !a.empty()) {
                 if (a[0].is(kind::dict)) {
-                    n.entries.assign(a[0].entries().begin(), a[0].entries().end());
+                    nodes_.assign(n.entries, a[0].entries());
                 } else if (a[0].is(kind::list) || a[0].is(kind::tuple)) {
                     for (const auto& pair : a[0].items()) {
                         if ((!pair.is(kind::tuple) && !pair.is(kind::list)) || pair.size() != 2)
                             fail(errc::bad_pickle, at, "OrderedDict built from an item that is not a pair");
-                        n.entries.emplace_back(pair.items()[0], pair.items()[1]);
+                        nodes_.push(n.entries, value::entry(pair.items()[0], pair.items()[1]));
                     }
                 }
             }
@@ -185,15 +185,15 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             else if (a[0].is(kind::bytes)) b = pickle::make_string(nodes_, std::string(bytes_text(a[0])), kind::bytes);
             else if (a[0].is(kind::string)) b = make_bytes_from(a[0], a.size() > 1 ? a[1] : value{}, at);
             if (b.is_none()) break;
-            nodes_.mut(b).name = std::string(fn.class_name());
+            nodes_.mut(b).name = node_text::kept(fn.class_name());
             return b;
         }
         case known::set:
         case known::frozenset: {
             auto& n = nodes_.make(kind::set);
-            n.name = std::string(fn.class_name());
+            n.name = node_text::kept(fn.class_name());
             if (!a.empty() && (a[0].is(kind::list) || a[0].is(kind::tuple) || a[0].is(kind::set))) {
-                n.items.assign(a[0].items().begin(), a[0].items().end());
+                nodes_.assign(n.items, a[0].items());
                 n.depth = depth_through(a[0]);
             }
             return va::make_node(kind::set, &n);
@@ -223,7 +223,7 @@ value rebuilder::instantiate(const value& cls, const value& args, std::uint64_t 
         case known::counter:
         case known::defaultdict: {
             auto& n = nodes_.make(kind::dict);
-            n.name = std::string(cls.class_name());
+            n.name = node_text::kept(cls.class_name());
             return va::make_node(kind::dict, &n);
         }
         case known::set:

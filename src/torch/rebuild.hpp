@@ -172,6 +172,11 @@ private:
     static constexpr int max_from_type_depth = 64;
     int from_type_depth_ = 0;
     std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)
+    // zip: the entry of record_dir + "<n>" at [n], for the decimal keys torch writes (built on
+    // the first persistent id: one pass over the directory instead of a lookup per storage).
+    std::vector<std::uint32_t> numbered_;
+    bool numbered_built_ = false;
+    const zip::entry* numbered_entry(std::string_view key);
     std::unordered_map<std::string, value> by_key_;       // legacy: storage ref per root key
     std::unordered_map<std::string, value> view_by_key_;  // legacy: storage ref per view key
     std::unordered_map<std::int64_t, value> tar_objects_;  // tar: storages and tensors by key

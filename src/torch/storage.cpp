@@ -132,7 +132,7 @@ std::span<const std::byte> storage::bytes() const {
     try {
         resolve();
     } catch (const std::bad_alloc&) {
-        throw error(errc::limit_exceeded, archive_ ? archive_->filename() : file_, record(), offset(),
+        throw error(errc::limit_exceeded, archive_ ? archive_->filename() : file_, std::string(record()), offset(),
                     "out of memory copying the storage (" + std::to_string(nbytes_) + " bytes)");
     }
     return bytes_;

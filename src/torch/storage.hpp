@@ -116,8 +116,8 @@ public:
 
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
     [[nodiscard]] const std::string& location() const noexcept { return location_; }
-    [[nodiscard]] const std::string& record() const noexcept {
-        return archive_ ? entry_->name : record_;
+    [[nodiscard]] std::string_view record() const noexcept {
+        return archive_ ? entry_->name : std::string_view(record_);
     }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
     /// The mapping the record lies in (see options::file), or nullptr.

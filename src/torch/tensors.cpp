@@ -81,13 +81,13 @@ value rebuilder::checked_tensor(const value& ref, std::optional<dtype> explicit_
     const std::uint64_t limit_bytes = s.nbytes();
     const geometry::extent e = geometry::view_extent(type, shape, strides, offset_in);
     if (e.problem == geometry::problem::extent_overflow || e.problem == geometry::problem::bytes_overflow)
-        throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
+        throw error(errc::bad_tensor, std::string(ctx_.where.file), std::string(s.record()), at,
                     geometry::describe(e, shape.size(), strides.size()) + " (its storage holds " +
                         std::to_string(limit_bytes) + " bytes)");
     if (e.problem != geometry::problem::none)
         fail(errc::bad_tensor, at, geometry::describe(e, shape.size(), strides.size()));
     if (e.end_byte > limit_bytes)
-        throw error(errc::bad_tensor, std::string(ctx_.where.file), s.record(), at,
+        throw error(errc::bad_tensor, std::string(ctx_.where.file), std::string(s.record()), at,
                     "the tensor (offset " + std::to_string(offset_in) + ", " + std::to_string(shape.size()) +
                         " dims) reaches byte " + std::to_string(e.end_byte) + " of a storage of " +
                         std::to_string(limit_bytes) + " bytes");

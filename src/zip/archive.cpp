@@ -152,7 +152,7 @@ void archive::read_directory(std::size_t max_records) {
         (void)cd.u16("entry");  // internal attributes
         (void)cd.u32("entry");  // external attributes
         e.header_offset = cd.u32("entry");
-        e.name = std::string(cd.take_text(name_len, "entry name"));
+        e.name = cd.take_text(name_len, "entry name");
         cursor extra(cd.take(extra_len, "entry extra field"), {filename_, e.name, cd.absolute() - extra_len});
         while (extra.remaining() >= 4) {
             const auto id = extra.u16("extra field");
@@ -167,10 +167,22 @@ void archive::read_directory(std::size_t max_records) {
         entries_.push_back(std::move(e));
     }
 
+    // The names, viewed in the mapping so far, move to one buffer the archive owns: nothing
+    // may read the mapping unguarded after open (the file may shrink).
+    std::size_t name_bytes = 0;
+    for (const auto& e : entries_) name_bytes += e.name.size();
+    names_ = std::make_unique_for_overwrite<char[]>(name_bytes);
+    char* at = names_.get();
+    for (auto& e : entries_) {
+        std::memcpy(at, e.name.data(), e.name.size());
+        e.name = std::string_view(at, e.name.size());
+        at += e.name.size();
+    }
+
     // 4. The prefix, from the first entry (torch's rule).
     const auto slash = entries_.front().name.find('/');
     if (slash == std::string::npos || slash == 0)
-        throw error(errc::bad_zip, filename_, entries_.front().name, cd_offset,
+        throw error(errc::bad_zip, filename_, std::string(entries_.front().name), cd_offset,
                     "the first record is not inside a top folder: torch requires every record "
                     "under one prefix folder");
     prefix_ = entries_.front().name.substr(0, slash);
@@ -189,12 +201,12 @@ void archive::read_directory(std::size_t max_records) {
         const bool overflow = add_overflows(e.header_offset, local_size + e.name.size(), end) ||
                               add_overflows(end, e.compressed_size, end);
         if (overflow || e.header_offset >= cd_offset || end > cd_offset)
-            throw error(errc::bad_zip, filename_, e.name, e.header_offset,
+            throw error(errc::bad_zip, filename_, std::string(e.name), e.header_offset,
                         "the record (" + std::to_string(e.compressed_size) +
                             " bytes) does not fit between its local header offset and the "
                             "central directory at " + std::to_string(cd_offset));
         if (end > next)
-            throw error(errc::bad_zip, filename_, e.name, e.header_offset,
+            throw error(errc::bad_zip, filename_, std::string(e.name), e.header_offset,
                         "the record overlaps the next record, whose header is at offset " +
                             std::to_string(next));
         e.limit = next;
@@ -208,8 +220,9 @@ void archive::read_directory(std::size_t max_records) {
         const std::string_view rel = relative_name(entries_[i]);
         if (rel.size() == entries_[i].name.size()) {
             outside.push_back(rel);
-        } else if (!by_record_.emplace(rel, i).second) {
-            throw error(errc::bad_zip, filename_, entries_[i].name, entries_[i].header_offset,
+        } else if (by_record_.insert(hash_text(rel), static_cast<std::uint32_t>(i),
+                                     [&](std::uint32_t p) { return relative_name(entries_[p]) == rel; })) {
+            throw error(errc::bad_zip, filename_, std::string(entries_[i].name), entries_[i].header_offset,
                         "the archive holds two records with this name");
         }
     }
@@ -220,7 +233,9 @@ void archive::read_directory(std::size_t max_records) {
 }
 
 const entry* archive::find(std::string_view record) const noexcept {
-    if (auto it = by_record_.find(record); it != by_record_.end()) return &entries_[it->second];
+    if (const auto at = by_record_.find(hash_text(record),
+                                        [&](std::uint32_t p) { return relative_name(entries_[p]) == record; }))
+        return &entries_[*at];
     for (const auto& e : entries_) {
         const std::string_view rel = relative_name(e);
         if (rel.size() < e.name.size() && iequals(rel, record)) return &e;
@@ -282,11 +297,11 @@ std::uint64_t archive::parse_local_header(const entry& e, std::span<const std::b
 
 std::span<const std::byte> archive::stored(const entry& e) const {
     if (e.method != 0)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+        throw error(errc::compression_error, filename_, std::string(e.name), e.header_offset,
                     "the record is compressed (method " + std::to_string(e.method) +
                         "), not stored");
     if (e.compressed_size != e.size)
-        throw error(errc::bad_zip, filename_, e.name, e.header_offset,
+        throw error(errc::bad_zip, filename_, std::string(e.name), e.header_offset,
                     "a stored record whose sizes differ (" + std::to_string(e.compressed_size) +
                         " vs " + std::to_string(e.size) + ")");
     const auto start = payload_offset(e);
@@ -322,7 +337,7 @@ void archive::read_payload(const entry& e, std::uint64_t want, std::size_t piece
     std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(piece, e.size)));
     inflater z;
     if (inflateInit2(&z.zs, -MAX_WBITS) != Z_OK)
-        throw error(errc::compression_error, filename_, e.name, start, "zlib failed to start");
+        throw error(errc::compression_error, filename_, std::string(e.name), start, "zlib failed to start");
     z.started = true;
     const auto* in = reinterpret_cast<const Bytef*>(file_.data() + start);
     std::uint64_t in_left = e.compressed_size;
@@ -356,7 +371,7 @@ void archive::read_payload(const entry& e, std::uint64_t want, std::size_t piece
     check_still_mapped(file_.subspan(static_cast<std::size_t>(start), static_cast<std::size_t>(e.compressed_size)), e.name);
     if (rc == Z_OK && want < e.size) return;  // the prefix asked for, whole
     if (rc != Z_STREAM_END || out_done != e.size)
-        throw error(errc::compression_error, filename_, e.name, start,
+        throw error(errc::compression_error, filename_, std::string(e.name), start,
                     std::string("the deflated payload is corrupt") +
                         (z.zs.msg ? std::string(" (zlib: ") + z.zs.msg + ")" : std::string()) +
                         (out_done > e.size ? ": it inflates to more than the " + std::to_string(e.size) +
@@ -383,12 +398,12 @@ std::vector<std::byte> archive::extract(const entry& e) const {
 
 void archive::check_inflatable(const entry& e) const {
     if (e.method != 8)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+        throw error(errc::compression_error, filename_, std::string(e.name), e.header_offset,
                     "unsupported compression method " + std::to_string(e.method) +
                         " (only stored and deflate)");
     std::uint64_t cap = 0;
     if (mul_overflows(e.compressed_size, max_inflate_ratio, cap) || e.size > cap + 1024)
-        throw error(errc::compression_error, filename_, e.name, e.header_offset,
+        throw error(errc::compression_error, filename_, std::string(e.name), e.header_offset,
                     "claims " + std::to_string(e.size) + " bytes from " +
                         std::to_string(e.compressed_size) + " deflated bytes, more than deflate can");
 }
@@ -414,7 +429,7 @@ void archive::compare_crc(const entry& e, std::uint32_t got) const {
     if (e.crc32 == 0 || got == e.crc32) return;  // torch writes 0 when CRCs are off
     char buf[64];
     std::snprintf(buf, sizeof buf, "CRC-32 is %08x but the directory says %08x", got, e.crc32);
-    throw error(errc::crc_mismatch, filename_, e.name, e.header_offset, buf);
+    throw error(errc::crc_mismatch, filename_, std::string(e.name), e.header_offset, buf);
 }
 
 }  // namespace ptio::detail::zip

@@ -15,16 +15,20 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
+#include "core/flat_index.hpp"
+
 namespace ptio::detail::zip {
 
 struct entry {
-    std::string name;            ///< full name inside the archive ("model/data/0")
+    std::string_view name;       ///< full name inside the archive ("model/data/0"), kept by
+                                 ///< the archive
     std::uint64_t header_offset = 0;
     std::uint64_t compressed_size = 0;
     std::uint64_t size = 0;
@@ -88,9 +92,9 @@ private:
     std::string filename_;
     std::string prefix_;
     std::vector<entry> entries_;
-    // Keys view the part of entries_[i].name after the prefix; entries_ never reallocates
-    // after construction, and moving the vector keeps its buffer.
-    std::unordered_map<std::string_view, std::size_t> by_record_;
+    std::unique_ptr<char[]> names_;  // the entries' names, one after another
+    // Positions in entries_ of the records under the prefix, by their relative name.
+    flat_index by_record_;
 };
 
 /// CRC-32 (zip polynomial) of bytes (crc32.cpp): carry-less multiplication where the CPU has

@@ -30,10 +30,10 @@ TEST_CASE("pickle node: dict assignment replaces in place, below and above the i
     for (int size : {3, 40}) {
         CAPTURE(size);
         auto& d = nodes.make(kind::dict);
-        for (int i = 0; i < size; ++i) pk::set_item(d, value_access::make_int(i), value_access::make_int(i));
-        pk::set_item(d, value_access::make_int(1), value_access::make_int(100));
-        pk::set_item(d, pk::make_string(nodes, "k"), value_access::make_int(1));
-        pk::set_item(d, pk::make_string(nodes, "k"), value_access::make_int(2));
+        for (int i = 0; i < size; ++i) pk::set_item(nodes, d, value_access::make_int(i), value_access::make_int(i));
+        pk::set_item(nodes, d, value_access::make_int(1), value_access::make_int(100));
+        pk::set_item(nodes, d, pk::make_string(nodes, "k"), value_access::make_int(1));
+        pk::set_item(nodes, d, pk::make_string(nodes, "k"), value_access::make_int(2));
         REQUIRE(d.entries.size() == static_cast<std::size_t>(size) + 1);
         CHECK(d.entries[1].second.as_int() == 100);  // kept its place
         CHECK(d.entries.back().second.as_int() == 2);
