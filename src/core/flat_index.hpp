@@ -6,21 +6,40 @@
 // element at a position, so an index over 100,000 names costs 8 to 16 bytes a name (the
 // table stays at most half full) instead of a node-based map's 40 and more, and a lookup
 // compares one key in the usual case. hash_text hashes every byte (names
-// in checkpoints share long prefixes), 8 at a time. Not thread-safe while it is added to;
+// in checkpoints share long prefixes), 8 at a time, from a per-process seed. Not thread-safe while it is added to;
 // find() on a table no one changes is safe from many threads. Throws only std::bad_alloc.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <random>
 #include <string_view>
 
 namespace ptio::detail {
 
+/// A seed drawn once per process: the tables index keys a file chose (dict keys, record and
+/// tensor names), and a fixed hash would let a small file pick keys that all land in one run
+/// of slots, making each insert walk all the others.
+[[nodiscard]] inline std::uint64_t hash_seed() noexcept {
+    static const std::uint64_t seed = [] {
+        std::uint64_t s = 0x9e3779b97f4a7c15ull ^ reinterpret_cast<std::uintptr_t>(&s);
+        try {
+            std::random_device rd;
+            s ^= (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+        } catch (...) {  // no entropy source: the address and the clock still differ per run
+            s ^= static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+        }
+        return s;
+    }();
+    return seed;
+}
+
 [[nodiscard]] inline std::uint64_t hash_text(std::string_view s) noexcept {
-    std::uint64_t h = 0xcbf29ce484222325ull ^ s.size();
+    std::uint64_t h = (0xcbf29ce484222325ull ^ hash_seed()) ^ s.size();
     std::size_t i = 0;
     for (; i + 8 <= s.size(); i += 8) {
         std::uint64_t w;
@@ -37,6 +56,7 @@ namespace ptio::detail {
 
 /// Mixes an integer key into a hash.
 [[nodiscard]] inline std::uint64_t hash_int(std::uint64_t v) noexcept {
+    v ^= hash_seed();
     v ^= v >> 33;
     v *= 0xff51afd7ed558ccdull;
     v ^= v >> 33;

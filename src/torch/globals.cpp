@@ -211,4 +211,13 @@ global_info classify(std::string_view module_in_file, std::string_view name) {
     return g;
 }
 
+bool unsafe_getattr(std::string_view target, std::string_view attr) {
+    if (attr.size() > 4 && attr.starts_with("__") && attr.ends_with("__")) return true;
+    for (auto u : unsafe_modules)
+        if (attr == u) return true;
+    for (auto u : unsafe_loader_modules)
+        if (attr == u) return true;
+    return classify(target, attr).unsafe;
+}
+
 }  // namespace ptio::detail::torch

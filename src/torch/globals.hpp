@@ -34,4 +34,12 @@ struct global_info {
 
 [[nodiscard]] global_info classify(std::string_view module, std::string_view name);
 
+/// Whether `getattr(target, attr)` reaches what the table refuses, where `target` is the
+/// dotted path of a global ("torch.serialization") or of a chain of getattrs on one: the
+/// path plus the attribute classifies unsafe (getattr(torch.serialization, "load")), the
+/// attribute is a dunder (`__globals__`, `__subclasses__`, `__builtins__`: the ways out of
+/// any allowlist), or it names a refused module a module re-exports
+/// (`torch.serialization.pickle`, `….os`).
+[[nodiscard]] bool unsafe_getattr(std::string_view target, std::string_view attr);
+
 }  // namespace ptio::detail::torch

@@ -57,8 +57,39 @@ value rebuilder::make_bytes_from(const value& text, const value& encoding, std::
     return pickle::make_string(nodes_, std::move(out), kind::bytes);
 }
 
+namespace {
+
+// The dotted path a global or a chain of getattrs on one names ("torch.serialization",
+// "m.Outer.Inner"), or false for anything else; chains past 32 links are not followed.
+bool dotted_path(const value& v, std::string& out, int links = 0) {
+    if (!v.is(kind::object) || links > 32) return false;
+    if (v.object_origin() == value::origin::global) {
+        out.append(v.module()).append(".").append(v.name());
+        return true;
+    }
+    if (v.object_origin() != value::origin::call || v.module() != "builtins" || v.name() != "getattr")
+        return false;
+    const auto g = v.args().items();
+    if (g.size() != 2 || !g[1].is(kind::string) || !dotted_path(g[0], out, links + 1)) return false;
+    out.append(".").append(g[1].as_string());
+    return true;
+}
+
+}  // namespace
+
 value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) {
     const auto a = args_v.items();
+    // getattr(target, "name") stays an object (nothing is looked up), but one that reaches
+    // what the globals table refuses is refused as naming it would be.
+    if (fn.is(kind::object) && fn.object_origin() == value::origin::global && fn.module() == "builtins" &&
+        fn.name() == "getattr" && a.size() == 2 && a[1].is(kind::string)) {
+        std::string target;
+        if (dotted_path(a[0], target) && unsafe_getattr(target, a[1].as_string()))
+            fail(errc::unsafe_global, at,
+                 "the pickle takes getattr(" + target + ", \"" + std::string(a[1].as_string()) +
+                     "\"), which reaches a callable that runs code, loads other pickles or touches "
+                     "the system; ptio never calls globals, and refuses files that name these");
+    }
     auto arg_bool = [&](std::size_t i) { return i < a.size() && a[i].is(kind::boolean) && a[i].as_bool(); };
     auto need = [&](std::size_t n, const char* what) {
         if (a.size() < n)

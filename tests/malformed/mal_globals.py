@@ -89,6 +89,28 @@ def laundering(run):
            od + MARK + ustr("__reduce__") + ustr("x") + b"d" + BUILD,
            "BUILD on the class collections.OrderedDict itself (sets class attributes)")
 
+    # getattr is kept as an object (a bound method in OneCycleLR's state, a nested class), but
+    # one that reaches a refused callable by name is refused as naming it would be.
+    def getattr_of(target, attr):
+        return glob("builtins", "getattr") + ptuple([target, ustr(attr)]) + REDUCE
+
+    for name, value, fragment, description in [
+        ("launder_getattr_load.pt",
+         getattr_of(glob("torch", "serialization"), "load") + ptuple([ustr("/tmp/evil.pt")]) + REDUCE,
+         'getattr(torch.serialization, "load")',
+         "getattr(torch.serialization, 'load')('/tmp/evil.pt'): a nested load by attribute"),
+        ("launder_getattr_reexport.pt",
+         getattr_of(getattr_of(glob("torch", "serialization"), "pickle"), "loads")
+         + ptuple([b"C\x01\x80"]) + REDUCE,
+         'getattr(torch.serialization, "pickle")',
+         "torch.serialization.pickle.loads(b'...'): pickle reached through a module's import"),
+        ("launder_getattr_dunder.pt",
+         getattr_of(glob("builtins", "object"), "__subclasses__") + EMPTY_TUPLE + REDUCE,
+         'getattr(builtins.object, "__subclasses__")',
+         "object.__subclasses__(): the way out of any allowlist"),
+    ]:
+        run.case(name, "unsafe_global", fragment, description, zip_with_pickle(with_weights(value)))
+
     # Outside the allowlist but not known to run code: open keeps them, cp must not write them.
     opens("launder_unknown_call.pt", "mypkg.payload.Run", call("mypkg.payload", "Run", ustr("x")),
           "mypkg.payload.Run('x'): any class torch.load would import and call")
