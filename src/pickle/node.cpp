@@ -373,7 +373,7 @@ std::uint64_t key_hash(const value& k) noexcept {
 bool key_equal(const value& a, const value& b) noexcept {
     if (a.type() != b.type()) return false;
     if (a.is(kind::integer)) return a.as_int() == b.as_int();
-    return value_access::node_of(a)->text == value_access::node_of(b)->text;
+    return value_access::node_of(a)->text.view() == value_access::node_of(b)->text.view();
 }
 
 }  // namespace
