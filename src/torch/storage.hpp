@@ -46,17 +46,19 @@ public:
     };
 
     /// A zip record.
+    /// `location` is a text the checkpoint keeps (rebuilder::location_text): the storage
+    /// and its tensors point at it.
     storage(const zip::archive& archive, const zip::entry& entry, std::string key,
-            std::string location, dtype type, std::uint64_t nbytes, options opts)
-        : archive_(&archive), entry_(&entry), key_(std::move(key)), location_(std::move(location)),
+            const std::string& location, dtype type, std::uint64_t nbytes, options opts)
+        : archive_(&archive), entry_(&entry), key_(std::move(key)), location_(&location),
           nbytes_(nbytes), opts_(opts), dtype_(type), swap_type_(type) {}
 
     /// Bytes at a known place; `record` names it in messages ("storage 9412…", "data.pkl").
     /// The span may be set later with locate() (the legacy format puts blobs after the
     /// pickle that references them), always before the first access.
-    storage(std::string file, std::string record, std::string key, std::string location,
+    storage(std::string file, std::string record, std::string key, const std::string& location,
             dtype type, std::uint64_t nbytes, options opts)
-        : span_(std::make_unique<span_part>()), key_(std::move(key)), location_(std::move(location)),
+        : span_(std::make_unique<span_part>()), key_(std::move(key)), location_(&location),
           nbytes_(nbytes), opts_(opts), dtype_(type), swap_type_(type) {
         span_->file = std::move(file);
         span_->record = std::move(record);
@@ -120,7 +122,7 @@ public:
     [[nodiscard]] std::span<const std::byte> copy_source(bool& in_file) const;
 
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
-    [[nodiscard]] const std::string& location() const noexcept { return location_; }
+    [[nodiscard]] const std::string& location() const noexcept { return *location_; }
     [[nodiscard]] std::string_view record() const noexcept {
         return archive_ ? entry_->name : std::string_view(span_->record);
     }
@@ -162,7 +164,7 @@ private:
     const zip::entry* entry_ = nullptr;
     std::unique_ptr<span_part> span_;        // a span of bytes
     std::string key_;
-    std::string location_;
+    const std::string* location_;  // the checkpoint's text, shared by its tensors
     std::uint64_t nbytes_;
     options opts_;
     mutable std::span<const std::byte> bytes_;
