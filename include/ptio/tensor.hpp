@@ -191,8 +191,9 @@ public:
     [[nodiscard]] bool is_neg() const noexcept { return neg_; }
 
     [[nodiscard]] const tensor_view& view() const noexcept { return view_; }
-    /// The device tag saved with its storage: "cpu", "cuda:0", "meta", …
-    [[nodiscard]] const std::string& location() const noexcept { return location_; }
+    /// The device tag saved with its storage: "cpu", "cuda:0", "meta", … The text is the
+    /// checkpoint's (one per distinct tag): valid while the checkpoint lives, as the view is.
+    [[nodiscard]] const std::string& location() const noexcept { return *location_; }
     [[nodiscard]] bool requires_grad() const noexcept { return requires_grad_; }
     /// Saved as an nn.Parameter (through _rebuild_parameter).
     [[nodiscard]] bool is_parameter() const noexcept { return is_parameter_; }
@@ -210,12 +211,13 @@ public:
 
 private:
     // Tensors are made inside ptio (detail::tensor_access), complete, while a checkpoint opens.
+    // The location text is the checkpoint's (one per distinct tag, shared by its storages
+    // and tensors), valid as long as the checkpoint, as the view's storage is.
     friend class detail::tensor_access;
-    tensor(tensor_view view, std::string location)
-        : view_(std::move(view)), location_(std::move(location)) {}
+    tensor(tensor_view view, const std::string& location) : view_(std::move(view)), location_(&location) {}
 
     tensor_view view_;
-    std::string location_;
+    const std::string* location_;
     bool requires_grad_ = false;
     bool is_parameter_ = false;
     bool conj_ = false;

@@ -55,6 +55,11 @@ void file_source::open_checked() {
     value* const roots[] = {&root_};
     nodes_.compact(roots);
     map_.advise(mapped_file::advice::normal);
+    // Nothing after the open reads the pages the open read: the archive copies its names out
+    // of the directory, the tree copies its text out of a mapped pickle (arena::view_pickle),
+    // and a numpy array's bytes inside a stored pickle are a storage's, read through it. So
+    // they leave the process's resident set; a read (that storage's) faults its pages back in.
+    map_.release_pages();
 }
 
 namer file_source::namer_for(torch::rebuilder& rb, std::string record) {

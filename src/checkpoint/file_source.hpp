@@ -81,6 +81,7 @@ private:
     std::uint64_t pickle_file_bytes_ = 0;  // what the pickles read so far take in the file
     std::deque<storage> storages_;
     std::deque<tensor> tensor_store_;
+    std::deque<std::string> location_texts_;  // the tags storages and tensors point at
     value root_;
     std::vector<named_tensor> named_;
     std::deque<std::vector<std::byte>> pickle_copies_;  // inflated pickles, for as long as the tree

@@ -18,7 +18,7 @@ void file_source::open_pre_zip(torch::id_style ids) {
     ctx.where = {file_, "pickle", 0};
     ctx.options = options();
     ctx.swap_bytes = std::endian::native != std::endian::little;
-    torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_);
+    torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_, location_texts_);
     const auto bytes = map_.bytes();
     const limits& caps = options().caps;
     // The pickles lie uncompressed among the storages: the file's size bounds them.

@@ -72,7 +72,7 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
     ctx.where = {file_, pkl.name, pickle_base};
     ctx.options = options();
     ctx.swap_bytes = swap;
-    torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_);
+    torch::rebuilder rb(ctx, nodes_, storages_, tensor_store_, location_texts_);
     nodes_.view_pickle(pkl.method != 0);  // an inflated copy lives as long as the tree
     cursor c(pickle_bytes, {file_, pkl.name, pickle_base});
     value root = pickle::run(c, nodes_, rb, caps).root;

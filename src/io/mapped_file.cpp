@@ -163,6 +163,13 @@ void mapped_file::read_at(std::uint64_t offset, std::span<std::byte> out) const 
     }
 }
 
+void mapped_file::release_pages() const noexcept {
+    if (!is_read_only_mapping() || bytes_.empty()) return;
+    // The region's address is page-aligned and its pages are the file's (never written), so
+    // dropping them loses nothing; failure leaves them resident, which is harmless.
+    (void)::madvise(region_->map.get_address(), region_->map.get_size(), MADV_DONTNEED);
+}
+
 void mapped_file::advise(advice a) const noexcept {
     if (!region_) return;
     int flag = MADV_NORMAL;

@@ -71,6 +71,11 @@ public:
     /// reading metadata, sequential or willneed before bulk reads.
     enum class advice { normal, random, sequential, willneed };
     void advise(advice a) const noexcept;
+    /// Drop this process's resident pages of a read-only mapping (madvise DONTNEED; a no-op
+    /// for any other bytes): the bytes stay valid, and a later read faults them in again,
+    /// unchanged, from the page cache. The open calls it when done, so the pages it read
+    /// (the zip directory, the pickle) stop counting against the process.
+    void release_pages() const noexcept;
 
 private:
     struct region;

@@ -78,7 +78,7 @@ value rebuilder::numpy_tensor(const value& dtype_v, std::span<const std::int64_t
         if (bytes.data() >= f.data() && bytes.data() + bytes.size() <= f.data() + f.size()) in_file = ctx_.file;
     }
     const std::string key = "numpy@" + std::to_string(at);
-    auto& s = storages_.emplace_back(std::string(ctx_.where.file), std::string(ctx_.where.record), key, "cpu", *type,
+    auto& s = storages_.emplace_back(std::string(ctx_.where.file), std::string(ctx_.where.record), key, location_text("cpu"), *type,
                                      nbytes,
                                      storage::options{big == (std::endian::native == std::endian::little),
                                                       ctx_.options.verify_crc, in_file});

@@ -42,13 +42,20 @@ value rebuilder::ref_to_newest(value pid) {
 const storage& rebuilder::storage_of_ref(const value& ref) const { return storages_[node_of(ref)->storage_index]; }
 storage& rebuilder::storage_of_ref(const value& ref) { return storages_[node_of(ref)->storage_index]; }
 
-value rebuilder::span_storage(std::string key, std::string location, dtype type,
+const std::string& rebuilder::location_text(std::string_view location) {
+    if (const auto it = text_index_.find(location); it != text_index_.end()) return *it->second;
+    const std::string& kept = texts_.emplace_back(location);
+    text_index_.emplace(kept, &kept);  // keyed on the kept copy, which outlives the index
+    return kept;
+}
+
+value rebuilder::span_storage(std::string key, std::string_view location, dtype type,
                               std::uint64_t numel, std::uint64_t at) {
     std::uint64_t nbytes = 0;
     if (mul_overflows(numel, element_size(type), nbytes) || nbytes > (std::uint64_t{1} << 62))
         fail(errc::bad_storage, at, "storage '" + key + "' claims " + std::to_string(numel) +
                                         " elements, more than any file holds");
-    storages_.emplace_back(std::string(ctx_.where.file), "storage " + key, key, std::move(location), type, nbytes,
+    storages_.emplace_back(std::string(ctx_.where.file), "storage " + key, key, location_text(location), type, nbytes,
                            storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
     return ref_to_newest();
 }
@@ -206,7 +213,7 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
     // Keys restart in each tensor folder (TorchScript's constants/): outside data/ the key
     // names its folder too, so "0" and "constants/0" stay two storages to the caller.
     std::string storage_key = ctx_.record_dir == "data/" ? std::string(key) : record;
-    storages_.emplace_back(*ctx_.archive, *e, std::move(storage_key), std::string(f[3].as_string()), *type, nbytes,
+    storages_.emplace_back(*ctx_.archive, *e, std::move(storage_key), location_text(f[3].as_string()), *type, nbytes,
                            storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
     slot = ref_to_newest(pid);
     return slot;

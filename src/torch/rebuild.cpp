@@ -166,7 +166,7 @@ value rebuilder::reduce(const value& fn, const value& args_v, std::uint64_t at) 
             flags.requires_grad = arg_bool(3);
             charge_tensor(np.shape().size());
             return va::make_tensor(&tensors_.emplace_back(
-                tensor_access::make(np.view(), std::string(a[2].as_string()), flags)));
+                tensor_access::make(np.view(), location_text(a[2].as_string()), flags)));
         }
         case known::tensor_class:
             // torch.Tensor() (or torch.FloatTensor() …) that a BUILD makes a tensor: kept as

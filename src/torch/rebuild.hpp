@@ -69,9 +69,11 @@ inline std::string_view bytes_text(const value& v) {
 
 class rebuilder final : public pickle::resolver {
 public:
+    /// `texts` keeps the location texts storages and tensors point at (location_text), as
+    /// long as they live.
     rebuilder(rebuild_context ctx, arena& nodes, std::deque<storage>& storages,
-              std::deque<tensor>& tensors)
-        : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors) {
+              std::deque<tensor>& tensors, std::deque<std::string>& texts)
+        : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors), texts_(texts) {
         if (ctx_.archive) by_entry_.resize(ctx_.archive->entries().size());
     }
     rebuilder(const rebuilder&) = delete;
@@ -89,8 +91,11 @@ public:
 
     // The legacy and tar formats locate storages outside the object pickle.
     /// A storage_ref to a new storage whose bytes are located later (storage::locate).
-    value span_storage(std::string key, std::string location, dtype type, std::uint64_t numel,
+    value span_storage(std::string key, std::string_view location, dtype type, std::uint64_t numel,
                        std::uint64_t at);
+    /// The kept text equal to `location`: one per distinct tag (a hash lookup), so a
+    /// storage or tensor holds a pointer, not a string of its own.
+    const std::string& location_text(std::string_view location);
     /// A storage `key` over `numel` elements at element `offset` of a root storage_ref
     /// (legacy view metadata, the tar's storage views), as torch makes one: a window of the
     /// root's bytes (storage::view_of), which may be located later.
@@ -167,6 +172,8 @@ private:
     arena& nodes_;
     std::deque<storage>& storages_;
     std::deque<tensor>& tensors_;
+    std::deque<std::string>& texts_;
+    std::unordered_map<std::string_view, const std::string*> text_index_;  // into texts_
     std::unordered_map<std::string, value> globals_;   // "module\nname" → its node
     std::vector<seen_global> seen_;                    // the same, in first-use order
     static constexpr int max_from_type_depth = 64;

@@ -33,36 +33,38 @@ std::size_t element_alignment(dtype type) noexcept {
 }  // namespace
 
 void storage::check_count() const {
-    if (!count_field_) return;
+    const span_part& p = *span_;
+    if (!p.count_field) return;
     std::uint64_t count = 0;
-    std::memcpy(&count, count_field_, sizeof count);
+    std::memcpy(&count, p.count_field, sizeof count);
     if constexpr (std::endian::native == std::endian::big) count = __builtin_bswap64(count);
-    if (count != expected_count_)
-        throw error(errc::bad_storage, file_, record_, offset_ - sizeof count,
+    if (count != p.expected_count)
+        throw error(errc::bad_storage, p.file, p.record, p.offset - sizeof count,
                     "storage '" + key_ + "' holds " + std::to_string(count) + " elements in the file but " +
-                        std::to_string(expected_count_) + " in its reference");
+                        std::to_string(p.expected_count) + " in its reference");
 }
 
 void storage::resolve_span() const {
-    if (!located_)
-        throw error(errc::bad_storage, file_, record_, std::nullopt,
+    const span_part& p = *span_;
+    if (!p.located)
+        throw error(errc::bad_storage, p.file, p.record, std::nullopt,
                     "storage '" + key_ + "' has no bytes in the file");
-    if (root_) {  // a window of the root's bytes: aligned wherever the root's are
-        const auto all = root_->bytes();
-        bytes_ = all.subspan(static_cast<std::size_t>(root_offset_), static_cast<std::size_t>(nbytes_));
-        copied_ = root_->is_copy();
+    if (p.root) {  // a window of the root's bytes: aligned wherever the root's are
+        const auto all = p.root->bytes();
+        bytes_ = all.subspan(static_cast<std::size_t>(p.root_offset), static_cast<std::size_t>(nbytes_));
+        copied_ = p.root->is_copy();
         return;
     }
     check_count();
     const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
     const bool misaligned =
-        reinterpret_cast<std::uintptr_t>(span_.data()) % element_alignment(swap_type_) != 0;
+        reinterpret_cast<std::uintptr_t>(p.bytes.data()) % element_alignment(swap_type_) != 0;
     if (!swap && !misaligned) {
-        bytes_ = span_.first(static_cast<std::size_t>(nbytes_));
+        bytes_ = p.bytes.first(static_cast<std::size_t>(nbytes_));
         copied_ = opts_.file == nullptr;  // not the file's bytes: ptio's (a numpy array's pickle copy)
         return;
     }
-    owned_.assign(span_.begin(), span_.begin() + static_cast<std::ptrdiff_t>(nbytes_));
+    owned_.assign(p.bytes.begin(), p.bytes.begin() + static_cast<std::ptrdiff_t>(nbytes_));
     if (swap) swap_elements(owned_, swap_type_);
     bytes_ = owned_;
     copied_ = true;
@@ -132,7 +134,7 @@ std::span<const std::byte> storage::bytes() const {
     try {
         resolve();
     } catch (const std::bad_alloc&) {
-        throw error(errc::limit_exceeded, archive_ ? archive_->filename() : file_, std::string(record()), offset(),
+        throw error(errc::limit_exceeded, archive_ ? archive_->filename() : span_->file, std::string(record()), offset(),
                     "out of memory copying the storage (" + std::to_string(nbytes_) + " bytes)");
     }
     return bytes_;
@@ -140,18 +142,18 @@ std::span<const std::byte> storage::bytes() const {
 
 std::span<const std::byte> storage::copy_source(bool& in_file) const {
     const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
-    if (archive_ || swap || !located_) {  // zip records, swapped spans: what bytes() gives
+    if (archive_ || swap || !span_->located) {  // zip records, swapped spans: what bytes() gives
         const auto b = bytes();
         in_file = !is_copy();
         return b;
     }
-    if (root_) {
-        const auto all = root_->copy_source(in_file);
-        return all.subspan(static_cast<std::size_t>(root_offset_), static_cast<std::size_t>(nbytes_));
+    if (span_->root) {
+        const auto all = span_->root->copy_source(in_file);
+        return all.subspan(static_cast<std::size_t>(span_->root_offset), static_cast<std::size_t>(nbytes_));
     }
     check_count();
     in_file = opts_.file != nullptr;
-    return span_.first(static_cast<std::size_t>(nbytes_));
+    return span_->bytes.first(static_cast<std::size_t>(nbytes_));
 }
 
 bool storage::is_copy() const {

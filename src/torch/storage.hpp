@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <span>
 #include <string>
@@ -45,54 +46,60 @@ public:
     };
 
     /// A zip record.
+    /// `location` is a text the checkpoint keeps (rebuilder::location_text): the storage
+    /// and its tensors point at it.
     storage(const zip::archive& archive, const zip::entry& entry, std::string key,
-            std::string location, dtype type, std::uint64_t nbytes, options opts)
-        : archive_(&archive), entry_(&entry), key_(std::move(key)),
-          location_(std::move(location)), dtype_(type), swap_type_(type), nbytes_(nbytes),
-          opts_(opts) {}
+            const std::string& location, dtype type, std::uint64_t nbytes, options opts)
+        : archive_(&archive), entry_(&entry), key_(std::move(key)), location_(&location),
+          nbytes_(nbytes), opts_(opts), dtype_(type), swap_type_(type) {}
 
     /// Bytes at a known place; `record` names it in messages ("storage 9412…", "data.pkl").
     /// The span may be set later with locate() (the legacy format puts blobs after the
     /// pickle that references them), always before the first access.
-    storage(std::string file, std::string record, std::string key, std::string location,
+    storage(std::string file, std::string record, std::string key, const std::string& location,
             dtype type, std::uint64_t nbytes, options opts)
-        : file_(std::move(file)), record_(std::move(record)), key_(std::move(key)),
-          location_(std::move(location)), dtype_(type), swap_type_(type), nbytes_(nbytes),
-          opts_(opts) {}
+        : span_(std::make_unique<span_part>()), key_(std::move(key)), location_(&location),
+          nbytes_(nbytes), opts_(opts), dtype_(type), swap_type_(type) {
+        span_->file = std::move(file);
+        span_->record = std::move(record);
+    }
 
     /// Set the bytes of a span storage: `bytes` must hold nbytes(); `offset` is its absolute
     /// offset, for messages.
     void locate(std::span<const std::byte> bytes, std::uint64_t offset) noexcept {
-        span_ = bytes;
-        offset_ = offset;
-        located_ = true;
+        span_->bytes = bytes;
+        span_->offset = offset;
+        span_->located = true;
     }
     /// A span storage whose element count sits, as a u64 little-endian, at `field` (the
     /// legacy format's blob header): compared with `count` on first access, which throws
     /// bad_storage on a mismatch, as torch's reader does.
     void check_count_on_access(const std::byte* field, std::uint64_t count) noexcept {
-        count_field_ = field;
-        expected_count_ = count;
+        span_->count_field = field;
+        span_->expected_count = count;
     }
     /// Make this span storage the nbytes() bytes at `byte_offset` of `root`, a span storage
     /// that is not a view itself (the caller checks the window lies inside it). The root may
     /// be located later, always before the first access.
     void view_of(const storage& root, std::uint64_t byte_offset) noexcept {
-        root_ = &root;
-        root_offset_ = byte_offset;
-        located_ = true;
+        span_->root = &root;
+        span_->root_offset = byte_offset;
+        span_->located = true;
     }
     /// A view's root and its byte offset in it (nullptr, 0: not a view).
-    [[nodiscard]] const storage* view_root() const noexcept { return root_; }
-    [[nodiscard]] std::uint64_t view_offset() const noexcept { return root_offset_; }
-    [[nodiscard]] bool located() const noexcept { return archive_ != nullptr || located_; }
+    [[nodiscard]] const storage* view_root() const noexcept { return span_ ? span_->root : nullptr; }
+    [[nodiscard]] std::uint64_t view_offset() const noexcept { return span_ ? span_->root_offset : 0; }
+    [[nodiscard]] bool located() const noexcept { return archive_ != nullptr || span_->located; }
     /// The bytes a span storage was located at, before any copy (empty for zip records and
     /// views, whose bytes are their root's).
-    [[nodiscard]] std::span<const std::byte> located_span() const noexcept { return span_; }
+    [[nodiscard]] std::span<const std::byte> located_span() const noexcept {
+        return span_ ? span_->bytes : std::span<const std::byte>{};
+    }
     /// Absolute offset of the first byte in the file (span storages; zip records: the local
     /// header's offset).
     [[nodiscard]] std::uint64_t offset() const noexcept {
-        return archive_ ? entry_->header_offset : root_ ? root_->offset() + root_offset_ : offset_;
+        if (archive_) return entry_->header_offset;
+        return span_->root ? span_->root->offset() + span_->root_offset : span_->offset;
     }
 
     [[nodiscard]] std::span<const std::byte> bytes() const;
@@ -115,9 +122,9 @@ public:
     [[nodiscard]] std::span<const std::byte> copy_source(bool& in_file) const;
 
     [[nodiscard]] const std::string& key() const noexcept { return key_; }
-    [[nodiscard]] const std::string& location() const noexcept { return location_; }
+    [[nodiscard]] const std::string& location() const noexcept { return *location_; }
     [[nodiscard]] std::string_view record() const noexcept {
-        return archive_ ? entry_->name : std::string_view(record_);
+        return archive_ ? entry_->name : std::string_view(span_->record);
     }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
     /// The mapping the record lies in (see options::file), or nullptr.
@@ -139,30 +146,36 @@ private:
     void resolve_span() const;
     void check_count() const;
 
+    // What only a span storage needs, allocated apart so that a zip record (most storages of
+    // most checkpoints) does not carry it.
+    struct span_part {
+        std::string file;
+        std::string record;
+        std::span<const std::byte> bytes;
+        const std::byte* count_field = nullptr;  // checked on first access (legacy blobs)
+        std::uint64_t expected_count = 0;
+        std::uint64_t offset = 0;
+        const storage* root = nullptr;  // a view: the window at root_offset of root's bytes
+        std::uint64_t root_offset = 0;
+        bool located = false;
+    };
+
     const zip::archive* archive_ = nullptr;  // a zip record, or
     const zip::entry* entry_ = nullptr;
-    std::string file_;                       // a span of bytes
-    std::string record_;
-    std::span<const std::byte> span_;
-    const std::byte* count_field_ = nullptr;  // checked on first access (legacy blobs)
-    std::uint64_t expected_count_ = 0;
-    std::uint64_t offset_ = 0;
-    const storage* root_ = nullptr;  // a view: the window at root_offset_ of root_'s bytes
-    std::uint64_t root_offset_ = 0;
-    bool located_ = false;
+    std::unique_ptr<span_part> span_;        // a span of bytes
     std::string key_;
-    std::string location_;
+    const std::string* location_;  // the checkpoint's text, shared by its tensors
+    std::uint64_t nbytes_;
+    options opts_;
+    mutable std::span<const std::byte> bytes_;
+    mutable std::vector<std::byte> owned_;
+    mutable std::atomic<std::uint64_t> streamed_{0};  // bytes inflated by read_range streams
+    mutable std::once_flag once_;
     dtype dtype_;
     dtype swap_type_;
     bool view_type_set_ = false;
-    std::uint64_t nbytes_;
-    options opts_;
-    mutable std::once_flag once_;
-    mutable std::span<const std::byte> bytes_;
-    mutable std::vector<std::byte> owned_;
     mutable bool copied_ = false;  // the bytes are owned_ (inflated or swapped), not the file
     mutable std::atomic<bool> resolved_{false};        // bytes_ is set
-    mutable std::atomic<std::uint64_t> streamed_{0};  // bytes inflated by read_range streams
 };
 
 /// The storage a view looks into (nullptr without data), for ptio's own modules.

@@ -4,7 +4,9 @@
 // fields are set here, while a checkpoint opens, before any value hands them out (both
 // classes declare this one their friend). The storage a view looks into is reached through
 // storage_of (torch/storage.hpp). Pure functions of their arguments: thread-safe; they
-// throw only std::bad_alloc (the shape or the location is copied).
+// throw only std::bad_alloc (the shape is copied). A tensor keeps a pointer to its location
+// text, which must outlive it (a storage's location(), meta_location(), or a text the
+// checkpoint keeps: rebuilder::location_text).
 #pragma once
 
 #include <cstdint>
@@ -33,8 +35,8 @@ public:
                                                std::int64_t storage_offset) {
         return {storage, type, shape, strides, storage_offset};
     }
-    [[nodiscard]] static tensor make(tensor_view view, std::string location, tensor_flags flags = {}) {
-        tensor t(std::move(view), std::move(location));
+    [[nodiscard]] static tensor make(tensor_view view, const std::string& location, tensor_flags flags = {}) {
+        tensor t(std::move(view), location);
         t.requires_grad_ = flags.requires_grad;
         t.conj_ = flags.conj;
         t.neg_ = flags.neg;
@@ -50,6 +52,11 @@ public:
         return p;
     }
     [[nodiscard]] static const storage* storage_of(const tensor_view& v) noexcept { return v.storage_; }
+    /// "meta", for tensors without a storage.
+    [[nodiscard]] static const std::string& meta_location() {
+        static const std::string meta = "meta";
+        return meta;
+    }
 };
 
 }  // namespace ptio::detail

@@ -117,7 +117,8 @@ value rebuilder::meta_tensor(const value& type_v, const value& size_v, const val
     flags.requires_grad = rg;
     charge_tensor(shape.size());
     auto& t = tensors_.emplace_back(tensor_access::make(
-        tensor_access::make_view(nullptr, static_cast<dtype>(node_of(type_v)->aux), shape, strides, 0), "meta",
+        tensor_access::make_view(nullptr, static_cast<dtype>(node_of(type_v)->aux), shape, strides, 0),
+        tensor_access::meta_location(),
         flags));
     return va::make_tensor(&t);
 }

@@ -4,6 +4,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <string>
+
+#include <unistd.h>
 
 #include "io/mapped_file.hpp"
 #include "ptio/error.hpp"
@@ -79,4 +82,52 @@ TEST_CASE("mapped_file: borrowed and adopted bytes behave like a mapping") {
     auto a2 = std::move(a);
     REQUIRE(a2.size() == 10);
     CHECK(a2.bytes()[9] == std::byte{7});
+}
+
+namespace {
+// The resident kilobytes of the mapping that starts at `p` (/proc/self/smaps), or -1.
+long resident_kb(const void* p) {
+    std::ifstream smaps("/proc/self/smaps");
+    const auto want = reinterpret_cast<std::uintptr_t>(p);
+    std::string line;
+    bool in = false;
+    while (std::getline(smaps, line)) {
+        unsigned long lo = 0, hi = 0;  // a mapping's header line: "lo-hi perms offset …"
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2) {
+            in = lo <= want && want < hi;
+            continue;
+        }
+        long kb = 0;
+        if (in && std::sscanf(line.c_str(), "Rss: %ld kB", &kb) == 1) return kb;
+    }
+    return -1;
+}
+}  // namespace
+
+TEST_CASE("mapped_file: release_pages drops a read-only mapping's pages; the bytes read the same after") {
+    const auto path = fs::temp_directory_path() / ("ptio_mapped_file_release_" + std::to_string(::getpid()) + ".bin");
+    const std::uint64_t size = 1 << 20;
+    {
+        std::ofstream f(path, std::ios::binary);
+        for (std::uint64_t i = 0; i < size; ++i) f.put(static_cast<char>(i * 13));
+    }
+    for (auto mode : {mapped_file::mode::read_only, mapped_file::mode::copy_on_write}) {
+        const auto m = mapped_file::map(path, mode);
+        REQUIRE(m.is_mapping());
+        for (std::uint64_t i = 0; i < size; i += 4096) {  // fault every page in
+            const volatile std::byte* p = m.bytes().data() + i;
+            (void)*p;
+        }
+        const long touched = resident_kb(m.bytes().data());
+        CHECK(touched >= static_cast<long>(size / 1024));
+        m.release_pages();
+        const long after = resident_kb(m.bytes().data());
+        // Read-only: the pages are gone from the process; copy-on-write: kept (a no-op).
+        if (mode == mapped_file::mode::read_only) CHECK(after == 0);
+        else CHECK(after == touched);
+        bool same = true;
+        for (std::uint64_t i = 0; i < size; ++i) same = same && m.bytes()[i] == static_cast<std::byte>(i * 13);
+        CHECK(same);
+    }
+    fs::remove(path);
 }
