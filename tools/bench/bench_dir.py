@@ -4,6 +4,7 @@ count_<N>.pt, sample_<label>.pt and size_<label>.pt, ordered by kind, then by co
 bytes a size label names ("10MB" before "4GB").
 """
 
+import json
 import os
 import re
 
@@ -33,3 +34,10 @@ def warm(path):
     with open(path, "rb") as f:
         while f.read(1 << 24):
             pass
+
+
+def write_rows(path, runs, rows):
+    """The rows a script printed, as JSON at `path` (its --json), when one was given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"runs": runs, "rows": rows}, f, indent=1)

@@ -18,14 +18,13 @@ the tensors, like the open.
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import tempfile
 import time
 
-from bench_dir import bench_files
+from bench_dir import bench_files, write_rows
 
 
 def run_once(argv):
@@ -90,9 +89,7 @@ def main():
         print(f"{r['file']:<18} {t('open'):>16} {t('ls'):>16} {q('ls'):>11} {t('ls_json'):>16}"
               f" {q('ls_json'):>11} {r['open_max_rss'] / 1e6:>7.1f}/{r['ls_max_rss'] / 1e6:.1f}/"
               f"{r['ls_json_max_rss'] / 1e6:.1f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": args.runs, "rows": rows}, f, indent=1)
+    write_rows(args.json, args.runs, rows)
     return 0
 
 

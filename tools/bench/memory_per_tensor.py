@@ -24,7 +24,7 @@ import statistics
 import subprocess
 import sys
 
-from bench_dir import bench_files, warm
+from bench_dir import bench_files, warm, write_rows
 
 TORCH_CHILD = r"""
 import sys, warnings
@@ -105,9 +105,7 @@ def main():
         print(f"{r['file']:<18} {r['tensors']:>8} {r['ptio_bytes'] / 1e6:>9.2f}"
               f" {r['ptio_per_tensor']:>9.0f} {r['ptio_anon_per_tensor']:>9.0f}"
               f" {r['torch_bytes'] / 1e6:>14.2f} {r['torch_per_tensor']:>9.0f}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"runs": args.runs, "rows": rows}, f, indent=1)
+    write_rows(args.json, args.runs, rows)
     return 0
 
 
