@@ -35,6 +35,8 @@ public:
                                                std::int64_t storage_offset) {
         return {storage, type, shape, strides, storage_offset};
     }
+    /// The tensor keeps `location` by address, so a temporary would dangle: refused.
+    static tensor make(tensor_view, std::string&&, tensor_flags = {}) = delete;
     [[nodiscard]] static tensor make(tensor_view view, const std::string& location, tensor_flags flags = {}) {
         tensor t(std::move(view), location);
         t.requires_grad_ = flags.requires_grad;
