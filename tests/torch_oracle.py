@@ -95,6 +95,9 @@ def compare_file(label, expected, listing, file_format="zip"):
         for field in COMPARED_FIELDS:
             if got.get(field) != want[field]:
                 bad(f"{where}: {field} is {got.get(field)!r}, torch says {want[field]!r}")
+        if got.get("bare_storage", False) != want.get("bare_storage", False):
+            bad(f"{where}: bare_storage is {got.get('bare_storage', False)!r}, torch's object "
+                f"is {'a TypedStorage' if want.get('bare_storage') else 'a tensor'}")
         location = want.get("location", "cpu")  # the tag saved with the storage
         if got.get("location") != location:
             bad(f"{where}: location is {got.get('location')!r}, torch saved {location!r}")
@@ -118,6 +121,34 @@ def compare_file(label, expected, listing, file_format="zip"):
     return problems
 
 
+ROW_NOTES = ("storage, no data", "storage", "no data")
+
+
+def expected_note(record):
+    """What ptio ls's text row must say after the columns: torch's TypedStorage is a
+    "storage", a meta tensor has "no data"."""
+    storage, meta = record.get("bare_storage", False), record.get("location") == "meta"
+    return {(True, True): "storage, no data", (True, False): "storage",
+            (False, True): "no data", (False, False): ""}[(storage, meta)]
+
+
+def compare_text_notes(ptio, label, path, expected):
+    """Mismatch lines between torch's kinds of row and the notes of ptio ls's text listing."""
+    done = subprocess.run([ptio, "ls", path], capture_output=True, timeout=120)
+    if done.returncode != 0:
+        return [f"{label}: ptio ls (text) failed with status {done.returncode}"]
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    if len(lines) != len(expected):
+        return [f"{label}: ptio ls prints {len(lines)} rows, torch has {len(expected)} tensors"]
+    problems = []
+    for line, want in zip(lines, expected):
+        note = next((n for n in ROW_NOTES if line.endswith("  " + n)), "")
+        if note != expected_note(want):
+            problems.append(f"{label}: ls row {line!r} should end with note "
+                            f"{expected_note(want)!r}, ends with {note!r}")
+    return problems
+
+
 def check_fixtures(ptio, fixture_dir, file_format="zip", state_dict=False):
     with open(os.path.join(fixture_dir, "manifest.json"), encoding="utf-8") as f:
         manifest = json.load(f)
@@ -131,6 +162,8 @@ def check_fixtures(ptio, fixture_dir, file_format="zip", state_dict=False):
             continue
         problems += compare_file(entry["file"], entry["tensors"], listing,
                                  entry.get("format", file_format))
+        if not state_dict:
+            problems += compare_text_notes(ptio, entry["file"], path, entry["tensors"])
         tensors += len(entry["tensors"])
     for line in problems:
         print(line)

@@ -192,6 +192,15 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
     w.end();
 }
 
+// What a text row says after its columns about a row that is not a plain tensor: a storage
+// saved on its own (torch.load gives a TypedStorage, not a tensor), a tensor without data (a
+// meta tensor: no bytes in the file), or both.
+std::string_view row_note(const ptio::tensor& t) {
+    const bool data = t.view().has_data();
+    if (t.is_storage()) return data ? "storage" : "storage, no data";
+    return data ? "" : "no data";
+}
+
 // Two passes: the column widths, then the lines. The escaped names are kept in one buffer
 // (a name a tensor, ends[i] its end) and each shape is formatted again where it is printed,
 // so a listing costs no allocation per line.
@@ -229,10 +238,14 @@ void print_text(std::span<const ptio::named_tensor> listed,
         s.append(dtype_width - dtype.size() + 2, ' ');
         const std::size_t shape_start = s.size();
         append_shape(s, listed[i].tensor->shape());
-        if (hashes != nullptr) {
+        const std::string_view note = row_note(*listed[i].tensor);
+        if (hashes != nullptr || !note.empty())
             s.append(shape_width - (s.size() - shape_start) + 2, ' ');
+        if (hashes != nullptr) {
             s += hashes->sha256[i] ? std::string_view(*hashes->sha256[i]) : std::string_view("-");
+            if (!note.empty()) s += "  ";
         }
+        s += note;
         s += '\n';
         out.maybe_flush();
     }
