@@ -54,11 +54,14 @@ class checkpoint_source;
 }
 
 /// One tensor reachable from the root, in depth-first pickle order.
+/// The path and the name are views of texts the checkpoint keeps (one copy of each dict key,
+/// one joined name for a path of two or more keys): valid while the checkpoint lives, as the
+/// tensor is. Make a std::string of one to keep it longer.
 struct named_tensor {
     /// Keys from the root: dict keys as text, list/tuple indices in decimal.
-    std::vector<std::string> path;
+    std::span<const std::string_view> path;
     /// The path joined with '.'; empty for a tensor saved at the root.
-    std::string name;
+    std::string_view name;
     const ptio::tensor* tensor = nullptr;
 };
 

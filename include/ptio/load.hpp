@@ -143,9 +143,11 @@ private:
 };
 
 /// One tensor reachable from the root, placed; in the order of checkpoint::tensors().
+/// The path and name are the source checkpoint's views (see named_tensor): valid while the
+/// loaded checkpoint lives.
 struct named_device_tensor {
-    std::vector<std::string> path;
-    std::string name;
+    std::span<const std::string_view> path;
+    std::string_view name;
     const device_tensor* tensor = nullptr;
 };
 

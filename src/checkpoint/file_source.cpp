@@ -64,7 +64,7 @@ void file_source::open_checked() {
 
 namer file_source::namer_for(torch::rebuilder& rb, std::string record) {
     named_.reserve(named_.size() + tensor_store_.size());  // most tensors are listed once
-    return namer(rb, nodes_, tensor_lister(named_, file_, std::move(record), nodes_.size(),
+    return namer(rb, nodes_, tensor_lister(named_, name_texts_, file_, std::move(record), nodes_.size(),
                                    options().caps.max_depth));
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "checkpoint/source.hpp"
+#include "core/text_pool.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/node.hpp"
 #include "torch/rebuild.hpp"
@@ -84,6 +85,7 @@ private:
     std::deque<std::string> location_texts_;  // the tags storages and tensors point at
     value root_;
     std::vector<named_tensor> named_;
+    text_pool name_texts_;  // the texts named_ sees that the tree does not keep
     std::deque<std::vector<std::byte>> pickle_copies_;  // inflated pickles, for as long as the tree
     std::vector<global_ref> globals_;
     std::string pickle_record_;  // names the pickle in errors found after open

@@ -78,7 +78,8 @@ void namer::walk_items(std::span<value> items, std::size_t depth) {
 
 void namer::walk_entries(std::span<value::entry> entries, std::size_t depth) {
     for (auto& [k, v] : entries) {
-        list_.push(key_text(k));
+        if (k.is(kind::string)) list_.push_kept(k.as_string());  // the tree keeps its text
+        else list_.push(key_text(k));
         walk(v, depth + 1);
         list_.pop();
     }

@@ -147,8 +147,8 @@ void sharded_source::read_weight_map(const std::filesystem::path& dir,
         shards_[it->second].names.push_back(named_.size());
         shard_of_.push_back(it->second);
         named_tensor& nt = named_.emplace_back();
-        nt.path = {name};
-        nt.name = name;
+        nt.name = name_texts_.keep(name);
+        nt.path = name_texts_.keep_views(std::span(&nt.name, 1));
     }
     by_name_.build(named_);  // here, so shard_of() can be noexcept
 }

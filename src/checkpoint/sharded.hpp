@@ -28,6 +28,7 @@
 #include "checkpoint/file_source.hpp"
 #include "checkpoint/name_index.hpp"
 #include "checkpoint/source.hpp"
+#include "core/text_pool.hpp"
 #include "pickle/node.hpp"
 
 namespace ptio::detail {
@@ -84,6 +85,7 @@ private:
     mutable std::deque<shard> shards_;
     // Index order. named_[i].tensor is set by its shard's open (under that shard's once).
     mutable std::vector<named_tensor> named_;
+    text_pool name_texts_;  // the names named_ sees
     mutable std::once_flag globals_once_;
     mutable std::vector<global_ref> globals_;
     std::vector<std::size_t> shard_of_;  // per name

@@ -34,11 +34,13 @@ std::span<const named_tensor> checkpoint_source::state_dict() const {
     // A failed build (a cap passed) throws and leaves the flag unset, so a later call retries.
     std::call_once(state_dict_once_, [this] {
         std::vector<named_tensor> out;
+        text_pool texts;  // moved in whole on success (a move keeps the texts where they are)
         const tree_facts tree = facts();
-        tensor_lister lister(out, file(), std::string(tree.record), tree.nodes,
+        tensor_lister lister(out, texts, file(), std::string(tree.record), tree.nodes,
                              options_.caps.max_depth);
         list_state_dict(root(), lister);
         state_dict_ = std::move(out);
+        state_dict_texts_ = std::move(texts);
     });
     return state_dict_;
 }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "checkpoint/name_index.hpp"
+#include "core/text_pool.hpp"
 #include "ptio/checkpoint.hpp"
 #include "ptio/error.hpp"
 #include "ptio/limits.hpp"
@@ -99,6 +100,7 @@ private:
     name_index listed_;  // tensors() by name, for the default find_listed()
     mutable std::once_flag state_dict_once_;
     mutable std::vector<named_tensor> state_dict_;
+    mutable text_pool state_dict_texts_;  // its names
     name_index state_names_;  // state_dict() by name, find()'s second look-up
 };
 

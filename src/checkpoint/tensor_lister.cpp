@@ -7,9 +7,10 @@
 
 namespace ptio::detail {
 
-tensor_lister::tensor_lister(std::vector<named_tensor>& out, std::string file, std::string record,
-                             std::size_t nodes, std::size_t max_depth)
+tensor_lister::tensor_lister(std::vector<named_tensor>& out, text_pool& texts, std::string file,
+                             std::string record, std::size_t nodes, std::size_t max_depth)
     : out_(out),
+      texts_(texts),
       file_(std::move(file)),
       record_(std::move(record)),
       budget_(std::max<std::size_t>(std::size_t{1} << 16, 4 * nodes)),
@@ -45,19 +46,26 @@ void tensor_lister::add(const tensor& t) {
     std::size_t cost = 1 + path_.size();
     // A byte of name per 8 of cost keeps the names under a small multiple of the tree's own
     // memory (the budget is 4 visits per node).
-    for (const auto& p : path_) cost += p.size() / 8;
+    for (const auto& p : path_) cost += (p.is_kept ? p.kept.size() : p.own.size()) / 8;
     visits_ += cost;
     if (visits_ > budget_)
         over_budget("the tensor names (with shared containers expanded) pass the listing "
                     "budget of " + std::to_string(budget_));
-    named_tensor nt;
-    nt.path = path_;
-    for (std::size_t i = 0; i < path_.size(); ++i) {
-        if (i) nt.name += '.';
-        nt.name += path_[i];
+    scratch_.clear();
+    for (auto& p : path_) {
+        if (!p.is_kept) {
+            p.kept = texts_.keep(p.own);
+            p.is_kept = true;
+            std::string().swap(p.own);
+        }
+        scratch_.push_back(p.kept);
     }
+    named_tensor nt;
+    nt.path = texts_.keep_views(scratch_);
+    // One key is its own name: a flat state_dict costs no joined copy.
+    nt.name = nt.path.size() == 1 ? nt.path[0] : texts_.keep_joined(nt.path, '.');
     nt.tensor = &t;
-    out_.push_back(std::move(nt));
+    out_.push_back(nt);
 }
 
 }  // namespace ptio::detail

@@ -4,7 +4,9 @@
 // A container shared under two keys is listed under both, as torch hands it out twice; one
 // already on the current path (a cycle) is not entered again. Hostile sharing can make the
 // paths exponential, so container visits and listed names (charged by their length) draw on
-// one budget, and depth is capped. Used by the namer at open (tree paths) and by
+// one budget, and depth is capped. Names are views: a key the tree keeps is pointed at, any
+// other is copied into the caller's text_pool once, and a path of two or more keys is joined
+// there once per tensor listed. Used by the namer at open (tree paths) and by
 // checkpoint::state_dict() (module and optimizer names).
 #pragma once
 
@@ -13,6 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/text_pool.hpp"
 #include "ptio/checkpoint.hpp"
 
 namespace ptio::detail {
@@ -21,9 +24,10 @@ struct node;
 
 class tensor_lister {
 public:
-    /// `file` and `record` name the pickle in errors; `nodes` is the tree's node count.
-    tensor_lister(std::vector<named_tensor>& out, std::string file, std::string record,
-                  std::size_t nodes, std::size_t max_depth);
+    /// `file` and `record` name the pickle in errors; `nodes` is the tree's node count. The
+    /// names and paths listed are views of `texts` and of the texts pushed with push_kept().
+    tensor_lister(std::vector<named_tensor>& out, text_pool& texts, std::string file,
+                  std::string record, std::size_t nodes, std::size_t max_depth);
 
     /// Throws errc::limit_exceeded past the depth cap.
     void check_depth(std::size_t depth) const;
@@ -34,7 +38,11 @@ public:
     /// Lists `t` under the current path.
     void add(const tensor& t);
 
-    void push(std::string key) { path_.push_back(std::move(key)); }
+    /// A key made for this walk (an index, a key's repr): copied into the pool if a tensor
+    /// is listed under it, once however many are.
+    void push(std::string key) { path_.push_back({{}, std::move(key), false}); }
+    /// A key whose text outlives the listing (a str key of the tree): no copy is made.
+    void push_kept(std::string_view key) { path_.push_back({key, {}, true}); }
     void pop() { path_.pop_back(); }
 
     /// Marks a container entered with enter() as on the current path while it is walked.
@@ -50,10 +58,18 @@ public:
 private:
     [[noreturn]] void over_budget(const std::string& what) const;
 
+    struct part {
+        std::string_view kept;  // the text, once `is_kept`
+        std::string own;        // the text until then
+        bool is_kept;
+    };
+
     std::vector<named_tensor>& out_;
+    text_pool& texts_;
     std::string file_;
     std::string record_;
-    std::vector<std::string> path_;
+    std::vector<part> path_;
+    std::vector<std::string_view> scratch_;  // the path's views, for add()
     std::unordered_set<const node*> on_path_;
     std::size_t visits_ = 0;
     std::size_t budget_;

@@ -323,7 +323,7 @@ TEST_CASE("checkpoint: a TorchScript archive lists attributes, typed lists and c
     CHECK(ck.format() == "torchscript");
     CHECK(ck.root().class_name() == "__torch__.M");
     std::vector<std::string> names;
-    for (const auto& t : ck.tensors()) names.push_back(t.name);
+    for (const auto& t : ck.tensors()) names.emplace_back(t.name);
     CHECK(names == std::vector<std::string>{"weight", "d.k", "pool.0", "sub.bias", "CONSTANTS.c0"});
     CHECK(ck.at("pool.0").view().at<float>({0}) == 3.0f);
     CHECK(ck.at("sub.bias").view().at<float>({0}) == 4.0f);

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include <ptio/ptio.hpp>
+#include "support/names.hpp"
 
 namespace fixture_support {
 
@@ -105,7 +106,7 @@ inline std::vector<tensor_summary> summarize(const ptio::checkpoint& ck) {
     std::vector<tensor_summary> out;
     for (const ptio::named_tensor& nt : ck.tensors()) {
         const ptio::tensor_view& v = nt.tensor->view();
-        out.push_back({nt.name, nt.path, std::string(ptio::name(v.dtype())), dims(v.shape()),
+        out.push_back({std::string(nt.name), test_support::path_of(nt.path), std::string(ptio::name(v.dtype())), dims(v.shape()),
                        dims(v.strides()), v.storage_offset(), nt.tensor->requires_grad(),
                        nt.tensor->is_parameter(), std::string(v.storage_key()),
                        v.to_contiguous()});
@@ -115,7 +116,7 @@ inline std::vector<tensor_summary> summarize(const ptio::checkpoint& ck) {
 
 inline std::vector<std::string> names(const ptio::checkpoint& ck) {
     std::vector<std::string> out;
-    for (const ptio::named_tensor& nt : ck.tensors()) out.push_back(nt.name);
+    for (const ptio::named_tensor& nt : ck.tensors()) out.emplace_back(nt.name);
     return out;
 }
 

@@ -87,7 +87,7 @@ check_result check_bytes(const ptio::loaded& m) {
         ++r.storages;
         r.bytes += host.size();
         if (host.size() != want.size() || !std::equal(host.begin(), host.end(), want.begin()))
-            r.mismatches.push_back(named.name);
+            r.mismatches.emplace_back(named.name);
     }
     return r;
 }
@@ -127,8 +127,8 @@ void print_json(const ptio::loaded& m, const std::string& file, const ptio::map_
     w.begin_object(true).members(head).key("tensors").begin_array(true);
     for (const ptio::named_device_tensor& named : m.tensors()) {
         const ptio::device_tensor& dt = *named.tensor;
-        w.value(json_object({{"path", named.path},
-                             {"name", named.name},
+        w.value(json_object({{"path", std::vector<std::string>(named.path.begin(), named.path.end())},
+                             {"name", std::string(named.name)},
                              {"device", dt.device().str()},
                              {"dtype", ptio::name(dt.dtype())},
                              {"shape", dt.shape()}}));

@@ -136,7 +136,7 @@ void warn_refused(std::span<const ptio::named_tensor> listed, const hash_results
     std::string text;
     for (std::size_t i = 0; i < listed.size(); ++i)
         if (d.refused[i])
-            text += "ptio: warning: " + (listed[i].name.empty() ? std::string("(root)") : listed[i].name) +
+            text += "ptio: warning: " + std::string(listed[i].name.empty() ? std::string_view("(root)") : listed[i].name) +
                     ": " + *d.refused[i] + "\n";
     if (!text.empty()) std::fwrite(text.data(), 1, text.size(), stderr);
 }
@@ -155,7 +155,7 @@ void print_json(const ptio::checkpoint& ck, std::string_view file,
         const ptio::tensor& t = *named.tensor;
         const ptio::tensor_view& view = t.view();
         w.begin_object().key("path").begin_array();
-        for (const std::string& key : named.path) w.string(key);
+        for (const std::string_view key : named.path) w.string(key);
         w.end().key("name").string(named.name).key("dtype").string(ptio::name(view.dtype()));
         w.key("shape").numbers(view.shape()).key("stride").numbers(view.strides());
         w.key("storage_offset").number(view.storage_offset());

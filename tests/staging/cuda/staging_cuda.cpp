@@ -106,8 +106,8 @@ void check_devices(const ptio::loaded& l, const ptio::checkpoint& ref,
     for (const ptio::named_tensor& nt : ref.tensors()) {
         INFO("tensor '", nt.name, "'");
         const ptio::device_tensor& t = l.at(nt.name);
-        REQUIRE(expected.count(nt.name) == 1);
-        CHECK(t.device() == expected.at(nt.name));
+        REQUIRE(expected.count(std::string(nt.name)) == 1);
+        CHECK(t.device() == expected.at(std::string(nt.name)));
         if (!t.device().is_meta())
             CHECK(same_bytes(host_copy(t), nt.tensor->view().storage_bytes()));
     }
