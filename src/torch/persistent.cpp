@@ -68,7 +68,7 @@ value rebuilder::storage_view(const value& root, std::string key, std::uint64_t 
     std::uint64_t end = 0;
     if (add_overflows(offset, numel, end) || end > count)
         fail(errc::bad_storage, at, "storage '" + key + "' views elements " + std::to_string(offset) +
-                                        "…" + std::to_string(offset + numel) + " of storage '" + s.key() +
+                                        "…" + std::to_string(offset + numel) + " of storage '" + std::string(s.key()) +
                                         "', which has " + std::to_string(count));
     // torch gives the view a storage of its own over the root's bytes; so does ptio. A view
     // of a view (the tar's views may name one) points at the first root, so no chain of
@@ -212,8 +212,14 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
                         std::to_string(e->size));
     // Keys restart in each tensor folder (TorchScript's constants/): outside data/ the key
     // names its folder too, so "0" and "constants/0" stay two storages to the caller.
-    std::string storage_key = ctx_.record_dir == "data/" ? std::string(key) : record;
-    storages_.emplace_back(*ctx_.archive, *e, std::move(storage_key), location_text(f[3].as_string()), *type, nbytes,
+    // The storage points at its key: the tail of its record's name, which the archive keeps
+    // (a record found by a case-insensitive match keeps its key as a checkpoint text).
+    const std::string_view storage_key = ctx_.record_dir == "data/" ? key : std::string_view(record);
+    const std::string_view rel = ctx_.archive->relative_name(*e);
+    const std::string_view kept_key = rel.ends_with(storage_key)
+                                          ? rel.substr(rel.size() - storage_key.size())
+                                          : std::string_view(location_text(storage_key));
+    storages_.emplace_back(*ctx_.archive, *e, kept_key, location_text(f[3].as_string()), *type, nbytes,
                            storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
     slot = ref_to_newest(pid);
     return slot;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <mutex>
 #include <new>
 
 #include "ptio/error.hpp"
@@ -32,6 +33,19 @@ std::size_t element_alignment(dtype type) noexcept {
 }
 }  // namespace
 
+storage::~storage() = default;
+
+namespace {
+// The first access of a storage is serialised by one of a few locks, picked by its address:
+// a lock per storage would cost every storage of a checkpoint its bytes for the rare
+// concurrent first access. Only the slow path (not yet resolved) takes one, and it never
+// takes a second (a view resolves its root before locking).
+std::mutex& first_access_lock(const void* s) noexcept {
+    static std::mutex locks[64];
+    return locks[(reinterpret_cast<std::uintptr_t>(s) >> 7) % 64];
+}
+}  // namespace
+
 void storage::check_count() const {
     const span_part& p = *span_;
     if (!p.count_field) return;
@@ -40,7 +54,7 @@ void storage::check_count() const {
     if constexpr (std::endian::native == std::endian::big) count = __builtin_bswap64(count);
     if (count != p.expected_count)
         throw error(errc::bad_storage, p.file, p.record, p.offset - sizeof count,
-                    "storage '" + key_ + "' holds " + std::to_string(count) + " elements in the file but " +
+                    "storage '" + p.key + "' holds " + std::to_string(count) + " elements in the file but " +
                         std::to_string(p.expected_count) + " in its reference");
 }
 
@@ -48,63 +62,66 @@ void storage::resolve_span() const {
     const span_part& p = *span_;
     if (!p.located)
         throw error(errc::bad_storage, p.file, p.record, std::nullopt,
-                    "storage '" + key_ + "' has no bytes in the file");
-    if (p.root) {  // a window of the root's bytes: aligned wherever the root's are
-        const auto all = p.root->bytes();
-        bytes_ = all.subspan(static_cast<std::size_t>(p.root_offset), static_cast<std::size_t>(nbytes_));
-        copied_ = p.root->is_copy();
+                    "storage '" + p.key + "' has no bytes in the file");
+    if (p.root) {  // a window of the root's bytes (resolved before the lock was taken)
+        data_ = p.root->bytes().data() + p.root_offset;
         return;
     }
     check_count();
-    const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
+    const bool swap = swap_bytes_ && element_size(swap_type_) > 1;
     const bool misaligned =
         reinterpret_cast<std::uintptr_t>(p.bytes.data()) % element_alignment(swap_type_) != 0;
     if (!swap && !misaligned) {
-        bytes_ = p.bytes.first(static_cast<std::size_t>(nbytes_));
-        copied_ = opts_.file == nullptr;  // not the file's bytes: ptio's (a numpy array's pickle copy)
+        data_ = p.bytes.data();
         return;
     }
-    owned_.assign(p.bytes.begin(), p.bytes.begin() + static_cast<std::ptrdiff_t>(nbytes_));
-    if (swap) swap_elements(owned_, swap_type_);
-    bytes_ = owned_;
-    copied_ = true;
+    auto copy = std::make_unique<std::vector<std::byte>>(
+        p.bytes.begin(), p.bytes.begin() + static_cast<std::ptrdiff_t>(nbytes_));
+    if (swap) swap_elements(*copy, swap_type_);
+    data_ = copy->data();
+    owned_ = std::move(copy);
 }
 
 void storage::resolve() const {
-    std::call_once(once_, [this] {
-        if (!archive_) {
-            resolve_span();
-            return;
-        }
+    if (resolved_.load(std::memory_order_acquire)) return;
+    if (span_ && span_->root) (void)span_->root->bytes();  // before the lock: see first_access_lock
+    const std::lock_guard lock(first_access_lock(this));
+    if (resolved_.load(std::memory_order_relaxed)) return;
+    if (!archive_) {
+        resolve_span();
+    } else {
         const bool stored = entry_->method == 0;
-        const bool needs_copy = !stored || (opts_.swap_bytes && element_size(swap_type_) > 1);
+        const bool needs_copy = !stored || (swap_bytes_ && element_size(swap_type_) > 1);
         if (!needs_copy) {
             auto span = archive_->stored(*entry_);
-            if (opts_.verify_crc) archive_->check_crc(*entry_, span);
-            bytes_ = span.first(static_cast<std::size_t>(nbytes_));
-            return;
+            if (verify_crc_) archive_->check_crc(*entry_, span);
+            if (span.size() < nbytes_)  // open checks this (meta records, which may be short, have no data)
+                throw error(errc::bad_storage, archive_->filename(), std::string(entry_->name), entry_->header_offset,
+                            "the record holds " + std::to_string(span.size()) + " bytes, fewer than its storage's " +
+                                std::to_string(nbytes_));
+            data_ = span.data();
+        } else {
+            auto copy = std::make_unique<std::vector<std::byte>>(archive_->extract(*entry_));
+            if (verify_crc_) archive_->check_crc(*entry_, *copy);
+            copy->resize(static_cast<std::size_t>(nbytes_));
+            if (swap_bytes_) swap_elements(*copy, swap_type_);
+            data_ = copy->data();
+            owned_ = std::move(copy);
         }
-        std::vector<std::byte> copy = archive_->extract(*entry_);
-        if (opts_.verify_crc) archive_->check_crc(*entry_, copy);
-        copy.resize(static_cast<std::size_t>(nbytes_));
-        if (opts_.swap_bytes) swap_elements(copy, swap_type_);
-        owned_ = std::move(copy);
-        bytes_ = owned_;
-        copied_ = true;
-    });
-    resolved_ = true;
+    }
+    resolved_.store(true, std::memory_order_release);
 }
 
 void storage::read_range(std::uint64_t offset, std::uint64_t length, std::size_t piece,
                          const std::function<void(std::span<const std::byte>)>& sink) const {
     piece = std::max<std::size_t>(piece, 1);
     const bool deflated = archive_ != nullptr && entry_->method != 0;
-    const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
+    const bool swap = swap_bytes_ && element_size(swap_type_) > 1;
     const std::uint64_t end = offset + length;  // inside nbytes(): the caller's view is checked
     bool stream = deflated && !swap && !resolved_;
     // What the stream reads: the whole record when its CRC is to be checked (only a zip
     // record has one; legacy and tar storages are never streamed).
-    const std::uint64_t cost = stream && opts_.verify_crc ? entry_->size : end;
+    const std::uint64_t cost = stream && verify_crc_ ? entry_->size : end;
     if (stream) {  // spend from the budget of twice the record's size, or read bytes()
         const std::uint64_t budget = 2 * entry_->size;
         std::uint64_t spent = streamed_.load();
@@ -120,14 +137,14 @@ void storage::read_range(std::uint64_t offset, std::uint64_t length, std::size_t
     std::uint64_t at = 0;  // of the stream
     std::uint32_t crc = 0;
     archive_->read_payload(*entry_, cost, piece, [&](std::span<const std::byte> got) {
-        if (opts_.verify_crc) crc = zip::crc32_update(crc, got);
+        if (verify_crc_) crc = zip::crc32_update(crc, got);
         const std::uint64_t from = std::max(at, offset);
         const std::uint64_t to = std::min(at + got.size(), end);
         if (from < to)
             sink(got.subspan(static_cast<std::size_t>(from - at), static_cast<std::size_t>(to - from)));
         at += got.size();
     });
-    if (opts_.verify_crc) archive_->compare_crc(*entry_, crc);
+    if (verify_crc_) archive_->compare_crc(*entry_, crc);
 }
 
 std::span<const std::byte> storage::bytes() const {
@@ -137,11 +154,11 @@ std::span<const std::byte> storage::bytes() const {
         throw error(errc::limit_exceeded, archive_ ? archive_->filename() : span_->file, std::string(record()), offset(),
                     "out of memory copying the storage (" + std::to_string(nbytes_) + " bytes)");
     }
-    return bytes_;
+    return {data_, static_cast<std::size_t>(nbytes_)};
 }
 
 std::span<const std::byte> storage::copy_source(bool& in_file) const {
-    const bool swap = opts_.swap_bytes && element_size(swap_type_) > 1;
+    const bool swap = swap_bytes_ && element_size(swap_type_) > 1;
     if (archive_ || swap || !span_->located) {  // zip records, swapped spans: what bytes() gives
         const auto b = bytes();
         in_file = !is_copy();
@@ -152,13 +169,17 @@ std::span<const std::byte> storage::copy_source(bool& in_file) const {
         return all.subspan(static_cast<std::size_t>(span_->root_offset), static_cast<std::size_t>(nbytes_));
     }
     check_count();
-    in_file = opts_.file != nullptr;
+    in_file = file_ != nullptr;
     return span_->bytes.first(static_cast<std::size_t>(nbytes_));
 }
 
 bool storage::is_copy() const {
     resolve();
-    return copied_;
+    if (owned_) return true;
+    if (archive_) return false;
+    // a window is a copy where its root is; other spans are the file's bytes, or ptio's
+    // (a numpy array's bytes in an inflated pickle) where there is no file
+    return span_->root ? span_->root->is_copy() : file_ == nullptr;
 }
 
 }  // namespace ptio::detail

@@ -10,8 +10,8 @@
 // tar's storage views) is a window of its root's bytes, copy included: views of a root share
 // one copy, as torch's share one storage (copying per view would let a small file that names
 // one misaligned root under many view keys allocate without bound). That first access is serialised
-// with std::call_once, so bytes() is safe from many threads; if it throws, the next call
-// tries again and throws again.
+// (by a lock a few storages share), so bytes() is safe from many threads; if it throws, the
+// next call tries again and throws again.
 #pragma once
 
 #include <cstddef>
@@ -48,21 +48,30 @@ public:
     /// A zip record.
     /// `location` is a text the checkpoint keeps (rebuilder::location_text): the storage
     /// and its tensors point at it.
-    storage(const zip::archive& archive, const zip::entry& entry, std::string key,
+    /// `key` is a text that outlives the storage (the entry's name, or one the checkpoint
+    /// keeps), at most 65,535 bytes as a zip name is.
+    storage(const zip::archive& archive, const zip::entry& entry, std::string_view key,
             const std::string& location, dtype type, std::uint64_t nbytes, options opts)
-        : archive_(&archive), entry_(&entry), key_(std::move(key)), location_(&location),
-          nbytes_(nbytes), opts_(opts), dtype_(type), swap_type_(type) {}
+        : archive_(&archive), entry_(&entry), key_(key.data()), location_(&location),
+          nbytes_(nbytes), file_(opts.file), dtype_(type), swap_type_(type),
+          swap_bytes_(opts.swap_bytes), verify_crc_(opts.verify_crc),
+          key_size_(static_cast<std::uint16_t>(key.size())) {}
 
     /// Bytes at a known place; `record` names it in messages ("storage 9412…", "data.pkl").
     /// The span may be set later with locate() (the legacy format puts blobs after the
     /// pickle that references them), always before the first access.
     storage(std::string file, std::string record, std::string key, const std::string& location,
             dtype type, std::uint64_t nbytes, options opts)
-        : span_(std::make_unique<span_part>()), key_(std::move(key)), location_(&location),
-          nbytes_(nbytes), opts_(opts), dtype_(type), swap_type_(type) {
+        : span_(std::make_unique<span_part>()), location_(&location), nbytes_(nbytes),
+          file_(opts.file), dtype_(type), swap_type_(type), swap_bytes_(opts.swap_bytes),
+          verify_crc_(opts.verify_crc) {
         span_->file = std::move(file);
         span_->record = std::move(record);
+        span_->key = std::move(key);
     }
+    storage(const storage&) = delete;
+    storage& operator=(const storage&) = delete;
+    ~storage();
 
     /// Set the bytes of a span storage: `bytes` must hold nbytes(); `offset` is its absolute
     /// offset, for messages.
@@ -121,14 +130,16 @@ public:
     /// span), so the staging engine may read them with pread instead.
     [[nodiscard]] std::span<const std::byte> copy_source(bool& in_file) const;
 
-    [[nodiscard]] const std::string& key() const noexcept { return key_; }
+    [[nodiscard]] std::string_view key() const noexcept {
+        return archive_ ? std::string_view(key_, key_size_) : std::string_view(span_->key);
+    }
     [[nodiscard]] const std::string& location() const noexcept { return *location_; }
     [[nodiscard]] std::string_view record() const noexcept {
         return archive_ ? entry_->name : std::string_view(span_->record);
     }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
     /// The mapping the record lies in (see options::file), or nullptr.
-    [[nodiscard]] const mapped_file* file() const noexcept { return opts_.file; }
+    [[nodiscard]] const mapped_file* file() const noexcept { return file_; }
 
     /// An untyped storage (v3 tensors) learns its element width from the first tensor that
     /// views it, so a foreign byte order is swapped per element. Only
@@ -151,6 +162,7 @@ private:
     struct span_part {
         std::string file;
         std::string record;
+        std::string key;
         std::span<const std::byte> bytes;
         const std::byte* count_field = nullptr;  // checked on first access (legacy blobs)
         std::uint64_t expected_count = 0;
@@ -160,22 +172,26 @@ private:
         bool located = false;
     };
 
+    // A checkpoint holds one of these per storage, so it is kept small (88 bytes): what the
+    // first access finds is a pointer and, for a copy, the copy, published by `resolved_`
+    // (the first access is serialised by a lock shared with a few other storages).
     const zip::archive* archive_ = nullptr;  // a zip record, or
     const zip::entry* entry_ = nullptr;
     std::unique_ptr<span_part> span_;        // a span of bytes
-    std::string key_;
+    const char* key_ = nullptr;              // a zip record's key (key_size_ bytes)
     const std::string* location_;  // the checkpoint's text, shared by its tensors
     std::uint64_t nbytes_;
-    options opts_;
-    mutable std::span<const std::byte> bytes_;
-    mutable std::vector<std::byte> owned_;
+    const mapped_file* file_;
+    mutable const std::byte* data_ = nullptr;  // the bytes, nbytes_ of them, once resolved_
+    mutable std::unique_ptr<std::vector<std::byte>> owned_;  // inflated or swapped bytes
     mutable std::atomic<std::uint64_t> streamed_{0};  // bytes inflated by read_range streams
-    mutable std::once_flag once_;
     dtype dtype_;
     dtype swap_type_;
+    bool swap_bytes_;
+    bool verify_crc_;
     bool view_type_set_ = false;
-    mutable bool copied_ = false;  // the bytes are owned_ (inflated or swapped), not the file
-    mutable std::atomic<bool> resolved_{false};        // bytes_ is set
+    mutable std::atomic<bool> resolved_{false};  // data_ (and owned_) are set
+    std::uint16_t key_size_ = 0;
 };
 
 /// The storage a view looks into (nullptr without data), for ptio's own modules.
