@@ -33,73 +33,43 @@ namespace detail {
 class storage;
 class tensor_access;
 
-/// A tensor's sizes or strides: up to 4 (conv weights' rank) held inline, more on the heap.
-/// 40 bytes: a checkpoint holds two per tensor.
-class dim_list {
-public:
-    dim_list() noexcept : inline_{} {}
-    explicit dim_list(std::span<const std::int64_t> v) : inline_{} { assign(v); }
-    dim_list(const dim_list& o) : inline_{} { assign(o.span()); }
-    dim_list& operator=(const dim_list& o) {
-        if (this != &o) assign(o.span());
-        return *this;
-    }
-    // Moves take the heap part or copy the inline one; the source is left empty.
-    dim_list(dim_list&& o) noexcept : inline_{} { take(o); }
-    dim_list& operator=(dim_list&& o) noexcept {
-        if (this != &o) {
-            release();
-            take(o);
-        }
-        return *this;
-    }
-    ~dim_list() { release(); }
-    [[nodiscard]] std::span<const std::int64_t> span() const noexcept {
-        return {on_heap() ? heap_ : inline_, size_};
-    }
-    [[nodiscard]] std::size_t size() const noexcept { return size_; }
-    [[nodiscard]] std::int64_t operator[](std::size_t i) const noexcept { return span()[i]; }
-
-private:
-    static constexpr std::size_t inline_dims = 4;
-    [[nodiscard]] bool on_heap() const noexcept { return size_ > inline_dims; }
-    void release() noexcept {
-        if (on_heap()) delete[] heap_;
-        size_ = 0;
-    }
-    void take(dim_list& o) noexcept {
-        size_ = o.size_;
-        if (o.on_heap()) heap_ = o.heap_;
-        else std::copy(o.inline_, o.inline_ + inline_dims, inline_);
-        o.size_ = 0;
-    }
-    void assign(std::span<const std::int64_t> v) {
-        std::int64_t* fresh = v.size() > inline_dims ? new std::int64_t[v.size()] : nullptr;
-        release();
-        size_ = static_cast<std::uint32_t>(v.size());
-        std::copy(v.begin(), v.end(), fresh ? fresh : inline_);
-        if (fresh) heap_ = fresh;
-    }
-    std::uint32_t size_ = 0;
-    union {
-        std::int64_t inline_[inline_dims];
-        std::int64_t* heap_;
-    };
-};
 }  // namespace detail
 
 /// A non-owning, strided view of tensor elements.
 class tensor_view {
 public:
     /// An empty view: no data, float32, zero dimensions.
-    tensor_view() = default;
+    tensor_view() noexcept : inline_{} {}
+    tensor_view(const tensor_view& o) : inline_{} { copy_from(o); }
+    tensor_view& operator=(const tensor_view& o) {
+        if (this != &o) {
+            release();
+            copy_from(o);
+        }
+        return *this;
+    }
+    // A move takes the heap part or copies the inline one; the source keeps its fields but
+    // loses its dimensions.
+    tensor_view(tensor_view&& o) noexcept : inline_{} { take(o); }
+    tensor_view& operator=(tensor_view&& o) noexcept {
+        if (this != &o) {
+            release();
+            take(o);
+        }
+        return *this;
+    }
+    ~tensor_view() { release(); }
 
     [[nodiscard]] ptio::dtype dtype() const noexcept { return dtype_; }
-    [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return shape_.span(); }
-    [[nodiscard]] std::span<const std::int64_t> strides() const noexcept { return strides_.span(); }
-    [[nodiscard]] std::size_t dim() const noexcept { return shape_.size(); }
+    [[nodiscard]] std::span<const std::int64_t> shape() const noexcept { return {dims(), rank_}; }
+    [[nodiscard]] std::span<const std::int64_t> strides() const noexcept { return {dims() + rank_, rank_}; }
+    [[nodiscard]] std::size_t dim() const noexcept { return rank_; }
     [[nodiscard]] std::int64_t storage_offset() const noexcept { return offset_; }
-    [[nodiscard]] std::int64_t numel() const noexcept { return numel_; }
+    [[nodiscard]] std::int64_t numel() const noexcept {
+        std::int64_t n = 1;
+        for (const std::int64_t s : shape()) n *= s;  // checked for overflow when it was made
+        return n;
+    }
     [[nodiscard]] std::size_t element_size() const noexcept { return ptio::element_size(dtype_); }
     /// Bytes of the elements the view shows: numel × element size (for the packed quint4x2
     /// and quint2x4, the bytes that hold numel elements).
@@ -173,12 +143,47 @@ private:
     // the next piece would not fit and at the end. copy_to passes its output as `buf`.
     void gather_into(std::span<std::byte> buf, const std::function<void(std::size_t)>& flush) const;
 
+    // A checkpoint holds one view per tensor, so it is kept to 88 bytes: sizes and strides in
+    // one block, inline up to rank 4 (a conv weight's), on the heap past that.
+    static constexpr std::size_t inline_rank = 4;
+    [[nodiscard]] bool dims_on_heap() const noexcept { return rank_ > inline_rank; }
+    [[nodiscard]] const std::int64_t* dims() const noexcept { return dims_on_heap() ? heap_ : inline_; }
+    void release() noexcept {
+        if (dims_on_heap()) delete[] heap_;
+        rank_ = 0;
+    }
+    void copy_from(const tensor_view& o) {
+        const std::size_t n = 2 * std::size_t{o.rank_};
+        std::int64_t* fresh = o.dims_on_heap() ? new std::int64_t[n] : nullptr;
+        std::copy(o.dims(), o.dims() + n, fresh ? fresh : inline_);
+        if (fresh) heap_ = fresh;
+        fields_from(o);
+    }
+    void take(tensor_view& o) noexcept {
+        if (o.dims_on_heap()) heap_ = o.heap_;
+        else std::copy(o.inline_, o.inline_ + 2 * inline_rank, inline_);
+        fields_from(o);
+        o.rank_ = 0;
+    }
+    void fields_from(const tensor_view& o) noexcept {
+        storage_ = o.storage_;
+        offset_ = o.offset_;
+        rank_ = o.rank_;
+        dtype_ = o.dtype_;
+        tensor_bits_ = o.tensor_bits_;
+    }
+
     const detail::storage* storage_ = nullptr;
-    ptio::dtype dtype_ = ptio::dtype::float32;
-    detail::dim_list shape_;
-    detail::dim_list strides_;
     std::int64_t offset_ = 0;
-    std::int64_t numel_ = 1;
+    union {
+        std::int64_t inline_[2 * inline_rank];  // sizes, then strides
+        std::int64_t* heap_;
+    };
+    std::uint16_t rank_ = 0;
+    ptio::dtype dtype_ = ptio::dtype::float32;
+    // ptio::tensor's flags, kept in the room the view leaves so a tensor is 96 bytes.
+    friend class tensor;
+    std::uint8_t tensor_bits_ = 0;
 };
 
 /// A tensor as torch.load would rebuild it: its view plus what the file says about it.
@@ -187,23 +192,23 @@ public:
     /// torch ≥ 2.0 saves a lazily conjugated (or negated) view as its stored elements plus a
     /// flag. The view's bytes are the stored elements; torch's values are their conjugate
     /// (negation). resolve_conj_neg() turns copied elements into torch's values.
-    [[nodiscard]] bool is_conj() const noexcept { return conj_; }
-    [[nodiscard]] bool is_neg() const noexcept { return neg_; }
+    [[nodiscard]] bool is_conj() const noexcept { return bit(conj_bit); }
+    [[nodiscard]] bool is_neg() const noexcept { return bit(neg_bit); }
 
     [[nodiscard]] const tensor_view& view() const noexcept { return view_; }
     /// The device tag saved with its storage: "cpu", "cuda:0", "meta", … The text is the
     /// checkpoint's (one per distinct tag): valid while the checkpoint lives, as the view is.
     [[nodiscard]] const std::string& location() const noexcept { return *location_; }
-    [[nodiscard]] bool requires_grad() const noexcept { return requires_grad_; }
+    [[nodiscard]] bool requires_grad() const noexcept { return bit(requires_grad_bit); }
     /// Saved as an nn.Parameter (through _rebuild_parameter).
-    [[nodiscard]] bool is_parameter() const noexcept { return is_parameter_; }
+    [[nodiscard]] bool is_parameter() const noexcept { return bit(parameter_bit); }
     /// Pickled as a numpy array or scalar (torch.load returns an np.ndarray or np.generic);
     /// its bytes are the ones inside the pickle.
-    [[nodiscard]] bool is_numpy() const noexcept { return is_numpy_; }
+    [[nodiscard]] bool is_numpy() const noexcept { return bit(numpy_bit); }
     /// A storage saved on its own (torch.save(t.storage()), a TypedStorage at any depth):
     /// torch.load returns a storage, not a tensor. ptio shows it as the 1-D tensor of all its
     /// elements; saving it (tree::tensor, ptio cp) writes a storage again.
-    [[nodiscard]] bool is_storage() const noexcept { return is_storage_; }
+    [[nodiscard]] bool is_storage() const noexcept { return bit(storage_bit); }
 
     // Shortcuts to the view.
     [[nodiscard]] ptio::dtype dtype() const noexcept { return view_.dtype(); }
@@ -214,16 +219,25 @@ private:
     // The location text is the checkpoint's (one per distinct tag, shared by its storages
     // and tensors), valid as long as the checkpoint, as the view's storage is.
     friend class detail::tensor_access;
-    tensor(tensor_view view, const std::string& location) : view_(std::move(view)), location_(&location) {}
+    tensor(tensor_view view, const std::string& location) : view_(std::move(view)), location_(&location) {
+        view_.tensor_bits_ = 0;
+    }
 
-    tensor_view view_;
+    enum flag_bit : std::uint8_t {
+        requires_grad_bit = 1,
+        parameter_bit = 2,
+        conj_bit = 4,
+        neg_bit = 8,
+        numpy_bit = 16,
+        storage_bit = 32,
+    };
+    [[nodiscard]] bool bit(flag_bit b) const noexcept { return (view_.tensor_bits_ & b) != 0; }
+    void set(flag_bit b, bool on) noexcept {
+        view_.tensor_bits_ = static_cast<std::uint8_t>(on ? view_.tensor_bits_ | b : view_.tensor_bits_ & ~b);
+    }
+
+    tensor_view view_;  // carries the flags above (tensor_bits_)
     const std::string* location_;
-    bool requires_grad_ = false;
-    bool is_parameter_ = false;
-    bool conj_ = false;
-    bool neg_ = false;
-    bool is_numpy_ = false;
-    bool is_storage_ = false;
 };
 
 /// Apply torch's lazy conjugate and negation to contiguous elements of `type` in place:

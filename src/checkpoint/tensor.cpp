@@ -16,23 +16,34 @@ namespace ptio {
 tensor_view::tensor_view(const detail::storage* storage, ptio::dtype type,
                          std::span<const std::int64_t> shape, std::span<const std::int64_t> strides,
                          std::int64_t storage_offset)
-    : storage_(storage), dtype_(type), shape_(shape), strides_(strides), offset_(storage_offset) {
-    for (auto s : shape) numel_ *= s;  // checked for overflow by the rebuilder
+    : storage_(storage), offset_(storage_offset), inline_{}, dtype_(type) {
+    // The rebuilder refuses a rank past limits::max_dims and sizes whose product overflows;
+    // a rank that does not fit here is refused too, as a cap would.
+    if (shape.size() != strides.size() || shape.size() > UINT16_MAX)
+        throw std::length_error("tensor_view: sizes and strides disagree, or too many dimensions");
+    const std::size_t n = shape.size();
+    std::int64_t* d = inline_;
+    if (n > inline_rank) d = heap_ = new std::int64_t[2 * n];
+    std::copy(shape.begin(), shape.end(), d);
+    std::copy(strides.begin(), strides.end(), d + n);
+    rank_ = static_cast<std::uint16_t>(n);
 }
 
 std::uint64_t tensor_view::nbytes() const noexcept {
     // Packed quantized types (quint4x2, quint2x4) hold several logical elements per byte.
     const std::uint64_t k = elements_per_byte(dtype_);
-    return (static_cast<std::uint64_t>(numel_) + k - 1) / k * element_size();
+    return (static_cast<std::uint64_t>(numel()) + k - 1) / k * element_size();
 }
 
 bool tensor_view::is_contiguous() const noexcept {
     std::int64_t expected = 1;
-    for (std::size_t d = shape_.size(); d-- > 0;) {
-        if (shape_[d] == 1) continue;
-        if (shape_[d] == 0) return true;
-        if (strides_[d] != expected) return false;
-        expected *= shape_[d];
+    const auto sizes = shape();
+    const auto steps = strides();
+    for (std::size_t d = sizes.size(); d-- > 0;) {
+        if (sizes[d] == 1) continue;
+        if (sizes[d] == 0) return true;
+        if (steps[d] != expected) return false;
+        expected *= sizes[d];
     }
     return true;
 }
@@ -45,7 +56,7 @@ std::span<const std::byte> tensor_view::storage_bytes() const {
 std::uint64_t tensor_view::data_offset() const noexcept {
     // A zero-element tensor may carry any offset (torch does not check it): no element is
     // addressed, so point at the storage rather than compute an address past it.
-    if (numel_ == 0 || !storage_) return 0;
+    if (!storage_ || numel() == 0) return 0;
     return static_cast<std::uint64_t>(offset_) / elements_per_byte(dtype_) * element_size();
 }
 
@@ -65,18 +76,20 @@ std::uint64_t tensor_view::byte_offset(std::span<const std::int64_t> index) cons
     if (elements_per_byte(dtype_) != 1)
         throw error(errc::invalid_argument, std::string(name(dtype_)) +
                                                 " packs several elements per byte; they have no byte offset");
-    if (index.size() != shape_.size())
+    const auto sizes = shape();
+    const auto steps = strides();
+    if (index.size() != sizes.size())
         throw error(errc::invalid_argument, "an index of " + std::to_string(index.size()) +
                                                 " dimensions for a tensor of " +
-                                                std::to_string(shape_.size()));
+                                                std::to_string(sizes.size()));
     std::int64_t e = offset_;
     for (std::size_t d = 0; d < index.size(); ++d) {
-        if (index[d] < 0 || index[d] >= shape_[d])
+        if (index[d] < 0 || index[d] >= sizes[d])
             throw error(errc::invalid_argument, "index " + std::to_string(index[d]) +
                                                     " is out of range for dimension " +
                                                     std::to_string(d) + " of size " +
-                                                    std::to_string(shape_[d]));
-        e += index[d] * strides_[d];
+                                                    std::to_string(sizes[d]));
+        e += index[d] * steps[d];
     }
     return static_cast<std::uint64_t>(e) * element_size();
 }
@@ -164,8 +177,10 @@ void tensor_view::gather_into(std::span<std::byte> buf,
     // Dimensions of size 1 do not move the walk; without them a transposed pair is seen
     // whatever unit dimensions surround it.
     std::vector<std::int64_t> shape, strides;
-    for (std::size_t d = 0; d < shape_.size(); ++d)
-        if (shape_[d] != 1) shape.push_back(shape_[d]), strides.push_back(strides_[d]);
+    const auto all_sizes = this->shape();
+    const auto all_steps = this->strides();
+    for (std::size_t d = 0; d < all_sizes.size(); ++d)
+        if (all_sizes[d] != 1) shape.push_back(all_sizes[d]), strides.push_back(all_steps[d]);
     // Every read of the storage is guarded (a mapped file may shrink under it), one guard per
     // row or band: a guard costs a few nanoseconds, a row at least one element's copy.
     const std::span<const std::byte> whole = storage_->bytes();
@@ -242,7 +257,7 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
     if (out.size() != nbytes())
         throw error(errc::invalid_argument, "copy_to needs " + std::to_string(nbytes()) +
                                                 " bytes, got " + std::to_string(out.size()));
-    if (numel_ == 0) return;
+    if (numel() == 0) return;
     if (const auto bytes = contiguous_bytes(); !bytes.empty()) {
         detail::guarded_copy(out.data(), bytes);
         return;
@@ -252,7 +267,7 @@ void tensor_view::copy_to(std::span<std::byte> out) const {
 
 void tensor_view::for_each_chunk(std::size_t chunk_bytes,
                                  const std::function<void(std::span<const std::byte>)>& sink) const {
-    if (numel_ == 0) return;
+    if (numel() == 0) return;
     const std::size_t chunk = std::max(chunk_bytes, element_size());
     std::vector<std::byte> buf(static_cast<std::size_t>(std::min<std::uint64_t>(chunk, nbytes())));
     if (one_run()) {
@@ -282,7 +297,7 @@ std::vector<std::byte> tensor_view::to_contiguous() const {
     const auto refuse = [&](const std::string& why) {
         return error(errc::limit_exceeded, {}, storage_ ? std::string(storage_->record()) : std::string(), std::nullopt,
                      "to_contiguous() of a view of " + std::to_string(n) + " bytes (" +
-                         std::to_string(numel_) + " elements): " + why);
+                         std::to_string(numel()) + " elements): " + why);
     };
     if (n > memory) throw refuse("more than this machine's " + std::to_string(memory) + " bytes of memory");
     try {
@@ -340,3 +355,7 @@ void resolve_conj_neg(std::span<std::byte> elements, ptio::dtype type, bool conj
 }
 
 }  // namespace ptio
+
+// A checkpoint holds one of each per tensor: keep them from growing unnoticed (LP64).
+static_assert(sizeof(void*) != 8 || sizeof(ptio::tensor_view) == 88);
+static_assert(sizeof(void*) != 8 || sizeof(ptio::tensor) == 96);

@@ -183,3 +183,4 @@ bool storage::is_copy() const {
 }
 
 }  // namespace ptio::detail
+static_assert(sizeof(void*) != 8 || sizeof(ptio::detail::storage) == 88);  // one per record: keep it small (LP64)

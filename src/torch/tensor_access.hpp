@@ -39,18 +39,18 @@ public:
     static tensor make(tensor_view, std::string&&, tensor_flags = {}) = delete;
     [[nodiscard]] static tensor make(tensor_view view, const std::string& location, tensor_flags flags = {}) {
         tensor t(std::move(view), location);
-        t.requires_grad_ = flags.requires_grad;
-        t.conj_ = flags.conj;
-        t.neg_ = flags.neg;
-        t.is_numpy_ = flags.numpy;
-        t.is_storage_ = flags.storage;
+        t.set(tensor::requires_grad_bit, flags.requires_grad);
+        t.set(tensor::conj_bit, flags.conj);
+        t.set(tensor::neg_bit, flags.neg);
+        t.set(tensor::numpy_bit, flags.numpy);
+        t.set(tensor::storage_bit, flags.storage);
         return t;
     }
     /// `t` as an nn.Parameter wrapping it (torch._utils._rebuild_parameter) would be.
     [[nodiscard]] static tensor parameter(const tensor& t, bool requires_grad) {
         tensor p = t;
-        p.is_parameter_ = true;
-        p.requires_grad_ = requires_grad;
+        p.set(tensor::parameter_bit, true);
+        p.set(tensor::requires_grad_bit, requires_grad);
         return p;
     }
     [[nodiscard]] static const storage* storage_of(const tensor_view& v) noexcept { return v.storage_; }
