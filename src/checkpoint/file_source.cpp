@@ -54,12 +54,15 @@ void file_source::open_checked() {
     // a tensor took in: most of a state dict's nodes) goes now; the root is what stays.
     value* const roots[] = {&root_};
     nodes_.compact(roots);
+    settle_single_paths(named_);  // every pickle is named: named_ is final
     map_.advise(mapped_file::advice::normal);
     // Nothing after the open reads the pages the open read: the archive copies its names out
     // of the directory, the tree copies its text out of a mapped pickle (arena::view_pickle),
     // and a numpy array's bytes inside a stored pickle are a storage's, read through it. So
     // they leave the process's resident set; a read (that storage's) faults its pages back in.
     map_.release_pages();
+    // Every look-up of a record by name is done (an extra file's, later, scans the entries).
+    if (zip_) zip_->drop_index();
 }
 
 namer file_source::namer_for(torch::rebuilder& rb, std::string record) {

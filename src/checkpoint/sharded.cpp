@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint/sniff.hpp"
+#include "checkpoint/tensor_lister.hpp"
 #include "io/mapped_file.hpp"
 
 namespace ptio::detail {
@@ -146,10 +147,13 @@ void sharded_source::read_weight_map(const std::filesystem::path& dir,
         if (fresh) shards_.emplace_back().path = (dir / f).string();
         shards_[it->second].names.push_back(named_.size());
         shard_of_.push_back(it->second);
-        named_tensor& nt = named_.emplace_back();
-        nt.name = name_texts_.keep(name);
-        nt.path = name_texts_.keep_views(std::span(&nt.name, 1));
+        named_.emplace_back().name = name_texts_.keep(name);
     }
+    // Each name is one key: its path is a view of itself. An empty name ("" in the map) is
+    // a path of one empty key, kept as such.
+    for (named_tensor& nt : named_)
+        if (nt.name.empty()) nt.path = name_texts_.keep_views(std::span(&nt.name, 1));
+    settle_single_paths(named_);
     by_name_.build(named_);  // here, so shard_of() can be noexcept
 }
 

@@ -39,7 +39,8 @@ std::span<const named_tensor> checkpoint_source::state_dict() const {
         tensor_lister lister(out, texts, file(), std::string(tree.record), tree.nodes,
                              options_.caps.max_depth);
         list_state_dict(root(), lister);
-        state_dict_ = std::move(out);
+        state_dict_ = std::move(out);  // a vector's move keeps its buffer, so settle here
+        settle_single_paths(state_dict_);
         state_dict_texts_ = std::move(texts);
     });
     return state_dict_;

@@ -61,11 +61,21 @@ void tensor_lister::add(const tensor& t) {
         scratch_.push_back(p.kept);
     }
     named_tensor nt;
-    nt.path = texts_.keep_views(scratch_);
-    // One key is its own name: a flat state_dict costs no joined copy.
-    nt.name = nt.path.size() == 1 ? nt.path[0] : texts_.keep_joined(nt.path, '.');
+    if (scratch_.size() == 1 && !scratch_[0].empty()) {
+        // One key is its own name, and its path is that name (settle_single_paths): a flat
+        // state_dict costs neither a joined copy nor a view.
+        nt.name = scratch_[0];
+    } else {
+        nt.path = texts_.keep_views(scratch_);
+        nt.name = texts_.keep_joined(nt.path, '.');
+    }
     nt.tensor = &t;
     out_.push_back(nt);
+}
+
+void settle_single_paths(std::span<named_tensor> listed) noexcept {
+    for (named_tensor& nt : listed)
+        if (nt.path.empty() && !nt.name.empty()) nt.path = std::span<const std::string_view>(&nt.name, 1);
 }
 
 }  // namespace ptio::detail

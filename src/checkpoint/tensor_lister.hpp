@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -75,5 +76,11 @@ private:
     std::size_t budget_;
     std::size_t max_depth_;
 };
+
+/// A tensor listed under one non-empty key has that key as its name, and its path is left
+/// empty: this points each such path at the entry's own name, a view of one. Call it once
+/// `listed` holds its final entries (a vector that grows afterwards would leave the paths
+/// pointing at its old buffer). An entry copied elsewhere keeps seeing the original's name.
+void settle_single_paths(std::span<named_tensor> listed) noexcept;
 
 }  // namespace ptio::detail
