@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "checkpoint/source.hpp"
+#include "core/stable_vector.hpp"
 #include "core/text_pool.hpp"
 #include "io/mapped_file.hpp"
 #include "pickle/node.hpp"
@@ -80,8 +81,8 @@ private:
     std::unique_ptr<zip::archive> zip_;  // null for the pre-zip formats
     arena nodes_;
     std::uint64_t pickle_file_bytes_ = 0;  // what the pickles read so far take in the file
-    std::deque<storage> storages_;
-    std::deque<tensor> tensor_store_;
+    stable_vector<storage> storages_;
+    stable_vector<tensor> tensor_store_;
     std::deque<std::string> location_texts_;  // the tags storages and tensors point at
     value root_;
     std::vector<named_tensor> named_;

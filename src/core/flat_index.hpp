@@ -19,6 +19,8 @@
 #include <random>
 #include <string_view>
 
+#include "core/page_array.hpp"
+
 namespace ptio::detail {
 
 /// A seed drawn once per process: the tables index keys a file chose (dict keys, record and
@@ -102,6 +104,13 @@ public:
         return std::nullopt;
     }
 
+    /// Empty again, its table freed.
+    void clear() noexcept {
+        slots_ = {};
+        capacity_ = 0;
+        size_ = 0;
+    }
+
     /// Room for `keys` keys before the next regrowth.
     void reserve(std::size_t keys) {
         if (capacity_for(keys) > capacity_) rehash(capacity_for(keys));
@@ -121,8 +130,8 @@ private:
         std::uint32_t tag;
     };
     void rehash(std::size_t capacity) {
-        auto slots = std::make_unique_for_overwrite<slot[]>(capacity);
-        std::memset(static_cast<void*>(slots.get()), 0xff, capacity * sizeof(slot));
+        page_array<slot> slots(capacity);  // freed when the table regrows: a mapping past 64 KiB
+        std::memset(static_cast<void*>(slots.data()), 0xff, capacity * sizeof(slot));
         for (std::size_t j = 0; j < capacity_; ++j) {
             if (slots_[j].position == empty) continue;
             std::size_t i = slots_[j].tag & (capacity - 1);
@@ -133,7 +142,7 @@ private:
         capacity_ = capacity;
     }
 
-    std::unique_ptr<slot[]> slots_;
+    page_array<slot> slots_;
     std::size_t capacity_ = 0;
     std::size_t size_ = 0;
 };

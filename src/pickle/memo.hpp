@@ -1,8 +1,10 @@
 // pickle/memo — the unpickler's memo: Python's dict from index to value, capped.
 //
-// torch's pickles number the memo densely from 0. Dense indices go to blocks of 4096 slots
-// (filled in order: growing never copies, and a slot is 16 bytes), any other to a map, so a
-// file cannot make the blocks huge with a few PUTs. The caller reports failures
+// torch's pickles number the memo densely from 0. Dense indices go to blocks (filled in
+// order: growing never copies, and a slot is 16 bytes), any other to a map, so a file cannot
+// make the blocks huge with a few PUTs. The first block is 16 KiB, the next ones 256 KiB
+// mappings of their own (core/page_array): a 100,000-tensor pickle memoizes ~800,000 values,
+// and 12 MB freed from the heap would stay resident for the rest of the process. The caller reports failures
 // (it knows the opcode's offset): put() returns false past the cap, get() nullptr for an
 // index never stored. Owned by one unpickler run; not thread-safe.
 #pragma once
@@ -15,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/page_array.hpp"
 #include "ptio/value.hpp"
 
 namespace ptio::detail::pickle {
@@ -23,7 +26,7 @@ class memo {
 public:
     /// Room for `expected` dense entries up front (never more than `cap`).
     memo(std::size_t expected, std::uint64_t cap) : cap_(cap) {
-        blocks_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(expected, cap)) / block_slots + 1);
+        blocks_.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(expected, cap)) / block_slots + 2);
     }
 
     /// memo[idx] = v; false (and nothing stored) when a new key would pass the cap.
@@ -34,7 +37,8 @@ public:
         }
         if (count_ >= cap_) return false;
         if (idx == dense_ && sparse_.empty()) {
-            if (dense_ % block_slots == 0) blocks_.push_back(std::make_unique_for_overwrite<value[]>(block_slots));
+            if (dense_ == 0) blocks_.emplace_back(first_slots);
+            else if (dense_ >= first_slots && (dense_ - first_slots) % block_slots == 0) blocks_.emplace_back(block_slots);
             slot(idx) = v;
             ++dense_;
             ++count_;
@@ -45,7 +49,7 @@ public:
     }
     /// memo[idx], or nullptr when it was never stored.
     [[nodiscard]] const value* get(std::uint64_t idx) const {
-        if (idx < dense_) return &blocks_[static_cast<std::size_t>(idx / block_slots)][idx % block_slots];
+        if (idx < dense_) return &const_cast<memo*>(this)->slot(idx);
         if (auto it = sparse_.find(idx); it != sparse_.end()) return &it->second;
         return nullptr;
     }
@@ -53,11 +57,16 @@ public:
     [[nodiscard]] std::uint64_t size() const noexcept { return count_; }
 
 private:
-    static constexpr std::size_t block_slots = 4096;
-    value& slot(std::uint64_t idx) { return blocks_[static_cast<std::size_t>(idx / block_slots)][idx % block_slots]; }
+    static constexpr std::size_t first_slots = 1024;
+    static constexpr std::size_t block_slots = 16384;
+    value& slot(std::uint64_t idx) {
+        if (idx < first_slots) return blocks_[0][static_cast<std::size_t>(idx)];
+        const std::uint64_t rest = idx - first_slots;
+        return blocks_[static_cast<std::size_t>(1 + rest / block_slots)][static_cast<std::size_t>(rest % block_slots)];
+    }
 
     std::uint64_t cap_;
-    std::vector<std::unique_ptr<value[]>> blocks_;
+    std::vector<page_array<value>> blocks_;
     std::uint64_t dense_ = 0;  // slots 0 … dense_-1, all stored
     std::unordered_map<std::uint64_t, value> sparse_;
     std::uint64_t count_ = 0;

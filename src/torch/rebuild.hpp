@@ -16,10 +16,13 @@
 #pragma once
 
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
 
+#include "core/page_array.hpp"
+#include "core/stable_vector.hpp"
 #include "io/cursor.hpp"
 #include "pickle/machine.hpp"
 #include "ptio/limits.hpp"
@@ -71,10 +74,13 @@ class rebuilder final : public pickle::resolver {
 public:
     /// `texts` keeps the location texts storages and tensors point at (location_text), as
     /// long as they live.
-    rebuilder(rebuild_context ctx, arena& nodes, std::deque<storage>& storages,
-              std::deque<tensor>& tensors, std::deque<std::string>& texts)
+    rebuilder(rebuild_context ctx, arena& nodes, stable_vector<storage>& storages,
+              stable_vector<tensor>& tensors, std::deque<std::string>& texts)
         : ctx_(std::move(ctx)), nodes_(nodes), storages_(storages), tensors_(tensors), texts_(texts) {
-        if (ctx_.archive) by_entry_.resize(ctx_.archive->entries().size());
+        if (ctx_.archive) {
+            by_entry_ = page_array<value>(ctx_.archive->entries().size());
+            std::uninitialized_fill(by_entry_.begin(), by_entry_.end(), value());
+        }
     }
     rebuilder(const rebuilder&) = delete;
     rebuilder& operator=(const rebuilder&) = delete;
@@ -170,15 +176,15 @@ private:
 
     rebuild_context ctx_;
     arena& nodes_;
-    std::deque<storage>& storages_;
-    std::deque<tensor>& tensors_;
+    stable_vector<storage>& storages_;
+    stable_vector<tensor>& tensors_;
     std::deque<std::string>& texts_;
     std::unordered_map<std::string_view, const std::string*> text_index_;  // into texts_
     std::unordered_map<std::string, value> globals_;   // "module\nname" → its node
     std::vector<seen_global> seen_;                    // the same, in first-use order
     static constexpr int max_from_type_depth = 64;
     int from_type_depth_ = 0;
-    std::vector<value> by_entry_;  // storage ref per archive entry (none until first seen)
+    page_array<value> by_entry_;  // storage ref per archive entry (none until first seen)
     // zip: the entry of record_dir + "<n>" at [n], for the decimal keys torch writes (built on
     // the first persistent id: one pass over the directory instead of a lookup per storage).
     std::vector<std::uint32_t> numbered_;

@@ -188,7 +188,7 @@ void archive::read_directory(std::size_t max_records) {
     prefix_ = entries_.front().name.substr(0, slash);
 
     // 5. Bounds and overlaps, on the layout the directory describes.
-    std::vector<std::size_t> order(entries_.size());
+    page_array<std::size_t> order(entries_.size());  // a mapping of its own past 64 KiB: freed before open ends
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
     std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
         return entries_[a].header_offset < entries_[b].header_offset;
@@ -236,6 +236,11 @@ const entry* archive::find(std::string_view record) const noexcept {
     if (const auto at = by_record_.find(hash_text(record),
                                         [&](std::uint32_t p) { return relative_name(entries_[p]) == record; }))
         return &entries_[*at];
+    if (by_record_.size() == 0)  // no index (dropped, or nothing under the prefix): an exact scan
+        for (const auto& e : entries_) {
+            const std::string_view rel = relative_name(e);
+            if (rel.size() < e.name.size() && rel == record) return &e;
+        }
     for (const auto& e : entries_) {
         const std::string_view rel = relative_name(e);
         if (rel.size() < e.name.size() && iequals(rel, record)) return &e;
