@@ -84,6 +84,7 @@ value file_source::unpickle(const zip::entry& pkl, std::string record_dir, bool 
 
 void file_source::open_zip() {
     zip_ = std::make_unique<zip::archive>(map_.bytes(), file_, options().caps.max_records);
+    zip_->set_mapping(&map_);
     auto& z = *zip_;
 
     const auto* pkl = z.find("data.pkl");

@@ -212,14 +212,10 @@ value rebuilder::zip_persistent(const value& pid, std::uint64_t at) {
                         std::to_string(e->size));
     // Keys restart in each tensor folder (TorchScript's constants/): outside data/ the key
     // names its folder too, so "0" and "constants/0" stay two storages to the caller.
-    // The storage points at its key: the tail of its record's name, which the archive keeps
-    // (a record found by a case-insensitive match keeps its key as a checkpoint text).
-    const std::string_view storage_key = ctx_.record_dir == "data/" ? key : std::string_view(record);
-    const std::string_view rel = ctx_.archive->relative_name(*e);
-    const std::string_view kept_key = rel.ends_with(storage_key)
-                                          ? rel.substr(rel.size() - storage_key.size())
-                                          : std::string_view(location_text(storage_key));
-    storages_.emplace_back(*ctx_.archive, *e, kept_key, location_text(f[3].as_string()), *type, nbytes,
+    // The storage's key is its record name's tail (for a record matched without regard to
+    // case, as the archive spells it).
+    const std::size_t key_size = ctx_.record_dir == "data/" ? key.size() : record.size();
+    storages_.emplace_back(*ctx_.archive, *e, key_size, location_text(f[3].as_string()), *type, nbytes,
                            storage::options{ctx_.swap_bytes, ctx_.options.verify_crc, ctx_.file});
     slot = ref_to_newest(pid);
     return slot;

@@ -33,7 +33,9 @@ std::size_t element_alignment(dtype type) noexcept {
 }
 }  // namespace
 
-storage::~storage() = default;
+storage::~storage() {
+    if (!archive_) delete span_;
+}
 
 namespace {
 // The first access of a storage is serialised by one of a few locks, picked by its address:
@@ -84,7 +86,7 @@ void storage::resolve_span() const {
 
 void storage::resolve() const {
     if (resolved_.load(std::memory_order_acquire)) return;
-    if (span_ && span_->root) (void)span_->root->bytes();  // before the lock: see first_access_lock
+    if (!archive_ && span_->root) (void)span_->root->bytes();  // before the lock: see first_access_lock
     const std::lock_guard lock(first_access_lock(this));
     if (resolved_.load(std::memory_order_relaxed)) return;
     if (!archive_) {
@@ -169,7 +171,7 @@ std::span<const std::byte> storage::copy_source(bool& in_file) const {
         return all.subspan(static_cast<std::size_t>(span_->root_offset), static_cast<std::size_t>(nbytes_));
     }
     check_count();
-    in_file = file_ != nullptr;
+    in_file = span_->mapped != nullptr;
     return span_->bytes.first(static_cast<std::size_t>(nbytes_));
 }
 
@@ -179,8 +181,8 @@ bool storage::is_copy() const {
     if (archive_) return false;
     // a window is a copy where its root is; other spans are the file's bytes, or ptio's
     // (a numpy array's bytes in an inflated pickle) where there is no file
-    return span_->root ? span_->root->is_copy() : file_ == nullptr;
+    return span_->root ? span_->root->is_copy() : span_->mapped == nullptr;
 }
 
 }  // namespace ptio::detail
-static_assert(sizeof(void*) != 8 || sizeof(ptio::detail::storage) == 88);  // one per record: keep it small (LP64)
+static_assert(sizeof(void*) != 8 || sizeof(ptio::detail::storage) == 64);  // one per record: keep it small (LP64)

@@ -14,8 +14,9 @@
 // next call tries again and throws again.
 #pragma once
 
-#include <cstddef>
+#include <algorithm>
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -48,26 +49,27 @@ public:
     /// A zip record.
     /// `location` is a text the checkpoint keeps (rebuilder::location_text): the storage
     /// and its tensors point at it.
-    /// `key` is a text that outlives the storage (the entry's name, or one the checkpoint
-    /// keeps), at most 65,535 bytes as a zip name is.
-    storage(const zip::archive& archive, const zip::entry& entry, std::string_view key,
+    /// The storage's key is the last `key_size` bytes of the entry's name (its record is
+    /// <dir>/<key>, or the key is the record itself outside data/).
+    storage(const zip::archive& archive, const zip::entry& entry, std::size_t key_size,
             const std::string& location, dtype type, std::uint64_t nbytes, options opts)
-        : archive_(&archive), entry_(&entry), key_(key.data()), location_(&location),
-          nbytes_(nbytes), file_(opts.file), dtype_(type), swap_type_(type),
-          swap_bytes_(opts.swap_bytes), verify_crc_(opts.verify_crc),
-          key_size_(static_cast<std::uint16_t>(key.size())) {}
+        : archive_(&archive), entry_(&entry), location_(&location), nbytes_(nbytes), dtype_(type),
+          swap_type_(type), swap_bytes_(opts.swap_bytes), verify_crc_(opts.verify_crc),
+          key_size_(static_cast<std::uint16_t>(std::min(key_size, entry.name.size()))) {}
 
     /// Bytes at a known place; `record` names it in messages ("storage 9412…", "data.pkl").
     /// The span may be set later with locate() (the legacy format puts blobs after the
     /// pickle that references them), always before the first access.
     storage(std::string file, std::string record, std::string key, const std::string& location,
             dtype type, std::uint64_t nbytes, options opts)
-        : span_(std::make_unique<span_part>()), location_(&location), nbytes_(nbytes),
-          file_(opts.file), dtype_(type), swap_type_(type), swap_bytes_(opts.swap_bytes),
-          verify_crc_(opts.verify_crc) {
-        span_->file = std::move(file);
-        span_->record = std::move(record);
-        span_->key = std::move(key);
+        : span_(nullptr), location_(&location), nbytes_(nbytes), dtype_(type), swap_type_(type),
+          swap_bytes_(opts.swap_bytes), verify_crc_(opts.verify_crc) {
+        auto part = std::make_unique<span_part>();
+        part->file = std::move(file);
+        part->record = std::move(record);
+        part->key = std::move(key);
+        part->mapped = opts.file;
+        span_ = part.release();
     }
     storage(const storage&) = delete;
     storage& operator=(const storage&) = delete;
@@ -96,13 +98,13 @@ public:
         span_->located = true;
     }
     /// A view's root and its byte offset in it (nullptr, 0: not a view).
-    [[nodiscard]] const storage* view_root() const noexcept { return span_ ? span_->root : nullptr; }
-    [[nodiscard]] std::uint64_t view_offset() const noexcept { return span_ ? span_->root_offset : 0; }
+    [[nodiscard]] const storage* view_root() const noexcept { return archive_ ? nullptr : span_->root; }
+    [[nodiscard]] std::uint64_t view_offset() const noexcept { return archive_ ? 0 : span_->root_offset; }
     [[nodiscard]] bool located() const noexcept { return archive_ != nullptr || span_->located; }
     /// The bytes a span storage was located at, before any copy (empty for zip records and
     /// views, whose bytes are their root's).
     [[nodiscard]] std::span<const std::byte> located_span() const noexcept {
-        return span_ ? span_->bytes : std::span<const std::byte>{};
+        return archive_ ? std::span<const std::byte>{} : span_->bytes;
     }
     /// Absolute offset of the first byte in the file (span storages; zip records: the local
     /// header's offset).
@@ -131,7 +133,7 @@ public:
     [[nodiscard]] std::span<const std::byte> copy_source(bool& in_file) const;
 
     [[nodiscard]] std::string_view key() const noexcept {
-        return archive_ ? std::string_view(key_, key_size_) : std::string_view(span_->key);
+        return archive_ ? entry_->name.substr(entry_->name.size() - key_size_) : std::string_view(span_->key);
     }
     [[nodiscard]] const std::string& location() const noexcept { return *location_; }
     [[nodiscard]] std::string_view record() const noexcept {
@@ -139,7 +141,9 @@ public:
     }
     [[nodiscard]] dtype type() const noexcept { return dtype_; }
     /// The mapping the record lies in (see options::file), or nullptr.
-    [[nodiscard]] const mapped_file* file() const noexcept { return file_; }
+    [[nodiscard]] const mapped_file* file() const noexcept {
+        return archive_ ? archive_->mapping() : span_->mapped;
+    }
 
     /// An untyped storage (v3 tensors) learns its element width from the first tensor that
     /// views it, so a foreign byte order is swapped per element. Only
@@ -163,6 +167,7 @@ private:
         std::string file;
         std::string record;
         std::string key;
+        const mapped_file* mapped = nullptr;  // null: bytes ptio made (an inflated pickle's)
         std::span<const std::byte> bytes;
         const std::byte* count_field = nullptr;  // checked on first access (legacy blobs)
         std::uint64_t expected_count = 0;
@@ -172,16 +177,17 @@ private:
         bool located = false;
     };
 
-    // A checkpoint holds one of these per storage, so it is kept small (88 bytes): what the
-    // first access finds is a pointer and, for a copy, the copy, published by `resolved_`
-    // (the first access is serialised by a lock shared with a few other storages).
-    const zip::archive* archive_ = nullptr;  // a zip record, or
-    const zip::entry* entry_ = nullptr;
-    std::unique_ptr<span_part> span_;        // a span of bytes
-    const char* key_ = nullptr;              // a zip record's key (key_size_ bytes)
+    // A checkpoint holds one of these per storage, so it is kept to 64 bytes: a zip record
+    // or a span (the union, told apart by archive_), and what the first access finds, a
+    // pointer and, for a copy, the copy, published by `resolved_` (the first access is
+    // serialised by a lock shared with a few other storages).
+    const zip::archive* archive_ = nullptr;  // a zip record (entry_), or null: a span (span_)
+    union {
+        const zip::entry* entry_;
+        span_part* span_;  // owned
+    };
     const std::string* location_;  // the checkpoint's text, shared by its tensors
     std::uint64_t nbytes_;
-    const mapped_file* file_;
     mutable const std::byte* data_ = nullptr;  // the bytes, nbytes_ of them, once resolved_
     mutable std::unique_ptr<std::vector<std::byte>> owned_;  // inflated or swapped bytes
     mutable std::atomic<std::uint64_t> streamed_{0};  // bytes inflated by read_range streams
@@ -191,7 +197,7 @@ private:
     bool verify_crc_;
     bool view_type_set_ = false;
     mutable std::atomic<bool> resolved_{false};  // data_ (and owned_) are set
-    std::uint16_t key_size_ = 0;
+    std::uint16_t key_size_ = 0;  // a zip record's key: the tail of its name
 };
 
 /// The storage a view looks into (nullptr without data), for ptio's own modules.

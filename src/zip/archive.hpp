@@ -24,6 +24,10 @@
 
 #include "core/flat_index.hpp"
 
+namespace ptio::detail {
+class mapped_file;
+}
+
 namespace ptio::detail::zip {
 
 struct entry {
@@ -45,6 +49,11 @@ class archive {
 public:
     /// Parse the directory of `file`. `filename` is used in messages.
     archive(std::span<const std::byte> file, std::string filename, std::size_t max_records);
+
+    /// The mapping `file` lies in, when the owner has one (null: none said): what its storages
+    /// report as their file, so the staging engine can read them through it.
+    void set_mapping(const mapped_file* m) noexcept { mapping_ = m; }
+    [[nodiscard]] const mapped_file* mapping() const noexcept { return mapping_; }
 
     [[nodiscard]] std::string_view prefix() const noexcept { return prefix_; }
     [[nodiscard]] const std::vector<entry>& entries() const noexcept { return entries_; }
@@ -98,6 +107,7 @@ private:
     std::unique_ptr<char[]> names_;  // the entries' names, one after another
     // Positions in entries_ of the records under the prefix, by their relative name.
     flat_index by_record_;
+    const mapped_file* mapping_ = nullptr;
 };
 
 /// CRC-32 (zip polynomial) of bytes (crc32.cpp): carry-less multiplication where the CPU has
