@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "core/flat_index.hpp"
+#include "core/page_array.hpp"
 
 namespace ptio::detail {
 
@@ -147,6 +148,19 @@ void* arena::pool::take_slow(std::size_t bytes) {
     return c.start;
 }
 
+void arena::pool::release_tail() noexcept {
+    if (next_ == nullptr || chunks_.empty()) return;
+    const auto at = reinterpret_cast<std::uintptr_t>(next_);
+    const auto from = (at + page_bytes - 1) & ~(page_bytes - 1);
+    const auto to = reinterpret_cast<std::uintptr_t>(end_);
+    if (from >= to) return;
+    for (const chunk& c : chunks_)
+        if (c.start <= next_ && next_ <= c.start + c.bytes) {
+            if (c.mapped) (void)::madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+            return;
+        }
+}
+
 bool arena::pool::holds(const void* p) const noexcept {
     const auto* b = static_cast<const std::byte*>(p);
     const std::less<const std::byte*> before;
@@ -256,7 +270,18 @@ arena::dict_index* arena::index_of(const node& dict, bool make) {
 // A worklist, not recursion: hostile trees nest deep.
 void arena::compact(std::span<value* const> roots) {
     pool fresh;
-    std::vector<node*> work;
+    // Sized by the node count, which bounds the nodes reached; a mapping of its own past
+    // 64 KiB (core/page_array), so freeing it leaves no hole in the heap.
+    page_array<node*> work(std::max<std::size_t>(size_, 16));
+    std::size_t queued = 0;
+    auto enqueue = [&](node* n) {
+        if (queued == work.size()) {  // not expected: the count bounds the reach
+            page_array<node*> bigger(2 * work.size());
+            std::copy(work.begin(), work.end(), bigger.begin());
+            work = std::move(bigger);
+        }
+        work[queued++] = n;
+    };
     auto forward = [&](const value& v) -> value {
         const node* old = value_access::node_of(v);
         if (old == nullptr) return v;
@@ -267,7 +292,7 @@ void arena::compact(std::span<value* const> roots) {
         auto* o = const_cast<node*>(old);
         o->forwarded = true;
         o->text = node_text::kept(std::string_view(reinterpret_cast<const char*>(copy), 0));
-        work.push_back(copy);
+        enqueue(copy);
         return value_access::make_node(v.type(), copy);
     };
     auto copy_slots = [&](auto& s) {
@@ -282,7 +307,7 @@ void arena::compact(std::span<value* const> roots) {
         s.cap_ = s.n_;
     };
     for (value* r : roots) *r = forward(*r);
-    for (std::size_t i = 0; i < work.size(); ++i) {
+    for (std::size_t i = 0; i < queued; ++i) {
         node* n = work[i];
         if (node_bytes(n->type) <= offsetof(node, items)) continue;
         copy_slots(n->items);
@@ -296,11 +321,12 @@ void arena::compact(std::span<value* const> roots) {
         n->args = forward(n->args);
         n->state = forward(n->state);
     }
+    fresh.release_tail();  // the tree is built: a half-used last huge page need not stay
     nodes_ = std::move(fresh);
     indexes_.reset();
     last_indexed_ = nullptr;
     last_index_ = nullptr;
-    size_ = work.size();
+    size_ = queued;
 }
 
 }  // namespace ptio::detail

@@ -115,8 +115,8 @@ private:
 
 // A node is plain data (views and arena arrays): the arena copies nodes when it compacts a
 // tree and never runs their destructors. A node is only as long as its kind needs (see
-// node_bytes): a str is 48 bytes, a tuple 64, a dict or an object 112; a field past a
-// node's kind is never read or written.
+// node_bytes): a str is 32 bytes (a dict key of every tensor), a bytes 48, a tuple 64, a
+// dict or an object 112; a field past a node's kind is never read or written.
 struct node {
     node() = default;
     explicit node(kind k) : type(k) {}
@@ -131,7 +131,7 @@ struct node {
     node_text text;                      // str, bytes (large BINBYTES: the pickle's own bytes),
                                          // big_integer digits; object: "module.name"
     node_text name;                      // object: name (the tail of text); dict, set, bytes,
-                                         // tuple: class name
+                                         // tuple: class name (a str or big integer ends before it)
     slots<value> items;                  // list, tuple, set; object list items
     slots<value::entry> entries;         // dict; object dict items
     value args;                          // object: arguments tuple
@@ -143,7 +143,8 @@ static_assert(std::is_trivially_copyable_v<node> && std::is_trivially_destructib
 /// The bytes a node of kind `k` takes: the fields up to the last its kind uses.
 [[nodiscard]] constexpr std::size_t node_bytes(kind k) noexcept {
     switch (k) {
-        case kind::string: case kind::bytes: case kind::big_integer: return offsetof(node, items);
+        case kind::string: case kind::big_integer: return offsetof(node, name);
+        case kind::bytes: return offsetof(node, items);
         case kind::list: case kind::tuple: case kind::set: return offsetof(node, entries);
         default: return sizeof(node);
     }
@@ -277,6 +278,10 @@ private:
         }
         /// Gives back memory from take() when it was a mapping of its own; else nothing.
         void give_back(void* p) noexcept;
+        /// Drops the untouched pages at the end of the current chunk when it is a mapping: a
+        /// huge page is resident whole, however little of it is used, until split so.
+        /// Taking from there again faults in zeroed pages.
+        void release_tail() noexcept;
         [[nodiscard]] bool holds(const void* p) const noexcept;
 
     private:
