@@ -18,8 +18,10 @@
 //   open_index --once FILE     open and index FILE, then exit (tools/bench/ls_ratio.py times
 //                              this process beside `ptio ls`);
 //   open_index --memory FILE   print one JSON line: the resident set (/proc/self/status VmRSS,
-//                              RssAnon, RssFile, in bytes) just before the open and with the
-//                              checkpoint open and indexed, and its tensor count
+//                              RssAnon, RssFile, in bytes; HeapLive: malloc's bytes in use,
+//                              which tells what the open holds from what the heap keeps
+//                              around it) just before the open and with the checkpoint open
+//                              and indexed, and its tensor count
 //                              (tools/bench/memory_per_tensor.py).
 #include <benchmark/benchmark.h>
 #include <ptio/ptio.hpp>
@@ -30,6 +32,7 @@
 #include <cstdlib>
 #include <exception>
 #include <fstream>
+#include <malloc.h>
 #include <map>
 #include <filesystem>
 #include <iostream>
@@ -121,6 +124,9 @@ std::map<std::string, std::uint64_t> resident() {
         }
         status.ignore(1 << 20, '\n');
     }
+    // The heap's live bytes, to tell what the open holds from what malloc keeps around it.
+    const struct mallinfo2 heap = mallinfo2();
+    out["HeapLive"] = heap.uordblks + heap.hblkhd;
     return out;
 }
 
