@@ -18,7 +18,8 @@
 // Python object twice). A node cannot contain itself: set, append, state, rename and replace
 // refuse (invalid_argument, "the tree would hold a cycle") a value that holds, at any depth,
 // the node it is put into, and leave the node unchanged. Nodes own their children, so a
-// cycle would own itself and never be freed; and save could not write one.
+// cycle would own itself and never be freed (a loaded value that contains itself becomes a
+// reference back, not owned: see from()).
 //
 // Tensors and storages: a tensor views a storage (its bytes) with a dtype, shape, strides and
 // an offset in elements. Tensors made from one `storage_ref`, from one storage of an open
@@ -151,9 +152,11 @@ public:
 
     /// A loaded value as a tree: containers are rebuilt (so they may be edited), tensors
     /// become tree::tensor(t), objects keep their global, arguments and state, and a node the
-    /// file shared stays shared. Throws limit_exceeded past 1000 levels of nesting, and
-    /// invalid_argument ("the tree holds a cycle through root[…]") for a value that contains
-    /// itself (a pickle can build one through its memo), naming the path round the cycle.
+    /// file shared stays shared. A value that contains itself (a pickle can build one through its
+    /// memo) keeps its inner occurrence as a reference back to the container, which the tree
+    /// does not own and its accessors read as None; save writes it as pickle does (a memo get),
+    /// or refuses, naming the path, a tuple or set made of itself. Throws limit_exceeded past
+    /// 1000 levels of nesting.
     [[nodiscard]] static tree from(const value& v);
     /// The same, each object remembering where `origin` (the checkpoint `v` came from)
     /// first names its global, which a save that refuses the object reports.

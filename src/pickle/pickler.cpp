@@ -143,6 +143,8 @@ std::uint32_t pickler::put() {
     return i;
 }
 
+void pickler::pop() { op(opcode::POP); }
+
 void pickler::get(std::uint32_t i) {
     if (i <= 0xFF) {
         op(opcode::BINGET);

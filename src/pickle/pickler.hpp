@@ -53,6 +53,9 @@ public:
     /// Memo: remember the value on top; recall it later.
     [[nodiscard]] std::uint32_t put();
     void get(std::uint32_t index);
+    /// Drop the value on top (POP): an object built again inside itself, replaced by the
+    /// memo's copy, as CPython's pickler writes a recursive reduce.
+    void pop();
 
     /// STOP, and the bytes.
     [[nodiscard]] std::vector<std::byte> finish();

@@ -10,6 +10,8 @@
 #include <span>
 #include <string_view>
 
+#include "save/tree_node.hpp"
+
 namespace py = pybind11;
 
 namespace ptio::python {
@@ -145,16 +147,21 @@ tree from_python::convert(py::handle o) {
         return tree(std::string_view(b));
     }
     if (auto it = memo_.find(p); it != memo_.end()) return it->second;
-    if (active_.count(p))
-        throw ptio::error(errc::invalid_argument,
-                          "ptio.save: the " + type_name(o) + " at " + path() +
-                              " contains itself; ptio cannot write an object that contains itself");
+    if (active_.count(p)) {  // inside itself: a reference back, pointed at it once it is made
+        tree b = ptio::detail::make_back_ref("the " + type_name(o) + " at " + path() + " (inside itself)");
+        pending_[p].push_back(b);
+        return b;
+    }
     if (path_.size() > max_depth)
         throw ptio::error(errc::limit_exceeded, "ptio.save: the object nests deeper than " +
                                                     std::to_string(max_depth) + " levels at " + path());
     active_.insert(p);
     tree out = fresh(o);
     active_.erase(p);
+    if (auto it = pending_.find(p); it != pending_.end()) {
+        ptio::detail::resolve_back_refs(it->second, out);
+        pending_.erase(it);
+    }
     memo_.emplace(p, out);
     held_.append(o);  // its id must stay its own while the memo holds it
     return out;

@@ -66,6 +66,7 @@ private:
     pybind11::list held_;
     std::unordered_map<PyObject*, ptio::tree> memo_;
     std::unordered_set<PyObject*> active_;
+    std::unordered_map<PyObject*, std::vector<ptio::tree>> pending_;  // back references into active_
     std::vector<step> path_;
     std::unordered_map<std::uintptr_t, ptio::storage_ref> storages_;
 };

@@ -1,7 +1,10 @@
 // tree::from: a loaded value rebuilt as a tree. A node the file shared (memoised in its
 // pickle) maps to one tree node, so saving the result shares it again; tensors stay views of
-// the open checkpoint. A value that contains itself (a pickle may build one through its memo)
-// is refused as a cycle, naming the path round it: a tree cannot own itself (see tree_edit.cpp).
+// the open checkpoint. A value that contains itself (a pickle builds one through its memo: a
+// scheduler whose bound method holds the scheduler) becomes a back reference to the node
+// that holds it, which the tree does not own (tree_node::back_ref); the pickler writes it as
+// a memo get when the container is made by then (a list, a dict, an object inside its own
+// state), and refuses it, naming the path, where pickle cannot (a tuple or set in itself).
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -49,6 +52,8 @@ struct converter {
     std::unordered_map<const void*, tree> seen;
     std::unordered_map<std::string, std::string> where;  // "module.name" → its first place
     std::unordered_set<const void*> on_path;  // containers being converted
+    // back references made inside a container still being converted, by its identity
+    std::unordered_map<const void*, std::vector<tree>> pending;
     std::vector<step> path;
 
     tree convert(const value& v, std::size_t depth) {
@@ -56,7 +61,7 @@ struct converter {
                                             : v.identity();
         if (id != nullptr) {
             if (auto it = seen.find(id); it != seen.end()) return it->second;
-            if (on_path.contains(id)) cycle(v, id);
+            if (on_path.contains(id)) return back_reference(id);
         }
         if (depth > 1000) throw error(errc::limit_exceeded, "tree::from: more than 1000 levels of nesting");
         if (id != nullptr) on_path.insert(id);
@@ -64,8 +69,23 @@ struct converter {
         if (id != nullptr) {
             on_path.erase(id);
             seen.emplace(id, t);
+            if (auto it = pending.find(id); it != pending.end()) {  // the node exists now
+                detail::resolve_back_refs(it->second, t);
+                pending.erase(it);
+            }
         }
         return t;
+    }
+
+    // A reference to the container `id` being converted, resolved once it is made.
+    tree back_reference(const void* id) {
+        std::size_t start = 0;  // the steps that first reached the container; 0: the root
+        for (std::size_t i = 0; i + 1 < path.size(); ++i)
+            if (path[i].id == id) start = i + 1;
+        tree b = detail::make_back_ref("root" + render(path, 0, start) + ", which holds itself at root" +
+                                       render(path, 0, path.size()));
+        pending[id].push_back(b);
+        return b;
     }
 
     tree child(const value& v, step s, std::size_t depth) {
@@ -78,17 +98,6 @@ struct converter {
     tree item(const value& v, std::size_t i, std::size_t depth) { return child(v, {.index = i}, depth); }
     tree entry(const value& v, const value& key, std::size_t depth) { return child(v, {.key = &key}, depth); }
     tree field(const value& v, const char* name, std::size_t depth) { return child(v, {.field = name}, depth); }
-
-    // `v` (identity `id`) is met again inside itself: name where it sits and the way back.
-    [[noreturn]] void cycle(const value& v, const void* id) const {
-        std::size_t start = 0;  // the steps that first reached v; 0 when v is the root
-        for (std::size_t i = 0; i + 1 < path.size(); ++i)
-            if (path[i].id == id) start = i + 1;
-        throw error(errc::invalid_argument,
-                    "tree::from: the tree holds a cycle through root" + render(path, 0, start) +
-                        ": the " + std::string(to_string(v.type())) + " there holds itself at root" +
-                        render(path, 0, path.size()) + ", and ptio cannot write an object that contains itself");
-    }
 
     tree fresh(const value& v, std::size_t depth) {
         switch (v.type()) {

@@ -64,10 +64,23 @@ private:
     // None torch cannot set).
     bool count(const tree_node& n, std::size_t depth) {
         if (depth > max_depth) invalid_tree("save: more than 1000 levels of nesting");
+        if (n.back_ref) {
+            // The container named and every node between it and here are memoised as they
+            // are made (before their contents), and met again as memo gets.
+            const auto target = n.back.lock();
+            if (!target) invalid_tree("save: a reference back to " + n.text + " outlived the container it names");
+            const auto from = std::find(path_.begin(), path_.end(), target.get());
+            if (from == path_.end())
+                invalid_tree("save: a reference back to " + n.text + " is not inside that container");
+            for (auto it = from; it != path_.end(); ++it)
+                if (early_.insert(*it).second) ++refs_[*it];
+            return false;
+        }
         if (on_path_.contains(&n))
             invalid_tree("save: the tree holds a cycle through a " + std::string(to_string(n.type)) + " that contains itself");
         if (++refs_[&n] > 1) return holds_refused_.contains(&n);
         on_path_.insert(&n);
+        path_.push_back(&n);
         bool holds = false;
         for (const auto& i : n.items) holds |= count(node_of(i), depth + 1);
         for (const auto& [k, v] : n.entries) {
@@ -82,6 +95,7 @@ private:
             holds = true;
         }
         on_path_.erase(&n);
+        path_.pop_back();
         if (holds) holds_refused_.insert(&n);
         return holds;
     }
@@ -102,6 +116,25 @@ private:
     }
 
     void emit(const tree_node& n) {
+        if (n.back_ref) {
+            const auto target = n.back.lock();
+            if (!target) invalid_tree("save: a reference back to " + n.text + " outlived the container it names");
+            if (const auto it = memo_.find(target.get()); it != memo_.end()) {
+                p_.get(it->second);
+                return;
+            }
+            // Met inside what the container is made from (an object's arguments, a tuple's
+            // items): made once more here, memoised, and the outer making replaced by it
+            // (made() writes POP and a get), as CPython's pickler does. Once only: a
+            // container made of nothing but itself cannot be built by a pickle.
+            if (!remade_.insert(target.get()).second)
+                invalid_tree("save: the tree holds a cycle through " + n.text +
+                             ", which pickle cannot build (an object inside nothing but its own "
+                             "arguments, or a tuple or set made of itself)");
+            emit_fresh(*target);
+            if (!memo_.contains(target.get())) memo_.emplace(target.get(), p_.put());
+            return;
+        }
         if (dropped_.contains(&n)) {  // only with policy_.drop: the constructor threw otherwise
             p_.none();
             return;
@@ -113,7 +146,22 @@ private:
                 return;
             }
         emit_fresh(n);
-        if (shared) memo_.emplace(&n, p_.put());
+        if (shared && !memo_.contains(&n)) memo_.emplace(&n, p_.put());
+    }
+
+    // A node on a cycle is memoised as soon as it exists (before its items, entries or
+    // state), as CPython's pickler memoises every object. True when it was made already
+    // inside itself: what was just built is dropped for the memo's copy, and the caller
+    // writes nothing more of it (its contents went with the inner making).
+    bool made(const tree_node& n) {
+        if (!early_.contains(&n)) return false;
+        if (const auto it = memo_.find(&n); it != memo_.end()) {
+            p_.pop();
+            p_.get(it->second);
+            return true;
+        }
+        memo_.emplace(&n, p_.put());
+        return false;
     }
 
     void emit_items(const std::vector<tree>& items) {
@@ -224,15 +272,20 @@ private:
                 return;
             case kind::list:
                 p_.empty_list();
+                (void)made(n);
                 emit_items(n.items);
                 return;
-            case kind::tuple: emit_tuple(n.items); return;
+            case kind::tuple:
+                emit_tuple(n.items);
+                (void)made(n);
+                return;
             case kind::set:
                 p_.global("builtins", n.frozen ? "frozenset" : "set");
                 p_.empty_list();
                 emit_items(n.items);
                 p_.tuple_small(1);
                 p_.reduce();
+                (void)made(n);
                 return;
             case kind::dict: emit_dict(n); return;
             case kind::tensor: emit_tensor(n); return;
@@ -245,12 +298,14 @@ private:
         switch (n.dict) {
             case dict_class::dict:
                 p_.empty_dict();
+                (void)made(n);
                 emit_entries(n.entries);
                 break;
             case dict_class::ordered_dict:
                 p_.global("collections", "OrderedDict");
                 p_.empty_tuple();
                 p_.reduce();
+                (void)made(n);
                 emit_entries(n.entries);
                 break;
             case dict_class::counter:
@@ -259,12 +314,14 @@ private:
                 emit_entries(n.entries);
                 p_.tuple_small(1);
                 p_.reduce();
+                if (made(n)) return;
                 break;
             case dict_class::defaultdict:  // the factory was not kept: None
                 p_.global("collections", "defaultdict");
                 p_.none();
                 p_.tuple_small(1);
                 p_.reduce();
+                (void)made(n);
                 emit_entries(n.entries);
                 break;
         }
@@ -286,6 +343,7 @@ private:
             else
                 p_.newobj();
         }
+        if (made(n)) return;
         if (!n.items.empty()) emit_items(n.items);
         if (!n.entries.empty()) emit_entries(n.entries);
         if (n.state) {
@@ -424,6 +482,9 @@ private:
     std::unordered_map<const tree_node*, std::size_t> refs_;
     std::unordered_set<const tree_node*> on_path_;
     std::unordered_map<const tree_node*, std::uint32_t> memo_;
+    std::unordered_set<const tree_node*> early_;   // nodes on a cycle: memoised as made
+    std::unordered_set<const tree_node*> remade_;  // made again inside themselves
+    std::vector<const tree_node*> path_;           // count()'s way down, for back references
     std::unordered_map<const void*, std::size_t> slots_;
 };
 
