@@ -19,8 +19,12 @@ tensor_view::tensor_view(const detail::storage* storage, ptio::dtype type,
     : storage_(storage), offset_(storage_offset), inline_{}, dtype_(type) {
     // The rebuilder refuses a rank past limits::max_dims and sizes whose product overflows;
     // a rank that does not fit here is refused too, as a cap would.
-    if (shape.size() != strides.size() || shape.size() > UINT16_MAX)
-        throw std::length_error("tensor_view: sizes and strides disagree, or too many dimensions");
+    if (shape.size() != strides.size())
+        throw error(errc::invalid_argument, "a tensor view with " + std::to_string(shape.size()) +
+                                                " sizes but " + std::to_string(strides.size()) + " strides");
+    if (shape.size() > UINT16_MAX)  // only with limits::max_dims raised past it
+        throw error(errc::limit_exceeded, "a tensor of " + std::to_string(shape.size()) +
+                                              " dimensions, more than a view holds (65,535)");
     const std::size_t n = shape.size();
     std::int64_t* d = inline_;
     if (n > inline_rank) d = heap_ = new std::int64_t[2 * n];
