@@ -150,6 +150,16 @@ public:
     /// (torch._tensor._rebuild_from_type_v2): give its attributes with state() (a dict).
     [[nodiscard]] static tree subclass(std::string module, std::string name, tree tensor);
 
+    /// For a converter of an object graph that contains itself (a Python list inside itself,
+    /// a scheduler whose bound method holds the scheduler): a stand-in for a container still
+    /// being converted, pointed at it with refer_to() once it is made. It does not own what
+    /// it refers to (a tree never owns itself) and reads as None; save writes it as pickle
+    /// writes a reference back (a memo get), or refuses, naming `where`, what pickle cannot
+    /// build (an object inside nothing but its own arguments).
+    [[nodiscard]] static tree back_reference(std::string where);
+    /// Points this back_reference() at `target`. Throws invalid_argument for any other tree.
+    void refer_to(const tree& target);
+
     /// A loaded value as a tree: containers are rebuilt (so they may be edited), tensors
     /// become tree::tensor(t), objects keep their global, arguments and state, and a node the
     /// file shared stays shared. A value that contains itself (a pickle can build one through its

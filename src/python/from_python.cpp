@@ -10,8 +10,6 @@
 #include <span>
 #include <string_view>
 
-#include "save/tree_node.hpp"
-
 namespace py = pybind11;
 
 namespace ptio::python {
@@ -148,7 +146,7 @@ tree from_python::convert(py::handle o) {
     }
     if (auto it = memo_.find(p); it != memo_.end()) return it->second;
     if (active_.count(p)) {  // inside itself: a reference back, pointed at it once it is made
-        tree b = ptio::detail::make_back_ref("the " + type_name(o) + " at " + path() + " (inside itself)");
+        tree b = tree::back_reference("the " + type_name(o) + " at " + path() + " (inside itself)");
         pending_[p].push_back(b);
         return b;
     }
@@ -159,7 +157,7 @@ tree from_python::convert(py::handle o) {
     tree out = fresh(o);
     active_.erase(p);
     if (auto it = pending_.find(p); it != pending_.end()) {
-        ptio::detail::resolve_back_refs(it->second, out);
+        for (tree& b : it->second) b.refer_to(out);
         pending_.erase(it);
     }
     memo_.emplace(p, out);

@@ -65,6 +65,18 @@ tree tree::frozenset(std::initializer_list<tree> items) {
 
 tree tree::dict() { return tree(make_node(kind::dict)); }
 
+tree tree::back_reference(std::string where) {
+    auto n = make_node(kind::none);
+    n->back_ref = true;
+    n->text = std::move(where);
+    return tree(std::move(n));
+}
+
+void tree::refer_to(const tree& target) {
+    if (!node_->back_ref) invalid_tree("tree::refer_to: the tree is not a back_reference()");
+    node_->back = target.node_;
+}
+
 namespace {
 tree dict_of(detail::dict_class c) {
     tree t = tree::dict();

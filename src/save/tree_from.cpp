@@ -70,7 +70,7 @@ struct converter {
             on_path.erase(id);
             seen.emplace(id, t);
             if (auto it = pending.find(id); it != pending.end()) {  // the node exists now
-                detail::resolve_back_refs(it->second, t);
+                for (tree& b : it->second) b.refer_to(t);
                 pending.erase(it);
             }
         }
@@ -82,8 +82,8 @@ struct converter {
         std::size_t start = 0;  // the steps that first reached the container; 0: the root
         for (std::size_t i = 0; i + 1 < path.size(); ++i)
             if (path[i].id == id) start = i + 1;
-        tree b = detail::make_back_ref("root" + render(path, 0, start) + ", which holds itself at root" +
-                                       render(path, 0, path.size()));
+        tree b = tree::back_reference("root" + render(path, 0, start) + ", which holds itself at root" +
+                                      render(path, 0, path.size()));
         pending[id].push_back(b);
         return b;
     }

@@ -95,7 +95,6 @@ struct tree_access {
     [[nodiscard]] static const std::shared_ptr<const save_storage>& storage(const storage_ref& s) noexcept {
         return s.s_;
     }
-    [[nodiscard]] static tree wrap(std::shared_ptr<tree_node> n) noexcept { return tree(std::move(n)); }
 };
 
 /// A fresh node of kind `k`, with every other field at its default.
@@ -103,21 +102,6 @@ struct tree_access {
     auto n = std::make_shared<tree_node>();
     n->type = k;
     return n;
-}
-
-/// A reference back to a container still being converted from a value that contains itself
-/// (see tree_node::back_ref); `where` names the path round the cycle, for messages. It
-/// refers to nothing until resolve_back_refs points it at the container.
-[[nodiscard]] inline tree make_back_ref(std::string where) {
-    auto b = make_node(kind::none);
-    b->back_ref = true;
-    b->text = std::move(where);
-    return tree_access::wrap(std::move(b));
-}
-
-/// Points back references made while `target` was being converted at it, once it exists.
-inline void resolve_back_refs(const std::vector<tree>& refs, const tree& target) {
-    for (const tree& r : refs) tree_access::handle(r)->back = tree_access::handle(target);
 }
 
 /// What building or saving a tree throws when the caller asked for something it cannot be.

@@ -9,6 +9,7 @@
 
 #include "pickle/pickler.hpp"
 #include "ptio/error.hpp"
+#include "save/tensor_pickler.hpp"
 #include "save/tree_node.hpp"
 #include "torch/globals.hpp"
 
@@ -17,11 +18,6 @@ namespace {
 
 constexpr std::size_t max_depth = 1000;
 constexpr std::size_t batch = 1000;  // APPENDS / SETITEMS batches, as CPython's pickler
-
-bool is_quantized(dtype t) noexcept {
-    return t == dtype::qint8 || t == dtype::quint8 || t == dtype::qint32 || t == dtype::quint4x2 ||
-           t == dtype::quint2x4;
-}
 
 constexpr std::size_t max_listed = 20;  // refused globals named in one message
 
@@ -52,8 +48,7 @@ public:
         return p_.finish();
     }
 
-    std::vector<storage_slot> storages;
-    std::size_t tensors = 0;
+    [[nodiscard]] tensor_pickler& tensors() noexcept { return tensors_; }
 
 private:
     // Each node's number of references, so that only shared nodes are memoised; a node met
@@ -207,15 +202,6 @@ private:
         p_.tuple_from_mark();
     }
 
-    void emit_ints(const std::vector<std::int64_t>& v) {
-        if (v.size() > 3) p_.mark();
-        for (auto x : v) p_.integer(x);
-        if (v.size() > 3)
-            p_.tuple_from_mark();
-        else
-            p_.tuple_small(v.size());
-    }
-
     // bytes in protocol 2: _codecs.encode(latin-1 text, "latin1"), as CPython writes them.
     void emit_bytes(const std::string& b) {
         p_.global("_codecs", "encode");
@@ -288,7 +274,7 @@ private:
                 (void)made(n);
                 return;
             case kind::dict: emit_dict(n); return;
-            case kind::tensor: emit_tensor(n); return;
+            case kind::tensor: tensors_.tensor(n); return;
             case kind::object: emit_object(n); return;
         }
         invalid_tree("save: a node of unknown kind");
@@ -352,29 +338,6 @@ private:
         }
     }
 
-    void emit_tensor(const tree_node& n) {
-        ++tensors;
-        if (is_quantized(n.elem))
-            invalid_tree("save: quantized tensors (" + std::string(name(n.elem)) +
-                         ") need their quantizer, which ptio does not write");
-        if (n.storage_only && n.storage && !n.parameter) {  // a storage saved on its own
-            emit_storage(n);
-            return;
-        }
-        if (n.parameter) p_.global("torch._utils", "_rebuild_parameter");
-        emit_rebuild_function(n);
-        emit_rebuild_args(n);
-        p_.reduce();
-        if (n.parameter) {
-            p_.boolean(n.requires_grad);
-            p_.global("collections", "OrderedDict");
-            p_.empty_tuple();
-            p_.reduce();
-            p_.tuple_small(3);
-            p_.reduce();
-        }
-    }
-
     // A tensor subclass as torch saves one: _rebuild_from_type_v2(rebuild function, class,
     // its arguments, the instance's attributes). The class passed the policy in count().
     void emit_subclass(const tree_node& n) {
@@ -383,12 +346,12 @@ private:
         if (!t || t->type != kind::tensor || t->parameter || t->storage_only || is_quantized(t->elem))
             invalid_tree("save: the tensor subclass " + n.module + "." + n.name +
                          " needs one plain tensor as its argument");
-        ++tensors;
+        ++tensors_.count;
         p_.global("torch._tensor", "_rebuild_from_type_v2");
         p_.mark();
-        emit_rebuild_function(*t);
+        tensors_.rebuild_function(*t);
         emit_global(n.module, n.name);
-        emit_rebuild_args(*t);
+        tensors_.rebuild_args(*t);
         if (n.state)
             emit(*n.state);
         else
@@ -397,95 +360,19 @@ private:
         p_.reduce();
     }
 
-    void emit_rebuild_function(const tree_node& n) {
-        if (!n.storage)
-            p_.global("torch._utils", "_rebuild_meta_tensor_no_storage");
-        else
-            p_.global("torch._utils", storage_class(n.elem).empty() ? "_rebuild_tensor_v3" : "_rebuild_tensor_v2");
-    }
-
-    // The rebuild function's argument tuple.
-    void emit_rebuild_args(const tree_node& n) {
-        if (!n.storage) {
-            p_.mark();
-            emit_dtype(n.elem);
-            emit_ints(n.shape);
-            emit_ints(n.strides);
-            p_.boolean(n.parameter ? false : n.requires_grad);
-            p_.tuple_from_mark();
-        } else {
-            const bool v3 = storage_class(n.elem).empty();
-            p_.mark();
-            emit_storage(n);
-            p_.integer(n.offset);
-            emit_ints(n.shape);
-            emit_ints(n.strides);
-            // A Parameter's inner tensor is saved without grad; the Parameter carries it.
-            p_.boolean(n.parameter ? false : n.requires_grad);
-            p_.global("collections", "OrderedDict");  // backward hooks: always empty
-            p_.empty_tuple();
-            p_.reduce();
-            if (v3) emit_dtype(n.elem);
-            if (n.conj || n.neg) {  // torch ≥ 2.0's metadata argument, only when needed
-                p_.empty_dict();
-                p_.mark();
-                if (n.conj) {
-                    p_.string("conj");
-                    p_.boolean(true);
-                }
-                if (n.neg) {
-                    p_.string("neg");
-                    p_.boolean(true);
-                }
-                p_.setitems();
-            }
-            p_.tuple_from_mark();
-        }
-    }
-
-    void emit_dtype(dtype t) { p_.global("torch", std::string(name(t))); }
-
-    void emit_storage(const tree_node& n) {
-        const auto& s = *n.storage;
-        const bool untyped = storage_class(n.elem).empty();
-        auto [it, fresh] = slots_.emplace(s.identity, storages.size());
-        if (fresh) {
-            storages.push_back({n.storage, n.elem, untyped});
-        } else if (storages[it->second].elem != n.elem) {
-            invalid_tree("save: one storage is viewed as " + std::string(name(storages[it->second].elem)) +
-                         " and as " + std::string(name(n.elem)) + "; torch.save refuses that too");
-        }
-        const auto& slot = storages[it->second];
-        const std::size_t elem = untyped ? 1 : element_size(slot.elem);
-        if (slot.source->nbytes % elem != 0)
-            invalid_tree("save: a " + std::string(name(slot.elem)) + " storage of " +
-                         std::to_string(slot.source->nbytes) + " bytes is not a whole number of elements");
-        p_.mark();
-        p_.string("storage");
-        if (untyped)
-            p_.global("torch.storage", "UntypedStorage");
-        else
-            p_.global("torch", std::string(storage_class(slot.elem)));
-        p_.string(std::to_string(it->second));
-        p_.string(slot.source->location);
-        p_.integer(static_cast<std::int64_t>(slot.source->nbytes / elem));
-        p_.tuple_from_mark();
-        p_.binpersid();
-    }
-
     const global_policy& policy_;
     std::unordered_set<const tree_node*> dropped_;        // objects written as None
     std::unordered_set<const tree_node*> holds_refused_;  // nodes at or above one
     std::unordered_set<std::string> listed_;
     std::vector<std::string> refused_;
     pickle::pickler p_;
+    tensor_pickler tensors_{p_};  // after p_, which it writes to
     std::unordered_map<const tree_node*, std::size_t> refs_;
     std::unordered_set<const tree_node*> on_path_;
     std::unordered_map<const tree_node*, std::uint32_t> memo_;
     std::unordered_set<const tree_node*> early_;   // nodes on a cycle: memoised as made
     std::unordered_set<const tree_node*> remade_;  // made again inside themselves
     std::vector<const tree_node*> path_;           // count()'s way down, for back references
-    std::unordered_map<const void*, std::size_t> slots_;
 };
 
 }  // namespace
@@ -495,8 +382,8 @@ pickled_tree pickle_tree(const tree& root, const global_policy& policy) {
     pickled_tree out;
     out.dropped = pickler.refused();
     out.pkl = pickler.run(root);
-    out.storages = std::move(pickler.storages);
-    out.tensors = pickler.tensors;
+    out.storages = std::move(pickler.tensors().storages);
+    out.tensors = pickler.tensors().count;
     return out;
 }
 

@@ -224,6 +224,36 @@ TEST_CASE("tree: refusals") {
     }
 }
 
+TEST_CASE("tree: a back reference is written as pickle writes a container inside itself") {
+    using ptio::tree;
+    // [1, <the list itself>, {"again": <the list>}]: what a converter of Python objects builds
+    tree list = tree::list();
+    list.append(tree(std::int64_t{1}));
+    tree back = tree::back_reference("the list at root");
+    list.append(back);
+    tree inner = tree::dict();
+    tree again = tree::back_reference("the list at root[2]");
+    inner.set("again", again);
+    list.append(inner);
+    back.refer_to(list);
+    again.refer_to(list);
+    const auto ck = ptio::checkpoint::open(ptio::save(list));
+    const ptio::value& root = ck.root();
+    REQUIRE(root.is(ptio::kind::list));
+    REQUIRE(root.items().size() == 3);
+    CHECK(root.items()[0].as_int() == 1);
+    CHECK(root.items()[1].identity() == root.identity());
+    REQUIRE(root.items()[2].get("again") != nullptr);
+    CHECK(root.items()[2].get("again")->identity() == root.identity());
+
+    // Only a back_reference() can be pointed; one left pointing at nothing is refused.
+    tree plain = tree::list();
+    CHECK_THROWS_AS(plain.refer_to(list), ptio::error);
+    tree dangling = tree::list();
+    dangling.append(tree::back_reference("the list at root[0]"));
+    CHECK_THROWS_WITH_AS((void)ptio::save(dangling), doctest::Contains("root[0]"), ptio::error);
+}
+
 TEST_CASE("tree: ints of any size and the building helpers") {
     CHECK(tree::big_int("-1").type() == ptio::kind::integer);
     CHECK(tree::big_int("9223372036854775807").type() == ptio::kind::integer);
