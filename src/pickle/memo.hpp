@@ -49,7 +49,10 @@ public:
     }
     /// memo[idx], or nullptr when it was never stored.
     [[nodiscard]] const value* get(std::uint64_t idx) const {
-        if (idx < dense_) return &const_cast<memo*>(this)->slot(idx);
+        if (idx < dense_) {
+            const auto [block, at] = where(idx);
+            return &blocks_[block][at];
+        }
         if (auto it = sparse_.find(idx); it != sparse_.end()) return &it->second;
         return nullptr;
     }
@@ -59,10 +62,15 @@ public:
 private:
     static constexpr std::size_t first_slots = 1024;
     static constexpr std::size_t block_slots = 16384;
-    value& slot(std::uint64_t idx) {
-        if (idx < first_slots) return blocks_[0][static_cast<std::size_t>(idx)];
+    // The block a dense index lives in, and its place there.
+    static std::pair<std::size_t, std::size_t> where(std::uint64_t idx) noexcept {
+        if (idx < first_slots) return {0, static_cast<std::size_t>(idx)};
         const std::uint64_t rest = idx - first_slots;
-        return blocks_[static_cast<std::size_t>(1 + rest / block_slots)][static_cast<std::size_t>(rest % block_slots)];
+        return {static_cast<std::size_t>(1 + rest / block_slots), static_cast<std::size_t>(rest % block_slots)};
+    }
+    value& slot(std::uint64_t idx) {
+        const auto [block, at] = where(idx);
+        return blocks_[block][at];
     }
 
     std::uint64_t cap_;

@@ -51,6 +51,13 @@ public:
     [[nodiscard]] tensor_pickler& tensors() noexcept { return tensors_; }
 
 private:
+    // What a back reference names; the root's handle keeps it alive for the whole save.
+    static const tree_node* back_target(const tree_node& n) {
+        const auto target = n.back.lock();
+        if (!target) invalid_tree("save: a reference back to " + n.text + " outlived the container it names");
+        return target.get();
+    }
+
     // Each node's number of references, so that only shared nodes are memoised; a node met
     // again while it is being counted is a cycle. Returns whether the node is or holds a
     // refused object: an object is refused when its global is not allowed, or when its
@@ -62,9 +69,8 @@ private:
         if (n.back_ref) {
             // The container named and every node between it and here are memoised as they
             // are made (before their contents), and met again as memo gets.
-            const auto target = n.back.lock();
-            if (!target) invalid_tree("save: a reference back to " + n.text + " outlived the container it names");
-            const auto from = std::find(path_.begin(), path_.end(), target.get());
+            const tree_node* target = back_target(n);
+            const auto from = std::find(path_.begin(), path_.end(), target);
             if (from == path_.end())
                 invalid_tree("save: a reference back to " + n.text + " is not inside that container");
             for (auto it = from; it != path_.end(); ++it)
@@ -112,9 +118,8 @@ private:
 
     void emit(const tree_node& n) {
         if (n.back_ref) {
-            const auto target = n.back.lock();
-            if (!target) invalid_tree("save: a reference back to " + n.text + " outlived the container it names");
-            if (const auto it = memo_.find(target.get()); it != memo_.end()) {
+            const tree_node* target = back_target(n);
+            if (const auto it = memo_.find(target); it != memo_.end()) {
                 p_.get(it->second);
                 return;
             }
@@ -122,12 +127,12 @@ private:
             // items): made once more here, memoised, and the outer making replaced by it
             // (made() writes POP and a get), as CPython's pickler does. Once only: a
             // container made of nothing but itself cannot be built by a pickle.
-            if (!remade_.insert(target.get()).second)
+            if (!remade_.insert(target).second)
                 invalid_tree("save: the tree holds a cycle through " + n.text +
                              ", which pickle cannot build (an object inside nothing but its own "
                              "arguments, or a tuple or set made of itself)");
             emit_fresh(*target);
-            if (!memo_.contains(target.get())) memo_.emplace(target.get(), p_.put());
+            if (!memo_.contains(target)) memo_.emplace(target, p_.put());
             return;
         }
         if (dropped_.contains(&n)) {  // only with policy_.drop: the constructor threw otherwise

@@ -70,7 +70,7 @@ void storage::resolve_span() const {
         return;
     }
     check_count();
-    const bool swap = swap_bytes_ && element_size(swap_type_) > 1;
+    const bool swap = swaps();
     const bool misaligned =
         reinterpret_cast<std::uintptr_t>(p.bytes.data()) % element_alignment(swap_type_) != 0;
     if (!swap && !misaligned) {
@@ -93,7 +93,7 @@ void storage::resolve() const {
         resolve_span();
     } else {
         const bool stored = entry_->method == 0;
-        const bool needs_copy = !stored || (swap_bytes_ && element_size(swap_type_) > 1);
+        const bool needs_copy = !stored || swaps();
         if (!needs_copy) {
             auto span = archive_->stored(*entry_);
             if (verify_crc_) archive_->check_crc(*entry_, span);
@@ -106,7 +106,7 @@ void storage::resolve() const {
             auto copy = std::make_unique<std::vector<std::byte>>(archive_->extract(*entry_));
             if (verify_crc_) archive_->check_crc(*entry_, *copy);
             copy->resize(static_cast<std::size_t>(nbytes_));
-            if (swap_bytes_) swap_elements(*copy, swap_type_);
+            if (swaps()) swap_elements(*copy, swap_type_);
             data_ = copy->data();
             owned_ = std::move(copy);
         }
@@ -118,7 +118,7 @@ void storage::read_range(std::uint64_t offset, std::uint64_t length, std::size_t
                          const std::function<void(std::span<const std::byte>)>& sink) const {
     piece = std::max<std::size_t>(piece, 1);
     const bool deflated = archive_ != nullptr && entry_->method != 0;
-    const bool swap = swap_bytes_ && element_size(swap_type_) > 1;
+    const bool swap = swaps();
     const std::uint64_t end = offset + length;  // inside nbytes(): the caller's view is checked
     bool stream = deflated && !swap && !resolved_;
     // What the stream reads: the whole record when its CRC is to be checked (only a zip
@@ -160,7 +160,7 @@ std::span<const std::byte> storage::bytes() const {
 }
 
 std::span<const std::byte> storage::copy_source(bool& in_file) const {
-    const bool swap = swap_bytes_ && element_size(swap_type_) > 1;
+    const bool swap = swaps();
     if (archive_ || swap || !span_->located) {  // zip records, swapped spans: what bytes() gives
         const auto b = bytes();
         in_file = !is_copy();

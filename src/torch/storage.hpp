@@ -41,8 +41,9 @@ public:
     struct options {
         bool swap_bytes = false;  ///< the file's byte order is not the host's
         bool verify_crc = false;
-        /// The mapping the archive's bytes are (null: none), so the staging engine reads
-        /// and releases each storage's pages through its own file (one per shard).
+        /// The mapping a span storage's bytes are in (null: none), so the staging engine
+        /// reads and releases each storage's pages through its own file (one per shard). A
+        /// zip record's is its archive's mapping (zip::archive::mapping), not this.
         const mapped_file* file = nullptr;
     };
 
@@ -158,6 +159,8 @@ public:
 
 private:
     void resolve() const;
+    // A foreign byte order and elements wider than a byte: the bytes are swapped on access.
+    [[nodiscard]] bool swaps() const noexcept { return swap_bytes_ && element_size(swap_type_) > 1; }
     void resolve_span() const;
     void check_count() const;
 

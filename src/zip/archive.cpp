@@ -236,16 +236,17 @@ const entry* archive::find(std::string_view record) const noexcept {
     if (const auto at = by_record_.find(hash_text(record),
                                         [&](std::uint32_t p) { return relative_name(entries_[p]) == record; }))
         return &entries_[*at];
-    if (by_record_.size() == 0)  // no index (dropped, or nothing under the prefix): an exact scan
-        for (const auto& e : entries_) {
-            const std::string_view rel = relative_name(e);
-            if (rel.size() < e.name.size() && rel == record) return &e;
-        }
+    // Without the index (dropped after open, or nothing under the prefix) an exact match is
+    // scanned for too; a match without regard to case counts only if there is none.
+    const bool exact_too = by_record_.size() == 0;
+    const entry* loose = nullptr;
     for (const auto& e : entries_) {
         const std::string_view rel = relative_name(e);
-        if (rel.size() < e.name.size() && iequals(rel, record)) return &e;
+        if (rel.size() == e.name.size()) continue;
+        if (exact_too && rel == record) return &e;
+        if (!loose && iequals(rel, record)) loose = &e;
     }
-    return nullptr;
+    return loose;
 }
 
 std::string_view archive::relative_name(const entry& e) const noexcept {
